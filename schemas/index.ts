@@ -1,0 +1,4 @@
+export * from './tool.ts';
+export * from './message.ts';
+export * from './task.ts';
+export * from './trajectory.ts';
