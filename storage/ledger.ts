@@ -1,0 +1,160 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FileEntry } from './store.ts';
+import type { KeyParts } from '../runtime/fingerprint.ts';
+
+/*
+ * The ledger is a DuckDB file in the store. Everything a no-op rerun, `status`, `runs` and `sql` need is here,
+ * so none of them ever opens an artifact's payload.
+ */
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, dag VARCHAR, dag_file VARCHAR, started_at TIMESTAMP,
+  finished_at TIMESTAMP, status VARCHAR, argv VARCHAR, pid INTEGER);
+CREATE TABLE IF NOT EXISTS executions (run_id VARCHAR, node_id VARCHAR, dag VARCHAR, op VARCHAR, version INTEGER,
+  key VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, seconds DOUBLE, params JSON, error VARCHAR);
+CREATE TABLE IF NOT EXISTS artifacts (key VARCHAR PRIMARY KEY, node_id VARCHAR, dag VARCHAR, op VARCHAR, version INTEGER,
+  kind VARCHAR, path VARCHAR, schema JSON, rows BIGINT, bytes BIGINT, files JSON, parts JSON, run_id VARCHAR,
+  committed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS lineage (key VARCHAR, input VARCHAR, parent_key VARCHAR);
+CREATE TABLE IF NOT EXISTS metrics (run_id VARCHAR, node_id VARCHAR, key VARCHAR, step BIGINT, name VARCHAR,
+  value DOUBLE, ts TIMESTAMP);
+`;
+
+export interface ArtifactRow {
+  key: string; node_id: string; dag: string; op: string; version: number; kind: string; path: string;
+  schema: unknown; rows: number | null; bytes: number; files: FileEntry[]; parts: KeyParts; run_id: string;
+  committed_at: string;
+}
+export interface MetricRow { runId: string; nodeId: string; key: string; step: number | null; name: string; value: number; ts: number }
+
+const lit = (v: unknown): string => {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'NULL';
+  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
+  return `'${String(v).replace(/'/g, "''")}'`;
+};
+
+export class Ledger {
+  private queue: Promise<unknown> = Promise.resolve();
+  private constructor(private inst: DuckDBInstance, readonly conn: DuckDBConnection, private snapshotDir?: string) {}
+
+  static async open(path: string): Promise<Ledger> {
+    const inst = await DuckDBInstance.create(path);
+    const conn = await inst.connect();
+    await conn.run(DDL);
+    return new Ledger(inst, conn);
+  }
+
+  /**
+   * Read-only access. A running `agentforge run` holds the DuckDB file lock, so readers then open a snapshot copy
+   * (file + WAL) and see everything committed so far.
+   */
+  static async openReadOnly(path: string): Promise<Ledger> {
+    if (!existsSync(path)) {
+      const l = await Ledger.open(':memory:');
+      return l;
+    }
+    try {
+      const inst = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+      return new Ledger(inst, await inst.connect());
+    } catch (e) {
+      if (!/lock/i.test(String(e))) throw e;
+      const dir = mkdtempSync(join(tmpdir(), 'agentforge-ledger-'));
+      const copy = join(dir, 'ledger.duckdb');
+      copyFileSync(path, copy);
+      if (existsSync(`${path}.wal`)) copyFileSync(`${path}.wal`, `${copy}.wal`);
+      const inst = await DuckDBInstance.create(copy);
+      return new Ledger(inst, await inst.connect(), dir);
+    }
+  }
+
+  /** Serialises statements: one connection is shared by all concurrently running nodes. */
+  private exec<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  run(sql: string): Promise<void> { return this.exec(async () => { await this.conn.run(sql); }); }
+
+  all<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+    return this.exec(async () => (await this.conn.runAndReadAll(sql)).getRowObjectsJson() as T[]);
+  }
+
+  startRun(runId: string, dag: string, dagFile: string) {
+    return this.run(`INSERT INTO runs VALUES (${lit(runId)}, ${lit(dag)}, ${lit(dagFile)}, now(), NULL, 'running', ${lit(process.argv.slice(1).join(' '))}, ${process.pid})`);
+  }
+  finishRun(runId: string, status: string) {
+    return this.run(`UPDATE runs SET finished_at = now(), status = ${lit(status)} WHERE run_id = ${lit(runId)}`);
+  }
+
+  recordExecution(e: { runId: string; nodeId: string; dag: string; op: string; version: number; key: string; status: string; seconds?: number; params: unknown; error?: string }) {
+    return this.run(`INSERT INTO executions VALUES (${lit(e.runId)}, ${lit(e.nodeId)}, ${lit(e.dag)}, ${lit(e.op)}, ${e.version}, ${lit(e.key)},
+      ${lit(e.status)}, now() - to_seconds(${e.seconds ?? 0}), now(), ${lit(e.seconds ?? 0)}, ${lit(JSON.stringify(e.params ?? null))}, ${lit(e.error ?? null)})`);
+  }
+
+  /** The artifact row, its lineage and the execution's status land in one transaction. */
+  commitArtifact(a: Omit<ArtifactRow, 'committed_at'>, lineage: { input: string; parent: string }[], exec: Parameters<Ledger['recordExecution']>[0]) {
+    const stmts = [
+      'BEGIN TRANSACTION',
+      `DELETE FROM artifacts WHERE key = ${lit(a.key)}`,
+      `DELETE FROM lineage WHERE key = ${lit(a.key)}`,
+      `INSERT INTO artifacts VALUES (${lit(a.key)}, ${lit(a.node_id)}, ${lit(a.dag)}, ${lit(a.op)}, ${a.version}, ${lit(a.kind)}, ${lit(a.path)},
+        ${lit(JSON.stringify(a.schema ?? null))}, ${lit(a.rows)}, ${lit(a.bytes)}, ${lit(JSON.stringify(a.files))}, ${lit(JSON.stringify(a.parts))},
+        ${lit(a.run_id)}, now())`,
+      ...lineage.map((l) => `INSERT INTO lineage VALUES (${lit(a.key)}, ${lit(l.input)}, ${lit(l.parent)})`),
+      `INSERT INTO executions VALUES (${lit(exec.runId)}, ${lit(exec.nodeId)}, ${lit(exec.dag)}, ${lit(exec.op)}, ${exec.version}, ${lit(exec.key)},
+        'committed', now() - to_seconds(${exec.seconds ?? 0}), now(), ${lit(exec.seconds ?? 0)}, ${lit(JSON.stringify(exec.params ?? null))}, NULL)`,
+      'COMMIT',
+    ];
+    return this.exec(async () => {
+      try { await this.conn.run(stmts.join(';\n')); } catch (e) { await this.conn.run('ROLLBACK').catch(() => undefined); throw e; }
+    });
+  }
+
+  async artifact(key: string): Promise<ArtifactRow | undefined> {
+    const [row] = await this.all<ArtifactRow>(`SELECT * FROM artifacts WHERE key = ${lit(key)}`);
+    return row ? parseArtifact(row) : undefined;
+  }
+
+  /** Committed artifacts for the given keys, in one query (a no-op rerun of a 50-node DAG is one round trip). */
+  async artifacts(keys: string[]): Promise<Map<string, ArtifactRow>> {
+    if (!keys.length) return new Map();
+    const rows = await this.all<ArtifactRow>(`SELECT * FROM artifacts WHERE key IN (${keys.map(lit).join(', ')})`);
+    return new Map(rows.map((r) => [r.key, parseArtifact(r)]));
+  }
+
+  /** The latest committed artifact of each node of a DAG: what `status` compares against. */
+  async latestByNode(dag: string): Promise<Map<string, ArtifactRow>> {
+    const rows = await this.all<ArtifactRow>(`SELECT * FROM artifacts WHERE dag = ${lit(dag)} QUALIFY row_number() OVER (PARTITION BY node_id ORDER BY committed_at DESC) = 1`);
+    return new Map(rows.map((r) => [r.node_id, parseArtifact(r)]));
+  }
+
+  async deleteArtifact(key: string) {
+    await this.run(`BEGIN TRANSACTION; DELETE FROM artifacts WHERE key = ${lit(key)}; DELETE FROM lineage WHERE key = ${lit(key)}; COMMIT`);
+  }
+
+  insertMetrics(rows: MetricRow[]) {
+    if (!rows.length) return Promise.resolve();
+    const values = rows.map((m) => `(${lit(m.runId)}, ${lit(m.nodeId)}, ${lit(m.key)}, ${lit(m.step)}, ${lit(m.name)}, ${lit(m.value)}, to_timestamp(${m.ts / 1000}))`);
+    return this.run(`INSERT INTO metrics VALUES ${values.join(',\n')}`);
+  }
+
+  async close() {
+    await this.queue.catch(() => undefined);
+    try { await this.conn.run('CHECKPOINT'); } catch { /* read-only or snapshot */ }
+    this.conn.closeSync();
+    this.inst.closeSync();
+    if (this.snapshotDir) rmSync(this.snapshotDir, { recursive: true, force: true });
+  }
+}
+
+function parseArtifact(r: ArtifactRow): ArtifactRow {
+  const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  return { ...r, schema: parse(r.schema), files: parse(r.files), parts: parse(r.parts), rows: r.rows === null ? null : Number(r.rows), bytes: Number(r.bytes) };
+}
+
+export const sqlLit = lit;

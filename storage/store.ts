@@ -1,0 +1,173 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+
+/*
+ * The store is a folder (default ./.agentforge, else --store or AGENTFORGE_STORE):
+ *   ledger.duckdb          runs, executions, artifacts, lineage, metrics
+ *   artifacts/<key>/       committed artifacts, addressed by the node key that produced them
+ *   checkpoints/<key>/     partial work of a node that has not committed yet (survives a kill)
+ *   tmp/<pid>-<uuid>/      scratch and staging; anything here belongs to a run that is alive or is garbage
+ *   lock                   the run lock (pid of the holder)
+ */
+
+export interface FileEntry { name: string; sha256: string; size: number }
+
+export class StoreError extends Error {
+  constructor(message: string) { super(message); this.name = 'StoreError'; }
+}
+
+export function resolveStoreDir(flag?: string): string {
+  return resolve(flag ?? process.env.AGENTFORGE_STORE ?? '.agentforge');
+}
+
+export class Store {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+    for (const d of ['artifacts', 'checkpoints', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true });
+  }
+  get ledgerPath() { return join(this.dir, 'ledger.duckdb'); }
+  artifactDir(key: string) { return join(this.dir, 'artifacts', key); }
+  checkpointDir(key: string) { return join(this.dir, 'checkpoints', key); }
+
+  /** A fresh scratch dir tagged with our pid so a later run can tell whose garbage it is. */
+  tempDir(label = 'tmp'): string {
+    const d = join(this.dir, 'tmp', `${process.pid}-${label}-${randomUUID().slice(0, 8)}`);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  /** Removes scratch dirs of processes that are gone (a killed run leaves them behind). */
+  sweepTemp(): number {
+    let n = 0;
+    for (const name of readdirSync(join(this.dir, 'tmp'))) {
+      const pid = Number(name.split('-')[0]);
+      if (pid && pid !== process.pid && !processAlive(pid)) {
+        rmSync(join(this.dir, 'tmp', name), { recursive: true, force: true });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Atomically publishes a staged folder as the artifact of `key`: fsync every file, then rename into place.
+   * The ledger row is written by the caller afterwards; a crash in between leaves an unreferenced folder that the
+   * next run replaces and `gc` removes.
+   */
+  publish(staged: string, key: string): FileEntry[] {
+    const entries = checksumDir(staged, true);
+    const final = this.artifactDir(key);
+    if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+    renameSync(staged, final);
+    fsyncPath(join(this.dir, 'artifacts'));
+    return entries;
+  }
+
+  /** Verifies an artifact's files against the checksums recorded at commit. */
+  verify(key: string, files: FileEntry[], nodeHint: string): void {
+    const dir = this.artifactDir(key);
+    for (const f of files) {
+      const p = join(dir, f.name);
+      const fix = `run \`agentforge gc --repair\` to drop the damaged artifact so the next run recomputes it`;
+      if (!existsSync(p)) throw new StoreError(`artifact ${key} (node ${nodeHint}): file ${f.name} is missing from ${dir}; ${fix}`);
+      const st = statSync(p);
+      if (st.size !== f.size || hashFileSync(p) !== f.sha256) {
+        throw new StoreError(`artifact ${key} (node ${nodeHint}): checksum mismatch in ${p} (the file was altered after commit); ${fix}`);
+      }
+    }
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+function fsyncPath(p: string) {
+  try { const fd = openSync(p, 'r'); try { fsyncSync(fd); } finally { closeSync(fd); } } catch { /* some filesystems refuse fsync on dirs */ }
+}
+
+export function hashFileSync(p: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(p, 'r');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
+  } finally { closeSync(fd); }
+  return h.digest('hex');
+}
+
+export async function hashFile(p: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function walk(dir: string, base = dir): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p, base));
+    else out.push(p);
+  }
+  return out;
+}
+
+export function checksumDir(dir: string, sync = false): FileEntry[] {
+  return walk(dir).map((p) => {
+    if (sync) fsyncPath(p);
+    return { name: relative(dir, p), sha256: hashFileSync(p), size: statSync(p).size };
+  });
+}
+
+/* ---- the run lock ---- */
+
+export interface LockInfo { pid: number; started: string; argv: string }
+
+export class RunLock {
+  private constructor(private path: string) {}
+
+  /** Takes the store's run lock, waiting up to `waitMs` for a live holder; a dead holder's lock is taken over. */
+  static async acquire(store: Store, waitMs = 0): Promise<RunLock> {
+    const path = join(store.dir, 'lock');
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        const fd = openSync(path, 'wx');
+        writeFileSync(fd, JSON.stringify({ pid: process.pid, started: new Date().toISOString(), argv: process.argv.slice(1).join(' ') }));
+        fsyncSync(fd);
+        closeSync(fd);
+        return new RunLock(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = readLock(path);
+      if (!holder || !processAlive(holder.pid)) {
+        try { unlinkSync(path); } catch { /* another process took it over first */ }
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new StoreError(
+          `store ${store.dir} is locked by a running agentforge (pid ${holder.pid}, started ${holder.started}: ${holder.argv}); ` +
+          `wait for it, or pass --wait SECONDS to queue behind it`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  release() { try { unlinkSync(this.path); } catch { /* already gone */ } }
+}
+
+export function readLock(path: string): LockInfo | undefined {
+  try { return JSON.parse(readFileSync(path, 'utf8')) as LockInfo; } catch { return undefined; }
+}
+
+/** Writes a file atomically (temp + fsync + rename). */
+export function writeFileAtomic(path: string, data: string | Buffer) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try { writeFileSync(fd, data); fsyncSync(fd); } finally { closeSync(fd); }
+  renameSync(tmp, path);
+}
