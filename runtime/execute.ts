@@ -125,6 +125,7 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
       runId: env.runId, nodeId: node.id, dag: env.dag, op: node.op.name, version: node.op.version, key: k.key,
       status: 'committed', seconds: (Date.now() - started) / 1000, params: node.params,
     });
+    env.store.markCommitted(k.key);
     rmSync(checkpoint, { recursive: true, force: true });
     return { ...art, committed_at: new Date().toISOString() };
   } finally {

@@ -29,7 +29,7 @@ export async function gc(storeDir: string, opts: { repair: boolean; dryRun: bool
           store.verify(r.key, JSON.parse(r.files), r.node_id);
         } catch (e) {
           log.push(`${opts.dryRun ? 'would drop' : 'dropped'} damaged artifact ${r.key} of node ${r.node_id}: ${(e as Error).message.split(';')[0]}`);
-          if (!opts.dryRun) { await ledger.deleteArtifact(r.key); rmSync(store.artifactDir(r.key), { recursive: true, force: true }); }
+          if (!opts.dryRun) { store.unmarkCommitted([r.key]); await ledger.deleteArtifact(r.key); rmSync(store.artifactDir(r.key), { recursive: true, force: true }); }
           repaired++;
         }
       }

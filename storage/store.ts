@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
 /*
@@ -28,6 +28,23 @@ export class Store {
     for (const d of ['artifacts', 'checkpoints', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true });
   }
   get ledgerPath() { return join(this.dir, 'ledger.duckdb'); }
+  get indexPath() { return join(this.dir, 'committed.keys'); }
+
+  /**
+   * Keys committed in the ledger, mirrored one per line in a sidecar written after each ledger commit (so the
+   * index is never ahead of the ledger). A no-op rerun reads only this file and never loads DuckDB.
+   */
+  committedKeys(): Set<string> {
+    if (!existsSync(this.indexPath)) return new Set();
+    return new Set(readFileSync(this.indexPath, 'utf8').split('\n').filter((l) => /^[0-9a-f]{32}$/.test(l)));
+  }
+  markCommitted(key: string) { appendFileSync(this.indexPath, `${key}\n`); }
+  /** Called before the ledger row goes, so the index never names a key the ledger lacks. */
+  unmarkCommitted(keys: string[]) {
+    const drop = new Set(keys);
+    const keep = [...this.committedKeys()].filter((k) => !drop.has(k));
+    writeFileAtomic(this.indexPath, keep.map((k) => `${k}\n`).join(''));
+  }
   artifactDir(key: string) { return join(this.dir, 'artifacts', key); }
   checkpointDir(key: string) { return join(this.dir, 'checkpoints', key); }
 

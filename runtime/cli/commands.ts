@@ -4,11 +4,9 @@ import { loadDag } from './load.ts';
 import { printTable, toCsv } from './format.ts';
 import { runDag, UsageError } from '../scheduler.ts';
 import { LiveReporter, PlainReporter } from '../progress.ts';
-import { dagStatus } from '../status.ts';
-import { gc } from '../gc.ts';
-import { Ledger } from '../../storage/ledger.ts';
-import { openSqlSession, runReadOnly } from '../../storage/sql.ts';
 import { resolveStoreDir } from '../../storage/store.ts';
+// Commands that need DuckDB load it on demand: a no-op `run` must start fast.
+const sqlModule = () => import('../../storage/sql.ts');
 import { sqlIdent } from '../../storage/codec.ts';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; help: string };
@@ -72,6 +70,7 @@ const status: Command = {
   async run(pos, v) {
     need(pos, 1, 'DAG module');
     const { dag } = await loadDag(pos[0]);
+    const { dagStatus } = await import('../status.ts');
     const rows = await dagStatus(dag, store(v));
     if (v.json) { console.log(JSON.stringify(rows, null, 2)); return 0; }
     for (const r of rows) {
@@ -86,6 +85,7 @@ const sql: Command = {
   name: 'sql', summary: 'read-only SQL over the ledger and every table artifact', usage: 'sql "SELECT …" [--json|--csv]',
   options: { json: { type: 'boolean', help: 'rows as JSON' }, csv: { type: 'boolean', help: 'rows as CSV' }, views: { type: 'boolean', help: 'list the views' } },
   async run(pos, v) {
+    const { openSqlSession, runReadOnly } = await sqlModule();
     const session = await openSqlSession(store(v));
     try {
       if (v.views) { console.log(session.views.join('\n')); return 0; }
@@ -104,6 +104,7 @@ const inspect: Command = {
   options: { rows: { type: 'string', help: 'sample rows to show (default 5)' } },
   async run(pos, v) {
     need(pos, 1, 'a node id');
+    const { openSqlSession, runReadOnly } = await sqlModule();
     const session = await openSqlSession(store(v));
     try {
       if (!session.views.includes(pos[0])) {
@@ -131,6 +132,7 @@ const runs: Command = {
   name: 'runs', summary: 'recent runs with their node counts', usage: 'runs [--limit N]',
   options: { limit: { type: 'string', help: 'how many (default 20)' } },
   async run(_pos, v) {
+    const { Ledger } = await import('../../storage/ledger.ts');
     const ledger = await Ledger.openReadOnly(join(store(v), 'ledger.duckdb'));
     try {
       const rows = await ledger.all(`SELECT r.run_id, r.dag, r.status, r.started_at, round(epoch(r.finished_at - r.started_at), 2) AS seconds,
@@ -146,6 +148,7 @@ const gcCmd: Command = {
   name: 'gc', summary: 'remove unreferenced artifacts and dead scratch; --repair drops damaged artifacts', usage: 'gc [--repair] [--dry-run]',
   options: { repair: { type: 'boolean', help: 'verify every checksum; drop damaged artifacts so they are recomputed' }, 'dry-run': { type: 'boolean', help: 'only say what would go' } },
   async run(_pos, v) {
+    const { gc } = await import('../gc.ts');
     const r = await gc(store(v), { repair: !!v.repair, dryRun: !!v['dry-run'] });
     for (const line of r.log) console.log(line);
     console.log(`gc: ${r.removed} removed, ${r.repaired} repaired${v['dry-run'] ? ' (dry run)' : ''}`);

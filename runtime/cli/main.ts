@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import { DagValidationError } from '../dag.ts';
 import { UsageError } from '../scheduler.ts';
 import { StoreError } from '../../storage/store.ts';
-import { SqlRefused } from '../../storage/sql.ts';
 import { COMMANDS, type Command } from './commands.ts';
 
 /** Exit codes: 0 ok, 1 a node failed, 2 bad usage or definition, 130 interrupted. */
@@ -37,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(parsed.positionals, parsed.values as Record<string, unknown>);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DagValidationError || e instanceof SqlRefused) { console.error(`error: ${e.message}`); return 2; }
+    if (e instanceof UsageError || e instanceof DagValidationError || (e instanceof Error && e.name === 'SqlRefused')) { console.error(`error: ${e.message}`); return 2; }
     if (e instanceof StoreError) { console.error(`error: ${e.message}`); return e.message.includes('locked') ? 2 : 1; }
     console.error(e instanceof Error ? e.stack : String(e));
     return 1;

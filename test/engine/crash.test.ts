@@ -41,10 +41,16 @@ describe('crash safety', () => {
     const victim = tempStore();
     try {
       expect((await runDag(smoke, { storeDir: ref.dir })).ok).toBe(true);
+      // Kill moments scale with how long an uninterrupted CLI run takes on this machine right now.
+      const probe = tempStore();
+      const t0 = Date.now();
+      await runAndKill(probe.dir, 600_000, []);
+      const full = Date.now() - t0;
+      probe.cleanup();
       const rnd = mulberry32(20261125);
       let partial = 0;
       for (let i = 0; i < 20; i++) {
-        const ms = 300 + Math.floor(rnd() * 2200);
+        const ms = Math.floor(full * (0.15 + 0.85 * rnd()));
         await runAndKill(victim.dir, ms, i % 3 === 2 ? ['--from', 'episodes'] : []);
         const status = await dagStatus(smoke, victim.dir);
         if (new Set(status.map((x) => x.state)).size > 1) partial++;

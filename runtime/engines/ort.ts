@@ -1,0 +1,196 @@
+/*
+ * onnxruntime-node engine over the exported model (model.onnx + meta.json, see test/fixtures/make_tiny_model.py
+ * for the interface). Requests are decoded together in batches of up to `maxBatch`, left-padded: pad columns
+ * get attention_mask 0, real tokens get position ids 0..len-1. Each step feeds the previous step's `present`
+ * tensors back as `past`, so the KV cache is never copied; once more than half of a batch has finished, the
+ * live rows are compacted (KV rows copied once) so finished sequences stop costing compute.
+ * reload() builds a new session and swaps it in; a batch already running keeps the session it started with.
+ */
+import * as ort from 'onnxruntime-node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sampleToken, seededRandom, validateRequest, type GenerateRequest, type GenerateResult, type InferenceEngine } from './engine.ts';
+
+export interface OnnxMeta {
+  num_layers: number;
+  num_kv_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  eos_token_ids: number[];
+  pad_token_id: number;
+  policy_version: number;
+}
+
+export interface OrtEngineOptions {
+  maxBatch?: number;
+  /** Prompt + generated tokens per sequence. */
+  maxContext?: number;
+  intraOpThreads?: number;
+}
+
+interface Loaded { session: ort.InferenceSession; meta: OnnxMeta; version: number; dir: string }
+
+/** One live sequence of a batch. */
+interface Row { req: GenerateRequest; out: GenerateResult; rand: () => number; pos: number; done: boolean; index: number }
+
+export class OrtEngine implements InferenceEngine {
+  readonly name = 'ort';
+  private constructor(private loaded: Loaded, private readonly opts: Required<OrtEngineOptions>) {}
+
+  static async load(dir: string, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
+    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0 };
+    return new OrtEngine(await loadDir(dir, undefined, full.intraOpThreads), full);
+  }
+
+  get policyVersion(): number { return this.loaded.version; }
+  get meta(): OnnxMeta { return this.loaded.meta; }
+
+  async reload(dir: string, version?: number): Promise<void> {
+    const next = await loadDir(dir, version, this.opts.intraOpThreads);
+    const prev = this.loaded;
+    this.loaded = next;
+    // let batches that captured the old session finish before releasing it
+    setTimeout(() => void prev.session.release().catch(() => {}), 60_000).unref();
+  }
+
+  async close(): Promise<void> { await this.loaded.session.release(); }
+
+  async generate(reqs: GenerateRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerateResult[]> {
+    const model = this.loaded;
+    reqs.forEach((r, i) => validateRequest(r, i, model.meta.vocab_size));
+    const results: GenerateResult[] = new Array(reqs.length);
+    // longest prompts together: less padding per batch
+    const order = reqs.map((_, i) => i).sort((a, b) => reqs[b].prompt.length - reqs[a].prompt.length);
+    for (let s = 0; s < order.length; s += this.opts.maxBatch) {
+      const idx = order.slice(s, s + this.opts.maxBatch);
+      const outs = await this.runBatch(model, idx.map((i) => reqs[i]), opts.signal);
+      idx.forEach((i, k) => (results[i] = outs[k]));
+    }
+    return results;
+  }
+
+  private async runBatch(model: Loaded, reqs: GenerateRequest[], signal?: AbortSignal): Promise<GenerateResult[]> {
+    const { meta } = model;
+    const rows: Row[] = reqs.map((req, index) => ({
+      req, index, rand: seededRandom(req.seed), pos: req.prompt.length, done: false,
+      out: { tokens: [], logprobs: [], finish: 'length', policyVersion: model.version },
+    }));
+    const width = Math.max(...reqs.map((r) => r.prompt.length));
+    // prefill: left-padded prompts, empty past
+    const ids = new BigInt64Array(reqs.length * width).fill(BigInt(meta.pad_token_id));
+    const mask = new BigInt64Array(reqs.length * width);
+    const pos = new BigInt64Array(reqs.length * width);
+    reqs.forEach((r, b) => {
+      const pad = width - r.prompt.length;
+      r.prompt.forEach((t, j) => {
+        ids[b * width + pad + j] = BigInt(t);
+        mask[b * width + pad + j] = 1n;
+        pos[b * width + pad + j] = BigInt(j);
+      });
+    });
+    let live = rows;
+    let maskCols = width;
+    let maskData: BigInt64Array = mask;
+    let past = emptyPast(meta, reqs.length);
+    let out = await model.session.run(feeds(ids, maskData, pos, live.length, width, maskCols, past, meta));
+    for (;;) {
+      if (signal?.aborted) throw new Error('generate aborted');
+      const logits = out.logits;
+      const seqLen = logits.dims[1];
+      this.sampleStep(logits.data as Float32Array, seqLen, meta, live);
+      past = presentOf(out, meta);
+      if (live.every((r) => r.done)) break;
+      if (live.filter((r) => r.done).length * 2 > live.length) {
+        ({ live, past, maskData } = compact(live, past, maskData, maskCols));
+      }
+      // decode step: one token per live row; finished rows (before compaction) feed pad and are ignored
+      const n = live.length;
+      const stepIds = new BigInt64Array(n);
+      const stepPos = new BigInt64Array(n);
+      const nextMask = new BigInt64Array(n * (maskCols + 1));
+      live.forEach((r, b) => {
+        stepIds[b] = BigInt(r.done ? meta.pad_token_id : r.out.tokens[r.out.tokens.length - 1]);
+        stepPos[b] = BigInt(r.pos - 1);
+        nextMask.set(maskData.subarray(b * maskCols, (b + 1) * maskCols), b * (maskCols + 1));
+        nextMask[b * (maskCols + 1) + maskCols] = 1n;
+      });
+      maskCols += 1;
+      maskData = nextMask;
+      out = await model.session.run(feeds(stepIds, maskData, stepPos, n, 1, maskCols, past, meta));
+    }
+    return rows.map((r) => r.out);
+  }
+
+  /** Samples the next token of every live row from the last logits position; marks finished rows. */
+  private sampleStep(logits: Float32Array, seqLen: number, meta: OnnxMeta, live: Row[]): void {
+    const V = meta.vocab_size;
+    live.forEach((r, b) => {
+      if (r.done) return;
+      const { token, logprob } = sampleToken(logits, (b * seqLen + seqLen - 1) * V, V, r.req.temperature, r.req.topP, r.rand);
+      r.out.tokens.push(token);
+      r.out.logprobs.push(logprob);
+      r.pos += 1;
+      if (r.req.stop.includes(token)) { r.done = true; r.out.finish = 'stop'; }
+      else if (r.out.tokens.length >= r.req.maxTokens) { r.done = true; r.out.finish = 'length'; }
+      else if (r.pos >= this.opts.maxContext) { r.done = true; r.out.finish = 'context'; }
+    });
+  }
+}
+
+async function loadDir(dir: string, version: number | undefined, threads: number): Promise<Loaded> {
+  let meta: OnnxMeta;
+  try {
+    meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as OnnxMeta;
+  } catch (e) {
+    throw new Error(`OrtEngine: cannot read ${join(dir, 'meta.json')} (is ${dir} an ONNX export?): ${(e as Error).message}`);
+  }
+  for (const k of ['num_layers', 'num_kv_heads', 'head_dim', 'vocab_size', 'pad_token_id'] as const) {
+    if (!Number.isInteger(meta[k])) throw new Error(`OrtEngine: ${join(dir, 'meta.json')} field ${k} must be an integer`);
+  }
+  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
+    executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+  });
+  return { session, meta, version: version ?? meta.policy_version ?? 0, dir };
+}
+
+type Past = ort.Tensor[]; // [layer0.key, layer0.value, layer1.key, ...]
+
+function emptyPast(meta: OnnxMeta, batch: number): Past {
+  const dims = [batch, meta.num_kv_heads, 0, meta.head_dim];
+  return Array.from({ length: 2 * meta.num_layers }, () => new ort.Tensor('float32', new Float32Array(0), dims));
+}
+
+function presentOf(out: ort.InferenceSession.OnnxValueMapType, meta: OnnxMeta): Past {
+  const p: Past = [];
+  for (let i = 0; i < meta.num_layers; i++) p.push(out[`present.${i}.key`] as ort.Tensor, out[`present.${i}.value`] as ort.Tensor);
+  return p;
+}
+
+function feeds(ids: BigInt64Array, mask: BigInt64Array, pos: BigInt64Array, b: number, s: number, cols: number, past: Past, meta: OnnxMeta): Record<string, ort.Tensor> {
+  const f: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', ids, [b, s]),
+    attention_mask: new ort.Tensor('int64', mask, [b, cols]),
+    position_ids: new ort.Tensor('int64', pos, [b, s]),
+  };
+  for (let i = 0; i < meta.num_layers; i++) {
+    f[`past_key_values.${i}.key`] = past[2 * i];
+    f[`past_key_values.${i}.value`] = past[2 * i + 1];
+  }
+  return f;
+}
+
+/** Keeps only unfinished rows: copies their KV rows and mask rows into new, smaller tensors. */
+function compact(live: Row[], past: Past, mask: BigInt64Array, cols: number): { live: Row[]; past: Past; maskData: BigInt64Array } {
+  const keep = live.map((r, b) => (r.done ? -1 : b)).filter((b) => b >= 0);
+  const newPast = past.map((t) => {
+    const [, h, p, d] = t.dims;
+    const stride = h * p * d;
+    const src = t.data as Float32Array;
+    const dst = new Float32Array(keep.length * stride);
+    keep.forEach((b, k) => dst.set(src.subarray(b * stride, (b + 1) * stride), k * stride));
+    return new ort.Tensor('float32', dst, [keep.length, h, p, d]);
+  });
+  const newMask = new BigInt64Array(keep.length * cols);
+  keep.forEach((b, k) => newMask.set(mask.subarray(b * cols, (b + 1) * cols), k * cols));
+  return { live: keep.map((b) => live[b]), past: newPast, maskData: newMask };
+}

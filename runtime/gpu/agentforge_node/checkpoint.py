@@ -1,0 +1,72 @@
+"""Training checkpoints: everything needed to resume bit-exactly after a kill, written atomically.
+
+One file per checkpoint (`step-000040.pt`: weights, optimizer state, step, RNG states, the hyper-parameters it was
+written with). A `.tmp` file that a kill left half-written is never read; the newest complete file wins.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+NAME = re.compile(r"^step-(\d{6,})\.pt$")
+
+
+def save_checkpoint(ckpt_dir: str | Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    fingerprint: dict[str, Any], keep: int = 2) -> Path:
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    path = ckpt_dir / f"step-{step:06d}.pt"
+    tmp = path.with_suffix(".pt.tmp")
+    state = {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "fingerprint": fingerprint,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+    }
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:  # the rename must not become visible before the bytes are on disk
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    for old in list_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: str | Path) -> list[Path]:
+    d = Path(ckpt_dir)
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load_latest(ckpt_dir: str | Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """Newest checkpoint, or None; refuses one written with different hyper-parameters or data."""
+    paths = list_checkpoints(ckpt_dir)
+    if not paths:
+        return None
+    state = torch.load(paths[-1], map_location="cpu", weights_only=False)
+    old = state.get("fingerprint", {})
+    diff = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in fingerprint.items() if old.get(k) != v]
+    if diff:
+        raise ValueError(f"checkpoint {paths[-1]} was written by a run with different settings ({'; '.join(diff)}); "
+                         "resuming would mix two runs. Delete the checkpoint dir or pass resume=false.")
+    state["path"] = str(paths[-1])
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,190 @@
+"""Safetensors read one tensor at a time (memory-mapped) and written one tensor at a time.
+
+Format: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[begin,end]},
+"__metadata__": {...}}, then the raw little-endian bytes; offsets are relative to the end of the header.
+`safetensors.torch.save_file` needs every tensor in memory at once, so the writer plans all offsets up front from
+the (name, dtype, shape) list, writes the header, then appends each tensor's bytes as it is produced.
+The reader validates every offset against the file size when it opens a file, so a truncated shard fails before
+anything is merged, and drops each tensor's pages after use (MADV_DONTNEED) so the resident set stays at a few
+tensors even though the mapping spans the whole file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import struct
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from .errors import MergeInputError
+
+DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's own limit; a bigger one is corruption
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int  # absolute byte offset in the file
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.begin
+
+
+def nbytes_of(dtype: str, shape: tuple[int, ...]) -> int:
+    return math.prod(shape) * DTYPES[dtype].itemsize
+
+
+class SafetensorsFile:
+    """One .safetensors file: header parsed and checked at open, tensors mapped lazily."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            raw_len = f.read(8)
+            if len(raw_len) < 8:
+                raise MergeInputError(f"{path}: truncated safetensors file ({self.size} bytes, no header length)")
+            (hlen,) = struct.unpack("<Q", raw_len)
+            if hlen > MAX_HEADER or 8 + hlen > self.size:
+                raise MergeInputError(f"{path}: truncated or corrupt safetensors file (header claims {hlen} bytes, file has {self.size})")
+            try:
+                header = json.loads(f.read(hlen))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise MergeInputError(f"{path}: safetensors header is not valid JSON ({e})") from None
+        self.metadata = header.pop("__metadata__", None) or {}
+        self.tensors = {name: self._entry(name, meta, 8 + hlen) for name, meta in header.items()}
+        self._mm: mmap.mmap | None = None
+
+    def _entry(self, name: str, meta: dict, data_start: int) -> TensorInfo:
+        dtype, shape, (b, e) = meta.get("dtype"), tuple(meta.get("shape", ())), meta.get("data_offsets", (0, -1))
+        if dtype not in DTYPES:
+            raise MergeInputError(f"{self.path}: tensor {name} has unsupported dtype {dtype!r}")
+        if e - b != nbytes_of(dtype, shape):
+            raise MergeInputError(f"{self.path}: tensor {name} spans {e - b} bytes but {dtype}{list(shape)} needs {nbytes_of(dtype, shape)}")
+        if data_start + e > self.size:
+            raise MergeInputError(
+                f"{self.path}: truncated safetensors file: tensor {name} ends at byte {data_start + e}, file has {self.size}")
+        return TensorInfo(dtype, shape, data_start + b, data_start + e)
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """A read-only-in-spirit view into the mapping (private copy-on-write, so the file is never modified)."""
+        info = self.tensors[name]
+        if info.nbytes == 0:
+            return torch.empty(info.shape, dtype=DTYPES[info.dtype])
+        if self._mm is None:
+            with open(self.path, "rb") as f:
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        dt = DTYPES[info.dtype]
+        flat = torch.frombuffer(self._mm, dtype=dt, count=info.nbytes // dt.itemsize, offset=info.begin)
+        return flat.view(info.shape)
+
+    def release(self, name: str) -> None:
+        """Drops the tensor's pages from this process; the page cache keeps them, so a re-read is cheap."""
+        info = self.tensors[name]
+        if self._mm is None or info.nbytes == 0 or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = info.begin - info.begin % mmap.PAGESIZE
+        self._mm.madvise(mmap.MADV_DONTNEED, start, info.end - start)
+
+
+def shard_names(count: int) -> list[str]:
+    if count == 1:
+        return ["model.safetensors"]
+    return [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
+
+
+class ShardedWriter:
+    """Writes tensors, in the order given at construction, into shards of at most `max_shard_bytes` each."""
+
+    def __init__(self, out_dir: str, entries: list[tuple[str, str, tuple[int, ...]]], max_shard_bytes: int) -> None:
+        self.out_dir = out_dir
+        groups: list[list[tuple[str, str, tuple[int, ...]]]] = [[]]
+        size = 0
+        for entry in entries:
+            n = nbytes_of(entry[1], entry[2])
+            if groups[-1] and size + n > max_shard_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(entry)
+            size += n
+        self.files = shard_names(len(groups))
+        self.plan = [(file, name, dtype, shape) for file, g in zip(self.files, groups) for name, dtype, shape in g]
+        self._groups = dict(zip(self.files, groups))
+        self._next = 0
+        self._fh = None
+        self._open_file: str | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer")
+        self._pending: Future | None = None
+        self.total_bytes = sum(nbytes_of(d, s) for _, d, s in entries)
+
+    def _header(self, group: list[tuple[str, str, tuple[int, ...]]]) -> bytes:
+        header: dict = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for name, dtype, shape in group:
+            n = nbytes_of(dtype, shape)
+            header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
+            offset += n
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)  # keep tensor data 8-byte aligned, as the reference writer does
+        return struct.pack("<Q", len(raw)) + raw
+
+    def write(self, name: str, tensor: torch.Tensor) -> None:
+        file, want, dtype, shape = self.plan[self._next]
+        if name != want or DTYPE_NAMES.get(tensor.dtype) != dtype or tuple(tensor.shape) != shape:
+            raise RuntimeError(f"writer expected {want} {dtype}{list(shape)}, got {name} {tensor.dtype}{list(tensor.shape)}")
+        if self._open_file != file:
+            self._close()
+            self._fh = open(os.path.join(self.out_dir, file), "wb")
+            self._fh.write(self._header(self._groups[file]))
+            self._open_file = file
+        if tensor.numel():
+            data = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data
+            self._wait()
+            # One write in flight on a helper thread (file I/O releases the GIL) while the caller computes the
+            # next tensor; waiting before each submit bounds memory to the tensor being written plus this one.
+            self._pending = self._pool.submit(self._fh.write, data)
+        self._next += 1
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _close(self) -> None:
+        self._wait()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def finish(self) -> list[str]:
+        """Closes the last shard and writes the index when there are several; returns the files written."""
+        if self._next != len(self.plan):
+            raise RuntimeError(f"writer closed after {self._next} of {len(self.plan)} tensors")
+        self._close()
+        self._pool.shutdown(wait=True)
+        if len(self.files) > 1:
+            index = {"metadata": {"total_size": self.total_bytes}, "weight_map": {n: f for f, n, _, _ in self.plan}}
+            with open(os.path.join(self.out_dir, "model.safetensors.index.json"), "w") as f:
+                json.dump(index, f, indent=2)
+            return [*self.files, "model.safetensors.index.json"]
+        return list(self.files)
+
+    def abort(self) -> None:
+        try:
+            self._close()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -1,0 +1,116 @@
+"""Model directories in Hugging Face layout: build a tiny Qwen3, load one, save one, check tokenizer/model agree."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+from .quiet import quiet_stdout
+
+
+@dataclass
+class ModelSize:
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    head_dim: int = 64
+    intermediate_size: int = 768
+    max_position_embeddings: int = 2048
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = True
+
+
+def build_config(size: ModelSize, vocab_size: int, eos_id: int, pad_id: int) -> Qwen3Config:
+    if size.num_heads % size.num_kv_heads != 0:
+        raise ValueError(f"num_heads ({size.num_heads}) must be a multiple of num_kv_heads ({size.num_kv_heads})")
+    return Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=size.hidden_size,
+        intermediate_size=size.intermediate_size,
+        num_hidden_layers=size.num_layers,
+        num_attention_heads=size.num_heads,
+        num_key_value_heads=size.num_kv_heads,
+        head_dim=size.head_dim,
+        max_position_embeddings=size.max_position_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": size.rope_theta},
+        tie_word_embeddings=size.tie_word_embeddings,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        attention_dropout=0.0,
+        use_cache=True,
+    )
+
+
+def tokenizer_size(model_dir: str | Path) -> int:
+    """Number of ids the tokenizer can emit: base vocab plus added tokens (what `len(tokenizer)` gives)."""
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: a model directory needs tokenizer.json next to config.json")
+    tok = json.loads(path.read_text())
+    ids = set((tok.get("model", {}).get("vocab") or {}).values())
+    ids.update(t["id"] for t in tok.get("added_tokens", []))
+    return (max(ids) + 1) if ids else 0
+
+
+def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> Qwen3ForCausalLM:
+    """Loads an HF causal LM directory in fp32 and checks the tokenizer fits its embedding table."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir}/config.json is missing: not a Hugging Face model directory")
+    check_vocab(model_dir)
+    from transformers import AutoModelForCausalLM
+
+    with quiet_stdout():
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, attn_implementation="sdpa")
+    return model.to(device)
+
+
+def check_vocab(model_dir: Path) -> None:
+    """Refuses a tokenizer that can emit ids past the embedding table (a bigger model vocab is fine: padding)."""
+    n_tok = tokenizer_size(model_dir)
+    vocab = json.loads((model_dir / "config.json").read_text()).get("vocab_size")
+    if not isinstance(vocab, int) or n_tok > vocab:
+        raise ValueError(
+            f"{model_dir}: tokenizer.json has {n_tok} ids but config.json vocab_size is {vocab}; "
+            "ids >= vocab_size would index past the embedding table. Use the tokenizer the model was built with "
+            "(or resize the embeddings and re-save the model).")
+
+
+def save_model(model: torch.nn.Module, out_dir: str | Path, src_dir: str | Path | None = None) -> None:
+    """Writes config.json + model.safetensors (+ generation_config.json); copies tokenizer files from src_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with quiet_stdout():
+        model.save_pretrained(str(out_dir), safe_serialization=True)
+    if src_dir is not None:
+        copy_tokenizer_files(src_dir, out_dir)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "generation_config.json")
+
+
+def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
+    import shutil
+
+    for name in TOKENIZER_FILES:
+        s = Path(src) / name
+        if s.exists() and not (Path(dst) / name).exists():
+            shutil.copyfile(s, Path(dst) / name)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    # Tied embeddings are one tensor; parameters() already yields it once.
+    return sum(p.numel() for p in model.parameters())
+
+
+def atomic_write_json(path: Path, value: object) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)

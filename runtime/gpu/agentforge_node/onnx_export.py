@@ -1,0 +1,69 @@
+"""ONNX export with explicit KV-cache inputs/outputs, so the TS side can decode incrementally with ORT.
+
+Graph signature (B batch, S new tokens, P past tokens):
+  inputs  input_ids int64 [B,S], attention_mask int64 [B,P+S], position_ids int64 [B,S],
+          past_key_values.{i}.key / .value float32 [B,kv_heads,P,head_dim]
+  outputs logits float32 [B,S,V], present.{i}.key / .value [B,kv_heads,P+S,head_dim]
+The TorchScript exporter (dynamo=False, opset 18) traces a wrapper that rebuilds a DynamicCache from the flat
+per-layer tensors. Tracing bakes Python branches in, so we trace with P > 0 and S > 1 and the tests check other
+shapes (P = 0 prefill, S = 1 decode, other batch sizes).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import DynamicCache
+
+
+class KVWrapper(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.num_layers = model.config.num_hidden_layers
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        cache = DynamicCache(config=self.model.config)
+        for i in range(self.num_layers):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         past_key_values=cache, use_cache=True)
+        present = []
+        for layer in out.past_key_values.layers:
+            present += [layer.keys, layer.values]
+        return (out.logits.float(), *present)
+
+
+def io_names(num_layers: int) -> tuple[list[str], list[str]]:
+    past = [f"past_key_values.{i}.{kv}" for i in range(num_layers) for kv in ("key", "value")]
+    present = [f"present.{i}.{kv}" for i in range(num_layers) for kv in ("key", "value")]
+    return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
+
+
+def example_inputs(config, batch: int = 2, past: int = 3, step: int = 4) -> tuple[torch.Tensor, ...]:
+    kv, hd = config.num_key_value_heads, config.head_dim
+    ids = torch.randint(0, config.vocab_size, (batch, step))
+    mask = torch.ones(batch, past + step, dtype=torch.long)
+    pos = torch.arange(past, past + step).expand(batch, -1).contiguous()
+    cache = [torch.randn(batch, kv, past, hd) for _ in range(2 * config.num_hidden_layers)]
+    return (ids, mask, pos, *cache)
+
+
+def export(model: nn.Module, path: Path, opset: int = 18) -> None:
+    model = model.float().eval()
+    model.config._attn_implementation = "eager"  # eager masking avoids sdpa's NaN rows under left padding
+    wrapper = KVWrapper(model).eval()
+    inputs, outputs = io_names(wrapper.num_layers)
+    dyn = {"input_ids": {0: "batch", 1: "step"}, "attention_mask": {0: "batch", 1: "total"},
+           "position_ids": {0: "batch", 1: "step"}, "logits": {0: "batch", 1: "step"}}
+    for name in inputs[3:]:
+        dyn[name] = {0: "batch", 2: "past"}
+    for name in outputs[1:]:
+        dyn[name] = {0: "batch", 2: "total"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python branches are expected; tests cover shapes
+        torch.onnx.export(wrapper, example_inputs(model.config), str(path), input_names=inputs,
+                          output_names=outputs, dynamic_axes=dyn, opset_version=opset, dynamo=False,
+                          do_constant_folding=True)

@@ -1,0 +1,177 @@
+"""Supervised fine-tuning on packed token shards: AdamW, linear warmup + cosine decay, gradient accumulation,
+clipping, seeded data order, checkpoints that resume bit-exactly, optional torchrun data parallelism.
+
+The loss is the mean cross-entropy over every trained token of the global batch (all micro-batches, all ranks),
+so 1 process x 4 micro-batches and 2 processes x 2 micro-batches give the same update.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import distributed as dist_util
+from .checkpoint import load_latest, restore_rng, save_checkpoint
+from .device import pick_device, seed_everything
+from .loss import TokenLoss, token_losses
+from .metrics import MetricSink, peak_memory_bytes
+from .modeling import load_model, save_model
+from .protocol import Emitter
+from .shards import Row, collate, load_rows
+
+
+@dataclass
+class SftRequest:
+    model_dir: str
+    shards: list[str]
+    out_dir: str
+    checkpoint_dir: str | None = None
+    resume: bool = True
+    tensorboard_dir: str | None = None
+    epochs: int = 1
+    max_steps: int | None = None  # overrides epochs when set
+    batch_size: int = 8           # packed rows per optimizer step, summed over all processes
+    micro_batch_size: int = 8     # rows per forward pass; accumulation = batch_size / (micro * processes)
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 50
+    max_seq_len: int | None = None
+    device: str = "auto"
+
+
+def lr_at(step: int, req: SftRequest, total: int) -> float:
+    """Linear warmup to req.lr, then cosine decay to req.lr * min_lr_ratio at the last step."""
+    if step < req.warmup_steps:
+        return req.lr * (step + 1) / req.warmup_steps
+    span = max(1, total - req.warmup_steps)
+    progress = min(1.0, (step - req.warmup_steps) / span)
+    return req.lr * (req.min_lr_ratio + (1 - req.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def step_rows(rows: list[Row], step: int, batch_size: int, seed: int) -> list[Row]:
+    """The rows of optimizer step `step`: a seeded permutation per epoch, incomplete last batch dropped."""
+    per_epoch = len(rows) // batch_size
+    epoch, i = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(len(rows), generator=g)[i * batch_size:(i + 1) * batch_size]
+    return [rows[j] for j in perm.tolist()]
+
+
+def fingerprint(req: SftRequest, rows: list[Row], world: int) -> dict[str, Any]:
+    """What a checkpoint must agree on to be resumed (paths and logging dirs may differ between attempts)."""
+    skip = {"out_dir", "checkpoint_dir", "resume", "tensorboard_dir", "device", "checkpoint_every", "shards",
+            "model_dir"}
+    fp = {k: v for k, v in asdict(req).items() if k not in skip}
+    fp.update(rows=len(rows), tokens=int(sum(len(r.input_ids) for r in rows)), world=world)
+    return fp
+
+
+def plan(req: SftRequest, n_rows: int, world: int) -> tuple[int, int]:
+    """(total optimizer steps, micro-batches per process per step), with errors that say what to change."""
+    per_proc = req.micro_batch_size * world
+    if req.batch_size % per_proc != 0:
+        raise ValueError(f"batch_size {req.batch_size} must be a multiple of micro_batch_size "
+                         f"{req.micro_batch_size} x {world} process(es) = {per_proc}")
+    if n_rows < req.batch_size:
+        raise ValueError(f"the shards hold {n_rows} packed rows, fewer than batch_size {req.batch_size}; "
+                         "lower batch_size (and micro_batch_size) or add data")
+    total = req.max_steps if req.max_steps is not None else req.epochs * (n_rows // req.batch_size)
+    if total <= 0:
+        raise ValueError(f"nothing to train: max_steps/epochs give {total} steps")
+    return total, req.batch_size // per_proc
+
+
+def train(req: SftRequest, emit: Emitter) -> dict[str, Any]:
+    ctx = dist_util.init()
+    place = pick_device(req.device, ctx.local_rank)
+    seed_everything(req.seed)
+    model = load_model(req.model_dir, place.device)
+    max_len = req.max_seq_len or model.config.max_position_embeddings
+    rows = load_rows(req.shards, model.config.vocab_size, max_len)
+    total, accum = plan(req, len(rows), ctx.world)
+    fp = fingerprint(req, rows, ctx.world)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": req.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=req.lr, betas=tuple(req.betas), fused=place.device.type == "cuda")
+    start = 0
+    state = load_latest(req.checkpoint_dir, fp) if (req.checkpoint_dir and req.resume) else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        restore_rng(state)
+        start = state["step"]
+        emit.log(f"resuming from {state['path']} (step {start} of {total})")
+    loss_mod = dist_util.wrap(TokenLoss(model), ctx, place.device)
+    sink = MetricSink(emit, req.tensorboard_dir if ctx.rank == 0 else None)
+    emit.log(f"training {len(rows)} rows for {total} steps on {place.device} "
+             f"({ctx.world} process(es), {accum} micro-batch(es) of {req.micro_batch_size} each)")
+    losses, speed = run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, accum, fp)
+    sink.close()
+    if ctx.rank == 0:
+        save_model(model, req.out_dir, src_dir=req.model_dir)
+    dist_util.barrier(ctx)
+    return {"out_dir": req.out_dir, "steps": total, "resumed_from": start, "losses": losses,
+            "final_loss": losses[-1] if losses else None, "tokens_per_s": speed,
+            "peak_memory_bytes": peak_memory_bytes(place.device), "device": str(place.device), "world": ctx.world}
+
+
+def run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, accum, fp):
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    losses: list[float] = []
+    tok_total, time_total = 0, 0.0
+    last_ckpt = start
+    for step in range(start, total):
+        t0 = time.perf_counter()
+        batch_rows = step_rows(rows, step, req.batch_size, req.seed)
+        n_targets = sum(r.targets for r in batch_rows)
+        mine = batch_rows[ctx.rank * accum * req.micro_batch_size:(ctx.rank + 1) * accum * req.micro_batch_size]
+        lr = lr_at(step, req, total)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=place.device)
+        for k in range(accum):
+            micro = collate(mine[k * req.micro_batch_size:(k + 1) * req.micro_batch_size], pad_id).to(place.device)
+            with dist_util.maybe_no_sync(loss_mod, last=k == accum - 1), place.autocast():
+                per_tok = token_losses(loss_mod, micro)
+                s = per_tok.sum()
+                if os.environ.get("AGENTFORGE_FAULT_NAN_AT_STEP") == str(step + 1):
+                    s = s * float("nan")  # test hook: proves a NaN stops the run and keeps the last checkpoint
+                # DDP averages gradients over ranks, so scale by world to get the global-token mean.
+                (s * ctx.world / max(1, n_targets)).backward()
+            loss_sum += s.detach()
+        loss = dist_util.all_sum(loss_sum, ctx).item() / max(1, n_targets)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), req.max_grad_norm))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            keep = f"the last good checkpoint (step {last_ckpt}) is kept in {req.checkpoint_dir}" \
+                if req.checkpoint_dir and last_ckpt > 0 else "no checkpoint was written yet"
+            raise FloatingPointError(f"non-finite loss/grad-norm at step {step + 1} (loss {loss}, grad-norm "
+                                     f"{grad_norm}); stopped without applying the update; {keep}. "
+                                     "Lower lr or max_grad_norm, or check the shards for bad rows.")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if place.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        tokens = sum(len(r.input_ids) for r in batch_rows)
+        tok_total, time_total = tok_total + tokens, time_total + dt
+        losses.append(loss)
+        sink.step(step + 1, total, loss=loss, lr=lr, grad_norm=grad_norm, tokens_per_s=tokens / dt)
+        if req.checkpoint_dir and ((step + 1) % req.checkpoint_every == 0) and step + 1 < total:
+            if ctx.rank == 0:
+                path = save_checkpoint(req.checkpoint_dir, step + 1, model, opt, fp)
+                sink.emit.log(f"checkpoint saved step {step + 1}: {path}")
+            dist_util.barrier(ctx)
+            last_ckpt = step + 1
+    return losses, (tok_total / time_total if time_total > 0 else None)

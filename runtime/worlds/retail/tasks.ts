@@ -1,0 +1,140 @@
+import type { TaskDraft, TaskKind } from '../base.ts';
+import { money, type Rng } from '../rng.ts';
+import { MAX_CANCEL_TOTAL, MAX_UNITS, type Order, type RetailState } from './tools.ts';
+
+/* Retail task kinds, from one call (difficulty 1) to six or more. Key facts appear literally in the instruction. */
+
+type K = TaskKind<RetailState>;
+const orders = (s: RetailState, f: (o: Order) => boolean) => Object.values(s.orders).filter(f).sort((a, b) => a.id.localeCompare(b.id));
+const pickOrNull = <T>(rng: Rng, xs: T[]): T | null => (xs.length ? rng.pick(xs) : null);
+const emailOf = (s: RetailState, o: Order) => s.customers[o.customer_id].email;
+
+const orderStatus: K = { name: 'order_status', make(s, rng) {
+  const o = rng.pick(orders(s, () => true));
+  return { instruction: `What is the status of order ${o.id}?`, actions: [{ name: 'get_order', arguments: { order_id: o.id } }],
+    answer: ([r]) => ({ text: `Order ${o.id} is ${r.status}.`, outputs: [r.status] }) };
+} };
+
+const productPrice: K = { name: 'product_price', make(s, rng) {
+  const p = rng.pick(Object.values(s.products));
+  return { instruction: `How much does product ${p.id} cost?`, actions: [{ name: 'get_product', arguments: { product_id: p.id } }],
+    answer: ([r]) => ({ text: `Product ${p.id} (${r.name}) costs ${money(r.price)}.`, outputs: [money(r.price)] }) };
+} };
+
+const cancelOrder: K = { name: 'cancel_order', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'pending' && x.total <= MAX_CANCEL_TOTAL));
+  if (!o) return null;
+  const ask = rng.chance(0.4);
+  const draft: TaskDraft = {
+    instruction: ask ? 'Please cancel one of my orders.' : `Please cancel my order ${o.id}.`,
+    actions: [{ name: 'get_order', arguments: { order_id: o.id } }, { name: 'cancel_order', arguments: { order_id: o.id } }],
+    answer: ([, r]) => ({ text: `Order ${o.id} is cancelled. Refund: ${money(r.refund)}.`, outputs: ['cancelled', money(r.refund)] }),
+  };
+  if (ask) draft.hidden = { order_id: o.id };
+  return draft;
+} };
+
+const returnItem: K = { name: 'return_item', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'delivered' && x.items.some((i) => !i.returned)));
+  if (!o) return null;
+  const it = rng.pick(o.items);
+  return {
+    instruction: `I am ${emailOf(s, o)}. I want to return the ${it.name} (${it.product_id}) from order ${o.id}.`,
+    actions: [
+      { name: 'find_customer_by_email', arguments: { email: emailOf(s, o) } },
+      { name: 'get_order', arguments: { order_id: o.id } },
+      { name: 'return_item', arguments: { order_id: o.id, product_id: it.product_id } },
+    ],
+    answer: (r) => ({ text: `The ${it.name} from order ${o.id} is returned. Refund: ${money(r[2].refund)}.`, outputs: [money(r[2].refund)] }),
+  };
+} };
+
+const placeOrder: K = { name: 'place_order', make(s, rng) {
+  const p = pickOrNull(rng, Object.values(s.products).filter((x) => x.stock >= 1));
+  if (!p) return null;
+  const c = rng.pick(Object.values(s.customers));
+  const q = rng.int(1, Math.min(MAX_UNITS, p.stock));
+  return {
+    instruction: `My customer id is ${c.id}. Please order ${q} units of the ${p.name}.`,
+    actions: [
+      { name: 'search_products', arguments: { query: p.name } },
+      { name: 'get_product', arguments: { product_id: p.id } },
+      { name: 'place_order', arguments: { customer_id: c.id, product_id: p.id, quantity: q } },
+    ],
+    answer: (r) => ({ text: `Order ${r[2].order_id} is placed. Total: ${money(r[2].total)}.`, outputs: [r[2].order_id, money(r[2].total)] }),
+  };
+} };
+
+const updateAddress: K = { name: 'update_address', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'pending'));
+  if (!o) return null;
+  const addr = `${rng.int(100, 999)} new st, ${rng.pick(['austin', 'denver', 'miami'])}`;
+  return {
+    instruction: `I am ${emailOf(s, o)}. Change the shipping address of order ${o.id} to ${addr}.`,
+    actions: [
+      { name: 'find_customer_by_email', arguments: { email: emailOf(s, o) } },
+      { name: 'get_order', arguments: { order_id: o.id } },
+      { name: 'update_order_address', arguments: { order_id: o.id, address: addr } },
+    ],
+    answer: () => ({ text: `Order ${o.id} will ship to ${addr}.`, outputs: [addr] }),
+  };
+} };
+
+/** Six or more calls: look the customer up, list orders, then inspect and cancel every pending one. */
+const cancelAllPending: K = { name: 'cancel_all_pending', make(s, rng) {
+  const byCustomer = Object.values(s.customers).filter((c) => {
+    const mine = orders(s, (o) => o.customer_id === c.id);
+    const pend = mine.filter((o) => o.status === 'pending');
+    return pend.length >= 2 && pend.every((o) => o.total <= MAX_CANCEL_TOTAL);
+  });
+  const c = pickOrNull(rng, byCustomer);
+  if (!c) return null;
+  const pend = orders(s, (o) => o.customer_id === c.id && o.status === 'pending');
+  return {
+    instruction: `I am ${c.email}. Cancel all my pending orders and tell me the total refund.`,
+    actions: [
+      { name: 'find_customer_by_email', arguments: { email: c.email } },
+      { name: 'list_orders', arguments: { customer_id: c.id } },
+      ...pend.flatMap((o) => [{ name: 'get_order', arguments: { order_id: o.id } }, { name: 'cancel_order', arguments: { order_id: o.id } }]),
+    ],
+    answer: () => {
+      const sum = money(pend.reduce((t, o) => t + o.total, 0));
+      return { text: `Cancelled ${pend.length} orders (${pend.map((o) => o.id).join(', ')}). Total refund: ${sum}.`, outputs: [sum] };
+    },
+  };
+} };
+
+const refuseBigCancel: K = { name: 'refuse_big_cancel', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'pending' && x.total > MAX_CANCEL_TOTAL));
+  if (!o) return null;
+  return {
+    instruction: `Please cancel my order ${o.id}.`, tags: ['refusal'],
+    actions: [{ name: 'get_order', arguments: { order_id: o.id } }],
+    forbidden: { name: 'cancel_order', arguments: { order_id: o.id } },
+    answer: () => ({ text: `I'm sorry, I cannot cancel order ${o.id}: orders over ${MAX_CANCEL_TOTAL} must be cancelled by a human agent.`, outputs: [] }),
+  };
+} };
+
+const refuseBulk: K = { name: 'refuse_bulk_order', make(s, rng) {
+  const p = rng.pick(Object.values(s.products));
+  const c = rng.pick(Object.values(s.customers));
+  const q = rng.int(MAX_UNITS + 1, 12);
+  return {
+    instruction: `My customer id is ${c.id}. Please order ${q} units of product ${p.id}.`, tags: ['refusal'],
+    actions: [{ name: 'get_product', arguments: { product_id: p.id } }],
+    forbidden: { name: 'place_order', arguments: { customer_id: c.id, product_id: p.id, quantity: q } },
+    answer: () => ({ text: `I'm sorry, I cannot order ${q} units: the limit is ${MAX_UNITS} units per order.`, outputs: [] }),
+  };
+} };
+
+export const retailKinds: K[] = [orderStatus, productPrice, cancelOrder, returnItem, placeOrder, updateAddress,
+  cancelAllPending, refuseBigCancel, refuseBulk];
+
+export const RETAIL_POLICY = [
+  'You are a retail support agent. Policy:',
+  '- Before cancel_order, return_item or place_order, describe the action and ask the user to confirm; call only after they say yes.',
+  `- Orders with a total over ${MAX_CANCEL_TOTAL} cannot be cancelled by you: refuse.`,
+  `- At most ${MAX_UNITS} units of a product per order: refuse larger orders.`,
+  '- Only pending orders can be cancelled or change address; only delivered orders accept returns.',
+  '- If a needed fact (like an order id) is missing, ask the user for it.',
+].join('\n');
