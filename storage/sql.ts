@@ -14,6 +14,11 @@ import { sqlIdent, sqlString } from './codec.ts';
  */
 
 const READ_ONLY = new Set<number>([StatementType.SELECT, StatementType.EXPLAIN]);
+const WRITE_VERB = /^\s*(insert|update|delete|create|drop|alter|copy|attach|detach|set|pragma|install|load|export|import|call|vacuum|checkpoint|merge|truncate|use)\b/i;
+/** Best-effort i-th statement of a script (split on semicolons outside quotes), for error messages only. */
+function statementText(sql: string, i: number): string {
+  return (sql.match(/(?:[^;'"]|'[^']*'|"[^"]*")+/g) ?? [])[i] ?? '';
+}
 
 export class SqlRefused extends Error {
   constructor(message: string) { super(message); this.name = 'SqlRefused'; }
@@ -81,11 +86,18 @@ export async function runReadOnly(session: SqlSession, sql: string): Promise<{ c
   const extracted = await session.conn.extractStatements(sql);
   if (extracted.count === 0) throw new SqlRefused('no SQL statement given');
   let last: { columns: string[]; rows: Record<string, unknown>[] } = { columns: [], rows: [] };
+  const refuse = (i: number, kind: string) => new SqlRefused(`statement ${i + 1} is a ${kind} statement; agentforge sql is read-only (SELECT/EXPLAIN only) — export with \`--csv\`/\`--json\` instead of COPY`);
   for (let i = 0; i < extracted.count; i++) {
-    const prepared = await extracted.prepare(i);
-    if (!READ_ONLY.has(prepared.statementType)) {
-      throw new SqlRefused(`statement ${i + 1} is a ${StatementType[prepared.statementType] ?? prepared.statementType} statement; agentforge sql is read-only (SELECT/EXPLAIN only) — export with \`--csv\`/\`--json\` instead of COPY`);
+    let prepared;
+    try {
+      prepared = await extracted.prepare(i);
+    } catch (e) {
+      // A write against a view fails to bind before its type is known: still say it is refused, not why it failed.
+      const verb = WRITE_VERB.exec(statementText(sql, i))?.[1]?.toUpperCase();
+      if (verb) throw refuse(i, verb);
+      throw e;
     }
+    if (!READ_ONLY.has(prepared.statementType)) throw refuse(i, StatementType[prepared.statementType] ?? String(prepared.statementType));
     const reader = await prepared.runAndReadAll();
     last = { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
   }
