@@ -11,6 +11,8 @@ export const Goal = z.object({
   gold_actions: z.array(z.object({ name: z.string(), arguments: z.record(z.string(), z.unknown()) })).default([]),
   /** The policy requires the agent to refuse; no state-changing action may happen. */
   must_refuse: z.boolean().default(false),
+  /** A correct final answer (contains every required output); the scripted teacher says it. */
+  reference_answer: z.string().optional(),
 });
 export type Goal = z.infer<typeof Goal>;
 

@@ -62,12 +62,11 @@ export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string } =
 export function encodeText(ct: ChatTokenizer, text: string): number[] {
   if (text.length === 0) return [];
   if (text.length < CACHE_MIN_CHARS) return ct.tokenizer.encode(text, { add_special_tokens: false }).ids;
-  let ids = ct.cache.get(text);
-  if (!ids) {
-    ids = ct.tokenizer.encode(text, { add_special_tokens: false }).ids;
-    if (ct.cache.size >= CACHE_ENTRIES) ct.cache.delete(ct.cache.keys().next().value!);
-    ct.cache.set(text, ids);
-  }
+  const hit = ct.cache.get(text);
+  if (hit) return hit.slice();
+  const ids = ct.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  if (ct.cache.size >= CACHE_ENTRIES) ct.cache.delete(ct.cache.keys().next().value!);
+  ct.cache.set(text, ids);
   return ids.slice();
 }
 
@@ -176,6 +175,9 @@ export class ChatTokens {
 
   private renderPrefix(): string {
     const [msgs, tools] = this.context();
+    // no messages = no text, even when a template would emit a default system block for them: that block then
+    // belongs to the first message's segment
+    if (msgs.length === 0) return '';
     if (this.prefixRender.n !== msgs.length || !this.local) this.prefixRender = { n: msgs.length, text: renderChat(this.ct, msgs, tools) };
     return this.prefixRender.text;
   }

@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import { setMaxListeners } from 'node:events';
 import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import type { ChatPolicy } from '../agent/policy.ts';
@@ -46,6 +47,8 @@ export const batchId = (i: number): string => `b${String(i).padStart(6, '0')}`;
 export async function synthesize(o: SynthesizeOptions): Promise<{ written: number; skipped: number; batches: number }> {
   const jobs = synthJobs(o.tasks, o.perTask, o.seed);
   const queue = new PQueue({ concurrency: o.concurrency });
+  // every in-flight HTTP request listens on the signal; with high concurrency that is legitimately > 10 listeners
+  if (o.signal) setMaxListeners(Math.max(10, 4 * o.concurrency), o.signal);
   let written = 0;
   let skipped = 0;
   const nBatches = Math.ceil(jobs.length / o.batchSize);
@@ -58,13 +61,14 @@ export async function synthesize(o: SynthesizeOptions): Promise<{ written: numbe
       continue;
     }
     const episodes = batch.map((j) => queue.add(async () => {
+      o.signal?.throwIfAborted(); // queued jobs of an aborted run settle at once instead of running
       const t = await runEpisode({
         task: j.task, world: getWorld(j.task.world), teacher: o.teacher(j.task, j.seed), user: o.user(j.task, j.seed), seed: j.seed,
         trajectoryId: j.id, maxTurns: o.maxTurns, maxTokens: o.maxTokens, signal: o.signal,
       });
       o.onEpisode?.(t);
       return t;
-    }, { signal: o.signal }) as Promise<Trajectory>);
+    }) as Promise<Trajectory>);
     pending.push(Promise.all(episodes).then(async (rows) => {
       await o.sink.write(id, rows);
       written += rows.length;

@@ -68,7 +68,7 @@ export function makeTasksFor<S>(def: WorldDef<S>, opts: MakeTasksOptions): Task[
   const out: Task[] = [];
   for (let i = 0, misses = 0; out.length < n; i++) {
     if (misses > 1000 + 50 * n) throw new Error(`${def.name}: cannot make ${n} ${split} tasks with difficulty ${minDifficulty}..${maxDifficulty}`);
-    const taskSeed = hash32(`${def.name}:${seed}:${i}`);
+    const taskSeed = hash32(`${def.name}:${seed}:${i}`) >>> 1; // int31: stored as a signed 32-bit column
     const { kind, draft, withDistractors } = draftFor(def, taskSeed, opts.kinds);
     const difficulty = Math.max(1, draft?.actions.length ?? 0);
     if (!draft || difficulty < minDifficulty || difficulty > maxDifficulty || splitOf(def.name, draft.instruction, heldoutFraction) !== split) {

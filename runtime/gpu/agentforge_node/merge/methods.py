@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 F32 = torch.float32
+_CHUNK = 1 << 22  # elements per slice of the elementwise TIES stages (16 MB of fp32)
 
 
 @dataclass(frozen=True)
@@ -128,20 +129,24 @@ def _weighted_delta_sum(job: Job, base: torch.Tensor, prep: Callable[[torch.Tens
 
 def _ties_merge(job: Job, prep: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
     base = job.base.to(F32)
-    deltas = [prep(x.to(F32) - base, i).mul_(w) for i, (w, x) in enumerate(zip(job.params.weights, job.experts))]
-    mass = deltas[0].clone()
-    for d in deltas[1:]:
-        mass.add_(d)
-    positive = mass >= 0
-    del mass
-    mixed = torch.zeros_like(base)
-    divisor = torch.zeros_like(base)
-    for w, d in zip(job.params.weights, deltas):
-        agree = torch.where(positive, d > 0, d < 0)
-        mixed.add_(d.mul_(agree))
-        divisor.add_(agree.to(F32), alpha=w)
-    divisor[divisor == 0] = 1
-    return mixed.div_(divisor).mul_(job.params.lam).add_(base)
+    # [E, n] trimmed weighted task vectors: the trim needs each whole vector (a global top-k), the rest does not.
+    deltas = [prep(x.to(F32) - base, i).mul_(w).reshape(-1) for i, (w, x) in enumerate(zip(job.params.weights, job.experts))]
+    flat_base, out = base.reshape(-1), torch.empty(base.numel(), dtype=F32)
+    # Sign election and disjoint mean are elementwise: chunking keeps their temporaries small.
+    for s in range(0, out.numel(), _CHUNK):
+        ds = [d[s:s + _CHUNK] for d in deltas]
+        mass = ds[0].clone()
+        for d in ds[1:]:
+            mass.add_(d)
+        positive = mass >= 0
+        mixed, divisor = torch.zeros_like(mass), torch.zeros_like(mass)
+        for w, d in zip(job.params.weights, ds):
+            agree = torch.where(positive, d > 0, d < 0)
+            mixed.add_(d.mul_(agree))
+            divisor.add_(agree.to(F32), alpha=w)
+        divisor[divisor == 0] = 1
+        out[s:s + _CHUNK] = mixed.div_(divisor).mul_(job.params.lam).add_(flat_base[s:s + _CHUNK])
+    return out.view(base.shape)
 
 
 def _trim(d: torch.Tensor, density: float) -> torch.Tensor:

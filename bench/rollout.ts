@@ -1,0 +1,64 @@
+/*
+ * Rollout decode throughput: the ORT engine vs PyTorch `generate` on the same weights and the same batch.
+ * Both decode greedily to exactly NEW tokens per row (stop ids off / min_new_tokens), CPU, each after a warmup,
+ * best of REPS; tokens/s = batch × NEW / wall time of the whole generate call (prefill included on both sides).
+ * Prints one JSON line per measurement. Usage: npx tsx bench/rollout.ts [batch] [prompt_len] [new_tokens]
+ */
+import { OrtEngine } from '../runtime/engines/ort.ts';
+import { rng } from '../test/fixtures/conversations.ts';
+import { pythonBin, runProcess, tinyOnnxModel } from '../test/fixtures/python.ts';
+
+const [B, P, NEW] = [Number(process.argv[2] ?? 16), Number(process.argv[3] ?? 64), Number(process.argv[4] ?? 64)];
+const REPS = 3;
+const DIMS = [256, 8, 4, 2, 768]; // hidden, layers, heads, kv_heads, ffn: ~6.6M parameters
+
+async function torchTokensPerSecond(dir: string, prompts: number[][]): Promise<{ tps: number; tokens: number[][] }> {
+  let best = Infinity;
+  let tokens: number[][] = [];
+  for (let r = 0; r < REPS; r++) {
+    const out = await runProcess(await pythonBin(), ['test/fixtures/torch_generate.py'], {
+      input: JSON.stringify({ model_dir: dir, prompts, max_new_tokens: NEW, eos_token_id: null, batched: true, force_length: true, warmup: true }),
+    });
+    if (out.code !== 0) throw new Error(`torch_generate.py failed: ${out.stderr.slice(-2000)}`);
+    const res = JSON.parse(out.stdout) as { tokens: number[][]; seconds: number };
+    best = Math.min(best, res.seconds);
+    tokens = res.tokens;
+  }
+  return { tps: (prompts.length * NEW) / best, tokens };
+}
+
+async function ortTokensPerSecond(dir: string, prompts: number[][]): Promise<{ tps: number; tokens: number[][] }> {
+  const engine = await OrtEngine.load(dir, { maxBatch: prompts.length });
+  const reqs = prompts.map((prompt, i) => ({ prompt, maxTokens: NEW, stop: [], temperature: 0, topP: 1, seed: i }));
+  await engine.generate(reqs.map((r) => ({ ...r, maxTokens: 2 }))); // warmup
+  let best = Infinity;
+  let tokens: number[][] = [];
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    const out = await engine.generate(reqs);
+    best = Math.min(best, (performance.now() - t0) / 1000);
+    tokens = out.map((o) => o.tokens);
+  }
+  await engine.close();
+  return { tps: (prompts.length * NEW) / best, tokens };
+}
+
+async function main(): Promise<void> {
+  const dir = await tinyOnnxModel(0, DIMS);
+  const r = rng(1);
+  const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => 7 + Math.floor(r() * 400)));
+  const torch = await torchTokensPerSecond(dir, prompts);
+  const ort = await ortTokensPerSecond(dir, prompts);
+  const same = ort.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(torch.tokens[i])).length;
+  const ratio = ort.tps / torch.tps;
+  console.log(JSON.stringify({
+    bench: 'rollout', metric: `decode_tokens_per_s_b${B}_p${P}_n${NEW}`, value: Math.round(ort.tps), unit: 'tokens/s',
+    baseline: Math.round(torch.tps), ratio: Number(ratio.toFixed(2)), goal: 1.5, pass: ratio >= 1.5,
+  }));
+  console.log(JSON.stringify({
+    bench: 'rollout', metric: 'greedy_rows_identical_to_torch', value: same, unit: 'rows', baseline: B,
+    ratio: Number((same / B).toFixed(2)), goal: 1, pass: same === B,
+  }));
+}
+
+await main();

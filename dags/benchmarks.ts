@@ -1,0 +1,55 @@
+import { dag } from '../runtime/dag.ts';
+import { loadModel } from '../operators/load-model.ts';
+import { evalBfcl } from '../operators/eval-bfcl.ts';
+import { evalTau } from '../operators/eval-tau.ts';
+import { evalCode } from '../operators/eval-code.ts';
+import { evalResults } from '../operators/eval-results.ts';
+
+/**
+ * Public agentic benchmarks, offline: BFCL (11 single-turn categories), τ-bench retail + airline (pass^k), HumanEval,
+ * MBPP-sanitized and QuixBugs (pass@k, sandboxed) → one results table (`results`).
+ *
+ * What is evaluated (env, read when the DAG is loaded):
+ *  - BENCH_AGENT=endpoint (default): an OpenAI-compatible server, AGENTFORGE_OPENAI_BASE_URL + AGENTFORGE_OPENAI_MODEL
+ *    (+ AGENTFORGE_OPENAI_API_KEY); the τ-bench user simulator uses the same endpoint unless BENCH_TAU_USER=scripted.
+ *  - BENCH_MODEL=<dir or org/name>: a model artifact (load-model) evaluated in-process — needs the local-model
+ *    ChatPolicy, not in the repo yet (the eval nodes fail with how to serve the model instead).
+ *  - BENCH_AGENT=oracle: the benchmarks' reference answers — a self-test of the harness (expect ~100%).
+ * Size: BENCH_LIMIT=N keeps the first N entries/tasks per category; BENCH_TAU_TRIALS=k (pass^1…k);
+ * BENCH_CODE_SAMPLES=n (pass@1/10/100 up to n).
+ */
+export interface BenchmarksOptions {
+  agent: 'endpoint' | 'oracle' | 'model';
+  /** load-model source (dir or org/name) when agent is 'model'. */
+  modelSource?: string;
+  limit?: number;
+  trials?: number;
+  samples?: number;
+  tauUser?: 'endpoint' | 'scripted';
+  label?: string;
+}
+
+export function benchmarksDag(o: BenchmarksOptions) {
+  return dag('benchmarks', (d) => {
+    const model = o.modelSource ? d.node('model', loadModel, { source: o.modelSource }) : undefined;
+    const common = { agent: o.agent, limit: o.limit };
+    const user = o.tauUser ?? (o.agent === 'endpoint' ? 'endpoint' : 'scripted');
+    const bfcl = d.node('bfcl', evalBfcl, common, { model });
+    const tau = (['retail', 'airline'] as const).map((domain) =>
+      d.node(`tau_${domain}`, evalTau, { ...common, domain, split: 'test', trials: o.trials ?? 1, user }, { model }));
+    const code = (['humaneval', 'mbpp', 'quixbugs'] as const).map((benchmark) =>
+      d.node(benchmark, evalCode, { ...common, benchmark, samples: o.samples ?? 1 }, { model }));
+    d.node('results', evalResults, { agent: o.label ?? o.modelSource ?? o.agent }, { bfcl, tau, code });
+  });
+}
+
+const env = process.env;
+export default benchmarksDag({
+  agent: env.BENCH_MODEL ? 'model' : ((env.BENCH_AGENT ?? 'endpoint') as BenchmarksOptions['agent']),
+  modelSource: env.BENCH_MODEL,
+  limit: env.BENCH_LIMIT ? Number(env.BENCH_LIMIT) : undefined,
+  trials: Number(env.BENCH_TAU_TRIALS ?? 1),
+  samples: Number(env.BENCH_CODE_SAMPLES ?? 1),
+  tauUser: env.BENCH_TAU_USER as BenchmarksOptions['tauUser'],
+  label: env.BENCH_MODEL ?? (env.BENCH_AGENT === 'oracle' ? 'oracle' : env.AGENTFORGE_OPENAI_MODEL),
+});

@@ -1,0 +1,28 @@
+/*
+ * export-onnx: the model as ONNX with KV-cache inputs/outputs (see runtime/gpu/agentforge_node/onnx_export.py for
+ * the graph signature), plus meta.json and the tokenizer/config files, so TS engines decode incrementally.
+ */
+import { z } from 'zod';
+import { files, model, operator } from '../runtime/operator.ts';
+import { runNode } from '../runtime/gpu/client.ts';
+import { forwardEvents } from '../runtime/gpu/bridge.ts';
+import { ExportOnnxResult } from '../runtime/gpu/requests.ts';
+
+export const exportOnnx = operator({
+  name: 'export-onnx',
+  version: 1,
+  description: 'ONNX export with KV cache (opset 18) + meta.json for onnxruntime-node',
+  params: z.object({
+    /** Written to meta.json; rollouts record it as the behaviour policy's version. */
+    policy_version: z.number().int().min(0).default(0),
+    opset: z.number().int().min(14).default(18),
+  }),
+  inputs: { model: model() },
+  output: files(),
+  codeDeps: ['runtime/gpu'],
+  async run({ params, inputs, out, ctx }) {
+    const res = await runNode('export-onnx', { model_dir: inputs.model.dir, out_dir: out.dir, ...params },
+      { signal: ctx.signal, onEvent: forwardEvents(ctx), result: ExportOnnxResult });
+    ctx.log(`export-onnx: ${res.meta.num_layers} layers, vocab ${res.meta.vocab_size}, policy v${res.meta.policy_version}`);
+  },
+});

@@ -1,0 +1,66 @@
+/*
+ * train-sft: supervised fine-tuning of a model on packed token shards, in the runtime node (PyTorch).
+ * Streams loss, lr, grad-norm and tokens/s into the ledger's metrics table (and a TensorBoard dir under the
+ * store); checkpoints into ctx.checkpointDir every `checkpoint_every` steps so a killed run, rerun, resumes there.
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import { model, operator, table } from '../runtime/operator.ts';
+import { runNode } from '../runtime/gpu/client.ts';
+import { forwardEvents } from '../runtime/gpu/bridge.ts';
+import { TrainSftResult } from '../runtime/gpu/requests.ts';
+
+/** The shard columns the trainer reads (build-sft-shards writes these and more). */
+export const SftShardColumns = z.object({
+  input_ids: z.array(z.number().int()),
+  loss_mask: z.array(z.number().int().min(0).max(1)),
+  position_ids: z.array(z.number().int()),
+  seq_lens: z.array(z.number().int()),
+});
+
+export const TrainSftParams = z.object({
+  epochs: z.number().int().min(1).default(1),
+  max_steps: z.number().int().min(1).nullable().default(null),
+  batch_size: z.number().int().min(1).default(8),
+  micro_batch_size: z.number().int().min(1).default(8),
+  lr: z.number().positive().default(3e-4),
+  min_lr_ratio: z.number().min(0).max(1).default(0.1),
+  warmup_steps: z.number().int().min(0).default(10),
+  weight_decay: z.number().min(0).default(0.01),
+  betas: z.tuple([z.number(), z.number()]).default([0.9, 0.95]),
+  max_grad_norm: z.number().positive().default(1.0),
+  seed: z.number().int().default(0),
+  checkpoint_every: z.number().int().min(1).default(50),
+  max_seq_len: z.number().int().min(1).nullable().default(null),
+  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  /** Data-parallel processes (torchrun); batch_size must be a multiple of micro_batch_size × nproc. */
+  nproc: z.number().int().min(1).default(1),
+});
+
+export const trainSft = operator({
+  name: 'train-sft',
+  version: 1,
+  description: 'SFT on packed shards: AdamW, warmup + cosine, accumulation, clipping, resumable checkpoints',
+  params: TrainSftParams,
+  inputs: { shards: table(SftShardColumns, 'sft shards'), model: model() },
+  output: model(),
+  resources: ['gpu'],
+  codeDeps: ['runtime/gpu'],
+  async run({ params, inputs, out, ctx }) {
+    const { nproc, ...hyper } = params;
+    const request = {
+      ...hyper,
+      betas: [...hyper.betas],
+      model_dir: inputs.model.dir,
+      shards: inputs.shards.files,
+      out_dir: out.dir,
+      checkpoint_dir: join(ctx.checkpointDir, 'sft'),
+      resume: true,
+      tensorboard_dir: join(ctx.storeDir, 'tensorboard', `${ctx.nodeId}-${ctx.key.slice(0, 12)}`),
+    };
+    const res = await runNode('train-sft', request,
+      { signal: ctx.signal, onEvent: forwardEvents(ctx), nproc, result: TrainSftResult });
+    ctx.log(`train-sft: ${res.steps} steps (resumed at ${res.resumed_from}), final loss ${res.final_loss?.toFixed(4)}, ` +
+      `${Math.round(res.tokens_per_s ?? 0)} tokens/s on ${res.device}`);
+  },
+});

@@ -1,0 +1,240 @@
+"""The RL trainer behind `train-rl` and the rl_session: one GRPO optimisation step per request.
+
+State is (weights, AdamW moments, step). `step` is the policy version: request `step = v` turns version v - 1 into
+v. A request for a step the trainer already has is answered `skipped` (a replay after a resume never counts twice);
+a gap is an error. Checkpoints every `checkpoint_every` steps reuse H2's atomic checkpoint files, so a killed run
+resumes at the last checkpoint with identical weights, and replaying the same rollout rows reproduces the steps
+after it exactly (no shuffling, no dropout: the step is a deterministic function of weights and rows).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from .checkpoint import load_latest, restore_rng, save_checkpoint
+from .commands.train_rl import Request
+from .device import pick_device, seed_everything
+from .grpo import LossConfig, LossInputs, clipped_pg_loss, token_entropy
+from .modeling import load_model, save_model
+from .protocol import Emitter
+from .rl_data import Prepared, Rollout, check_vocab, from_inline, prepare, read_parquet
+from .rl_export import OnnxExporter
+
+
+class RlTrainer:
+    def __init__(self, req: Request, emit: Emitter) -> None:
+        t0 = time.perf_counter()
+        self.key = self.key_of(req)
+        self.emit = emit
+        self.place = pick_device(req.device)
+        seed_everything(req.seed)
+        self.model = load_model(req.model_dir, self.place.device)
+        self.ref: torch.nn.Module | None = None
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=req.lr, betas=tuple(req.betas),
+                                     weight_decay=req.weight_decay)
+        self.exporter = OnnxExporter()
+        self.step = 0
+        self.resumed_from: int | None = None
+        cfg = self.model.config
+        self.fp = {"kind": "rl", "seed": req.seed, "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
+                   "num_layers": cfg.num_hidden_layers}
+        state = load_latest(req.checkpoint_dir, self.fp) if req.checkpoint_dir else None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            restore_rng(state)
+            self.step = self.resumed_from = int(state["step"])
+            emit.log(f"rl trainer resumed from {state['path']} (step {self.step})")
+        self.load_s = time.perf_counter() - t0
+
+    @staticmethod
+    def key_of(req: Request) -> tuple:
+        return (req.model_dir, req.checkpoint_dir, req.device, req.seed)
+
+    def handle(self, req: Request) -> dict[str, Any]:
+        timings = {"load_s": self.load_s}
+        self.load_s = 0.0
+        metrics: dict[str, float] = {}
+        skipped = False
+        ckpt = None
+        if req.op == "step":
+            if req.step <= self.step:
+                skipped = True
+                self.emit.log(f"step {req.step} skipped: the trainer is already at step {self.step}")
+            elif req.step > self.step + 1:
+                raise ValueError(f"step gap: the trainer is at step {self.step} (checkpoint dir "
+                                 f"{req.checkpoint_dir}), the request is for step {req.step}; send steps "
+                                 f"{self.step + 1}..{req.step - 1} first (their rollouts are in the trajectory table)")
+            else:
+                metrics = self.train_step(req, timings)
+                ckpt = self.maybe_checkpoint(req, timings)
+        export = None if skipped else self.export(req, timings)
+        saved = None
+        if req.save_dir and not skipped:
+            save_model(self.model, req.save_dir, src_dir=req.model_dir)
+            saved = req.save_dir
+        return {"op": req.op, "step": self.step, "skipped": skipped, "resumed_from": self.resumed_from,
+                "metrics": metrics, "checkpoint": ckpt, "export": export, "saved_dir": saved, "timings": timings,
+                "device": str(self.place.device)}
+
+    def load_rows(self, req: Request) -> list[Rollout]:
+        if bool(req.rollouts) == bool(req.samples):
+            raise ValueError(f"step {req.step}: give exactly one of `rollouts` (Parquet paths) or `samples` (inline)")
+        rows = read_parquet(req.rollouts) if req.rollouts else from_inline(req.samples or [])
+        check_vocab(rows, self.model.config.vocab_size)
+        return rows
+
+    def train_step(self, req: Request, timings: dict[str, float]) -> dict[str, float]:
+        t0 = time.perf_counter()
+        prep = prepare(self.load_rows(req), req.adv_eps, req.scale_rewards, req.dynamic_sampling)
+        timings["data_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        for g in self.opt.param_groups:
+            g.update(lr=req.lr, betas=tuple(req.betas), weight_decay=req.weight_decay)
+        if req.beta_kl > 0 and self.ref is None:
+            self.ref = load_model(req.model_dir, self.place.device).eval().requires_grad_(False)
+        metrics = self.update(req, prep) if prep.rows else self.empty(prep)
+        self.step += 1
+        timings["train_s"] = time.perf_counter() - t1
+        metrics.update(lr=req.lr, samples=float(len(prep.rows)), groups=float(prep.groups),
+                       dropped_groups=float(prep.dropped_groups), reward_mean=prep.reward_mean,
+                       reward_std=prep.reward_std, train_s=timings["train_s"])
+        for name, v in sorted(metrics.items()):
+            self.emit.metric(name, v, self.step)
+        return metrics
+
+    def empty(self, prep: Prepared) -> dict[str, float]:
+        self.emit.log(f"step {self.step + 1}: every group has zero reward variance ({prep.dropped_groups} dropped); "
+                      "the step advances without an update - refill the batch on the rollout side")
+        return {"tokens": 0.0, "grad_norm": 0.0, "loss": 0.0}
+
+    def update(self, req: Request, prep: Prepared) -> dict[str, float]:
+        """Mini-batches in order, each one optimizer step; logprobs_old fixed before the first when there are
+        several (PPO-style reuse), else the detached current logprobs (one update per batch, ratio == 1)."""
+        n = len(prep.rows)
+        k = max(1, min(req.mini_batches, n))
+        bounds = [round(i * n / k) for i in range(k + 1)]
+        old = self.logprobs_nograd(req, prep.rows) if k > 1 else None
+        sums: dict[str, float] = {}
+        tokens, norms, seq_tokens = 0, [], 0
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            idx = list(range(a, b))
+            out, gnorm = self.minibatch(req, prep, idx, old)
+            for key, v in out.items():
+                sums[key] = sums.get(key, 0.0) + v
+            tokens += int(sum(prep.rows[i].loss_mask.sum() for i in idx))
+            seq_tokens += sum(len(prep.rows[i].input_ids) for i in idx)
+            norms.append(gnorm)
+        metrics = {key: v / max(1, tokens) for key, v in sums.items() if key != "loss"}
+        metrics.update(loss=sums["loss"] / k, grad_norm=max(norms), tokens=float(tokens),
+                       seq_tokens=float(seq_tokens), adv_abs_mean=float(prep.advantages.abs().mean()))
+        versions = [r.policy_version for r in prep.rows if r.policy_version is not None]
+        if versions:
+            metrics["staleness_max"] = float(self.step - min(versions))
+        return metrics
+
+    def minibatch(self, req: Request, prep: Prepared, idx: list[int], old: list[torch.Tensor] | None):
+        cfg = LossConfig(req.eps_low, req.eps_high, req.tis_cap, req.beta_kl)
+        n_tok = int(sum(prep.rows[i].loss_mask.sum() for i in idx))
+        sums: dict[str, float] = {"loss": 0.0}
+        for chunk in self.micro_chunks(prep.rows, idx, req.micro_batch_size):
+            batch = self.collate([prep.rows[i] for i in chunk])
+            with self.place.autocast():
+                lp_new, ent = self.token_logprobs(self.model, batch, req.temperature, entropy=True)
+                ref = None
+                if self.ref is not None:
+                    with torch.no_grad():
+                        ref, _ = self.token_logprobs(self.ref, batch, req.temperature)
+            lp_old = lp_new.detach() if old is None else self.pad_like(lp_new, [old[i] for i in chunk])
+            x = LossInputs(lp_new, lp_old, batch["beh"], prep.advantages[chunk].to(self.place.device), batch["mask"],
+                           ref, ent)
+            out = clipped_pg_loss(x, cfg, normaliser=max(1, n_tok))
+            out.loss.backward()
+            sums["loss"] += float(out.loss.detach())
+            for key, v in out.sums.items():
+                sums[key] = sums.get(key, 0.0) + v
+        gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), req.max_grad_norm))
+        if not (math.isfinite(gnorm) and math.isfinite(sums["loss"])):
+            raise FloatingPointError(f"step {self.step + 1}: non-finite loss/grad-norm (loss {sums['loss']}, grad "
+                                     f"norm {gnorm}); the update was not applied. Lower lr or check the rollouts.")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return sums, gnorm
+
+    @staticmethod
+    def micro_chunks(rows: list[Rollout], idx: list[int], size: int) -> list[list[int]]:
+        """Rows sorted by length then cut into micro-batches: less padding, same result (the loss is a sum)."""
+        order = sorted(idx, key=lambda i: (len(rows[i].input_ids), i))
+        return [order[j:j + size] for j in range(0, len(order), max(1, size))]
+
+    def collate(self, rows: list[Rollout]) -> dict[str, torch.Tensor]:
+        length = max(len(r.input_ids) for r in rows)
+        b = len(rows)
+        ids = torch.zeros(b, length, dtype=torch.long)
+        attn = torch.zeros(b, length, dtype=torch.long)
+        mask = torch.zeros(b, length, dtype=torch.bool)
+        beh = torch.zeros(b, length, dtype=torch.float32)
+        for i, r in enumerate(rows):
+            n = len(r.input_ids)
+            ids[i, :n] = torch.from_numpy(r.input_ids)
+            attn[i, :n] = 1
+            mask[i, :n] = torch.from_numpy(r.loss_mask)
+            beh[i, :n] = torch.from_numpy(r.behaviour_logprobs).float()
+        dev = self.place.device
+        return {"ids": ids.to(dev), "attn": attn.to(dev), "mask": mask.to(dev), "beh": beh.to(dev)}
+
+    @staticmethod
+    def token_logprobs(model, batch, temperature: float, entropy: bool = False):
+        """[b, L] logprob of token t given < t at trained positions (0 elsewhere); only those go through lm_head."""
+        ids, mask = batch["ids"], batch["mask"]
+        pos = (batch["attn"].cumsum(1) - 1).clamp(min=0)
+        hidden = model.model(input_ids=ids, attention_mask=batch["attn"], position_ids=pos,
+                             use_cache=False).last_hidden_state        # [b, L, H]
+        tgt = mask[:, 1:]                                               # [b, L-1] token t+1 trained
+        logits = model.lm_head(hidden[:, :-1][tgt]).float() / temperature  # [N, V]
+        logp = torch.log_softmax(logits, dim=-1)
+        lp = logp.gather(1, ids[:, 1:][tgt].unsqueeze(1)).squeeze(1)    # [N]
+        out = torch.zeros(ids.shape, dtype=lp.dtype, device=lp.device)
+        out[:, 1:][tgt] = lp
+        ent = None
+        if entropy:
+            ent = torch.zeros(ids.shape, dtype=lp.dtype, device=lp.device)
+            with torch.no_grad():
+                ent[:, 1:][tgt] = token_entropy(logits.detach())
+        return out, ent
+
+    def logprobs_nograd(self, req: Request, rows: list[Rollout]) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = [torch.empty(0)] * len(rows)
+        with torch.no_grad(), self.place.autocast():
+            for chunk in self.micro_chunks(rows, list(range(len(rows))), req.micro_batch_size):
+                lp, _ = self.token_logprobs(self.model, self.collate([rows[i] for i in chunk]), req.temperature)
+                for j, i in enumerate(chunk):
+                    out[i] = lp[j, :len(rows[i].input_ids)]
+        return out
+
+    @staticmethod
+    def pad_like(ref: torch.Tensor, parts: list[torch.Tensor]) -> torch.Tensor:
+        out = torch.zeros_like(ref)
+        for j, p in enumerate(parts):
+            out[j, :len(p)] = p
+        return out
+
+    def maybe_checkpoint(self, req: Request, timings: dict[str, float]) -> str | None:
+        if not req.checkpoint_dir or self.step % max(1, req.checkpoint_every) != 0:
+            return None
+        t0 = time.perf_counter()
+        path = save_checkpoint(req.checkpoint_dir, self.step, self.model, self.opt, self.fp, keep=req.keep_checkpoints)
+        timings["checkpoint_s"] = time.perf_counter() - t0
+        return str(path)
+
+    def export(self, req: Request, timings: dict[str, float]) -> dict[str, Any] | None:
+        if not req.export_dir:
+            return None
+        t0 = time.perf_counter()
+        mode = self.exporter.export(self.model, req.model_dir, req.export_dir, self.step, req.export_mode)
+        timings["export_s"] = time.perf_counter() - t0
+        self.emit.metric("export_s", timings["export_s"], self.step)
+        return {"dir": req.export_dir, "mode": mode, "seconds": timings["export_s"], "policy_version": self.step}

@@ -1,0 +1,97 @@
+/*
+ * Group sampling: G rollouts per task (a group), many groups at once through a p-queue, and dynamic sampling
+ * (DAPO, Yu et al. 2025): a group whose rewards are all equal carries no GRPO advantage, so it is set aside and
+ * more tasks are drawn until the batch has `groups` informative groups or `maxGroups` have been tried.
+ */
+import PQueue from 'p-queue';
+import type { Task } from '../../schemas/task.ts';
+import type { Rollout } from '../../schemas/rollout.ts';
+import { hash32 } from '../worlds/rng.ts';
+
+export const groupId = (step: number, taskId: string): string => `s${step}:${taskId}`;
+export const rolloutId = (step: number, taskId: string, sample: number): string => `s${step}:${taskId}:g${sample}`;
+
+/** Seed of one sample: a function of (base seed, step, task, sample), so a rerun samples the same. */
+export const sampleSeed = (seed: number, step: number, taskId: string, sample: number): number =>
+  hash32(`rollout:${seed}:${step}:${taskId}:${sample}`);
+
+export type RunOne = (job: { task: Task; id: string; groupId: string; sample: number; seed: number; step: number }) => Promise<Rollout>;
+export type Score = (rollout: Rollout, task: Task) => Rollout;
+
+export interface GroupOptions {
+  step: number;
+  seed: number;
+  groupSize: number;
+  concurrency: number;
+  run: RunOne;
+  score: Score;
+  signal?: AbortSignal;
+}
+
+/** G scored rollouts of each task, run concurrently; groups come back in task order. */
+export async function runGroups(tasks: Task[], o: GroupOptions): Promise<Rollout[][]> {
+  const queue = new PQueue({ concurrency: o.concurrency });
+  const groups = tasks.map((task) => Promise.all(Array.from({ length: o.groupSize }, (_, k) => queue.add(async () => {
+    const r = await o.run({ task, id: rolloutId(o.step, task.id, k), groupId: groupId(o.step, task.id), sample: k,
+      seed: sampleSeed(o.seed, o.step, task.id, k), step: o.step });
+    return o.score(r, task);
+  }, { signal: o.signal }) as Promise<Rollout>)));
+  return Promise.all(groups);
+}
+
+/** True when the group's trainable rewards differ (GRPO gets a non-zero advantage from it). */
+export function isInformative(group: Rollout[], eps = 1e-9): boolean {
+  const rs = group.filter((r) => r.trainable).map((r) => r.reward ?? 0);
+  return rs.length >= 2 && Math.max(...rs) - Math.min(...rs) > eps;
+}
+
+export interface DynamicBatch {
+  kept: Rollout[][];
+  /** Groups set aside as uninformative (all rewards equal), by whether they all succeeded. */
+  droppedSolved: number;
+  droppedFailed: number;
+  tried: number;
+}
+
+/**
+ * Draws tasks from `next` in waves of `groups` until `groups` informative groups are kept or `maxGroups` were
+ * tried. With `dynamic` off every group is kept. Task order (and so the result) depends only on `next`.
+ */
+export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions): Promise<DynamicBatch> {
+  const out: DynamicBatch = { kept: [], droppedSolved: 0, droppedFailed: 0, tried: 0 };
+  while (out.kept.length < groups && out.tried < maxGroups) {
+    const want = Math.min(groups - out.kept.length, maxGroups - out.tried);
+    const tasks = next(want);
+    if (!tasks.length) break;
+    out.tried += tasks.length;
+    for (const g of await runGroups(tasks, o)) {
+      if (!dynamic || isInformative(g)) { if (out.kept.length < groups) out.kept.push(g); }
+      else if (g.every((r) => r.success)) out.droppedSolved++;
+      else out.droppedFailed++;
+    }
+  }
+  return out;
+}
+
+/** An endless, seeded stream over a task list: a fresh shuffle per pass. */
+export function taskStream(tasks: Task[], seed: number, start = 0): { next(n: number): Task[]; position(): number } {
+  if (!tasks.length) throw new Error('taskStream: no tasks to sample from');
+  let pos = start;
+  const order = new Map<number, Task[]>();
+  const passOf = (p: number): Task[] => {
+    let o = order.get(p);
+    if (!o) {
+      const keyed = tasks.map((t) => [hash32(`order:${seed}:${p}:${t.id}`), t] as const).sort((a, b) => a[0] - b[0] || (a[1].id < b[1].id ? -1 : 1));
+      order.set(p, (o = keyed.map(([, t]) => t)));
+    }
+    return o;
+  };
+  return {
+    next(n) {
+      const out: Task[] = [];
+      for (let i = 0; i < n; i++, pos++) out.push(passOf(Math.floor(pos / tasks.length))[pos % tasks.length]);
+      return out;
+    },
+    position: () => pos,
+  };
+}

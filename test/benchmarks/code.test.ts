@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import PQueue from 'p-queue';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { extractCode, runCodeTask, type CodeVerdict } from '../../runtime/benchmarks/code/evaluate.ts';
+import { loadHumanEval, loadMbpp, loadQuixBugs, readJsonLines, type CodeTask } from '../../runtime/benchmarks/code/tasks.ts';
+import { passAtK, passHatK } from '../../runtime/benchmarks/passk.ts';
+
+/*
+ * Canonical solutions must pass and QuixBugs' buggy programs must fail, in the sandbox. By default a deterministic
+ * subset of HumanEval/MBPP (every 8th problem) runs; AGENTFORGE_FULL_BENCH=1 runs all 164 + 427 (~30 s on 2 cores).
+ * QuixBugs always runs in full (40 fixed + 40 buggy).
+ */
+const FULL = process.env.AGENTFORGE_FULL_BENCH === '1';
+const queue = new PQueue({ concurrency: 4 });
+const runAll = (tasks: CodeTask[], pick: (t: CodeTask) => string, limits?: Parameters<typeof runCodeTask>[2]) =>
+  Promise.all(tasks.map((t) => queue.add(() => runCodeTask(t, pick(t), limits)) as Promise<CodeVerdict>));
+
+describe('code benchmarks in the sandbox', () => {
+  it('loads 164 HumanEval, 427 MBPP-sanitized and 40 QuixBugs tasks', () => {
+    expect(loadHumanEval()).toHaveLength(164);
+    expect(loadMbpp()).toHaveLength(427);
+    expect(loadQuixBugs()).toHaveLength(40);
+  });
+
+  it(`canonical solutions pass (${FULL ? 'all' : 'every 8th'} HumanEval + MBPP)`, async () => {
+    const tasks = [...loadHumanEval(), ...loadMbpp()].filter((_, i) => FULL || i % 8 === 0);
+    const verdicts = await runAll(tasks, (t) => t.reference);
+    expect(verdicts.filter((v) => !v.passed).map((v) => `${v.taskId}: ${v.reason}`)).toEqual([]);
+  }, 600_000);
+
+  it('QuixBugs: every fixed program passes, every buggy one fails', async () => {
+    const tasks = loadQuixBugs();
+    const fixed = await runAll(tasks, (t) => t.reference);
+    const buggy = await runAll(tasks, (t) => t.buggy!, { wallMs: 2500, cpuSeconds: 2 });
+    expect(fixed.filter((v) => !v.passed).map((v) => `${v.taskId}: ${v.reason}`)).toEqual([]);
+    expect(buggy.filter((v) => v.passed).map((v) => v.taskId)).toEqual([]);
+    expect(buggy.every((v) => v.reason.length > 0)).toBe(true);
+  }, 300_000);
+
+  it('wrong, non-terminating, garbage-printing and empty answers fail with a reason, never a crash', async () => {
+    const [he] = loadHumanEval();
+    const cases = ['    return None\n', '    while True:\n        pass\n', '    import sys\n    sys.stdout.buffer.write(bytes(range(256)) * 4000)\n    return 1\n', '', 'def (:\n'];
+    const v = await Promise.all(cases.map((c) => runCodeTask(he, c, { wallMs: 1500, cpuSeconds: 1 })));
+    expect(v.map((x) => x.passed)).toEqual([false, false, false, false, false]);
+    expect(v[1].outcome).toMatch(/timeout|cpu_limit/);
+    expect(v[0].reason).toContain('AssertionError');
+  });
+
+  it('extracts code from fenced and [BEGIN]/[DONE] replies', () => {
+    expect(extractCode('Sure:\n```python\nx = 1\n```\nbye')).toBe('x = 1\n');
+    expect(extractCode('[BEGIN]\nx = 2\n[DONE]')).toBe('\nx = 2\n');
+    expect(extractCode('x = 3')).toBe('x = 3');
+  });
+
+  it('a malformed benchmark row names the file and line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'af-code-'));
+    const file = join(dir, 'HumanEval.jsonl');
+    writeFileSync(file, '{"task_id": "a", "prompt": "", "entry_point": "f", "canonical_solution": "", "test": ""}\n{"task_id": oops}\n');
+    expect(() => loadHumanEval(file)).toThrow(`${file}:2: malformed JSON row`);
+    writeFileSync(file, '{"task_id": "a", "prompt": ""}\n');
+    expect(() => loadHumanEval(file)).toThrow(/row 1: entry_point/);
+    expect(() => readJsonLines(file, '{}\n[')).toThrow(':2:');
+  });
+});
+
+describe('pass@k and pass^k estimators', () => {
+  it('match hand-computed values', () => {
+    expect(passAtK(10, 0, 1)).toBe(0);
+    expect(passAtK(10, 3, 1)).toBeCloseTo(0.3, 12);
+    expect(passAtK(5, 2, 2)).toBeCloseTo(1 - 3 / 10, 12); // 1 − C(3,2)/C(5,2)
+    expect(passAtK(4, 2, 3)).toBe(1); // n − c < k
+    expect(passHatK(5, 3, 2)).toBeCloseTo(3 / 10, 12); // C(3,2)/C(5,2)
+    expect(passHatK(4, 4, 4)).toBe(1);
+    expect(passHatK(4, 2, 3)).toBe(0);
+    expect(() => passAtK(3, 4, 1)).toThrow(/0 <= c <= n/);
+  });
+});

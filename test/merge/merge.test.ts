@@ -1,0 +1,146 @@
+/* The merge operator: parameter refinements, wiring checks, the request contract with Python, and a real DAG run. */
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { dag, validateDag } from '../../runtime/dag.ts';
+import { model, operator } from '../../runtime/operator.ts';
+import { runDag } from '../../runtime/scheduler.ts';
+import { ensurePythonEnv, GPU_DIR } from '../../runtime/gpu/env.ts';
+import { arityProblems, merge, MergeParams, MergeRequest, toRequest } from '../../operators/merge.ts';
+import { tempStore } from '../engine/fixtures.ts';
+
+const issues = (p: unknown) => {
+  const r = MergeParams.safeParse(p);
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+};
+
+describe('merge params', () => {
+  it('refuses bad values before anything runs, naming the field', () => {
+    expect(issues({ method: 'ties', density: 0 })).toEqual(['density: density must be in (0, 1]']);
+    expect(issues({ method: 'ties', density: 1.5 })).toEqual(['density: density must be in (0, 1]']);
+    expect(issues({ method: 'dare', dropRate: 1 })).toEqual(['dropRate: dropRate must be in [0, 1)']);
+    expect(issues({ method: 'linear', weights: [0.5, 0.6] })[0]).toMatch(/^weights: weights of a linear merge must sum to 1 \(got 0.5, 0.6/);
+    expect(issues({ method: 'ties', weights: [1, -1] })[0]).toMatch(/^weights: weights of ties must be > 0/);
+    expect(issues({ method: 'linear', overrides: [{ pattern: '*norm*', weights: [2, 0] }] })[0]).toMatch(/^overrides.0.weights: .*sum to 1/);
+    expect(issues({ method: 'slerp', t: 2 })).toEqual(['t: t must be in [0, 1]']);
+    expect(issues({ method: 'slerp', weights: [1] })).toEqual(['weights: slerp takes t, not weights']);
+    expect(issues({ method: 'ties', overrides: [{ pattern: '' }] })[0]).toMatch(/^overrides.0.pattern/);
+    expect(issues({ method: 'linear', weights: [0.25, 0.75], overrides: [{ pattern: '*norm*', t: 0 }] })).toEqual([]);
+  });
+
+  it('reports wiring problems: arity, missing base, weights per expert', () => {
+    const p = (x: object) => MergeParams.parse(x);
+    expect(arityProblems(p({ method: 'slerp' }), 2, true)).toEqual(['slerp merges exactly 2 models (base + 1 expert, or 2 experts); got 3']);
+    expect(arityProblems(p({ method: 'slerp' }), 2, false)).toEqual([]);
+    expect(arityProblems(p({ method: 'linear' }), 1, false)).toEqual(['linear needs at least 2 experts; got 1']);
+    expect(arityProblems(p({ method: 'ties' }), 2, false)).toEqual(['ties needs a base model: wire inputs.base']);
+    expect(arityProblems(p({ method: 'task_arithmetic', weights: [1, 1, 1] }), 2, true)).toEqual(['weights has 3 values for 2 experts']);
+  });
+
+  it('maps to the Python request, which validates', () => {
+    const req = toRequest(MergeParams.parse({ method: 'dare', dropRate: 0.5, overrides: [{ pattern: '*norm*', dropRate: 0 }] }), '/b', ['/e'], '/o');
+    expect(MergeRequest.parse(req)).toMatchObject({ method: 'dare', drop_rate: 0.5, base: '/b', overrides: [{ pattern: '*norm*', drop_rate: 0, lam: null }] });
+  });
+});
+
+describe('merge request contract', () => {
+  it('MergeRequest matches the Python Request dataclass field by field', async () => {
+    // describe_dataclass is what the node's `describe` command prints; importing only this command keeps it quick.
+    const described = JSON.parse(await py(['-c', 'import json; from agentforge_node.protocol import describe_dataclass; '
+      + 'from agentforge_node.commands.merge import Request; print(json.dumps(describe_dataclass(Request)))']));
+    const pyType = (s: z.ZodType): string => {
+      const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+      if (def.type === 'optional') return pyType(def.innerType!);
+      if (def.type === 'nullable') return `${pyType(def.innerType!)} | null`;
+      if (def.type === 'array') return `list[${pyType(def.element!)}]`;
+      if (def.type === 'number') return (s as z.ZodNumber).isInt ? 'int' : 'float';
+      return ({ string: 'str', object: 'dict', boolean: 'bool' } as Record<string, string>)[def.type] ?? def.type;
+    };
+    const ts = Object.fromEntries(Object.entries(MergeRequest.shape).map(([k, v]) =>
+      [k, { required: !(v as z.ZodType).safeParse(undefined).success, type: pyType(v as z.ZodType) }]));
+    expect(ts).toEqual(described);
+  }, 60_000);
+});
+
+/** Tiny Llama-shaped models written once by one Python process: a base, two fine-tunes and a broken export. */
+let fixtureDir: string;
+async function buildFixtures(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'af-merge-fixtures-'));
+  await py(['-c', [
+    'import sys, os', 'from agentforge_node.merge.fixtures import llama_tensors, write_model',
+    'b = llama_tensors(16, 2, 32, 64, 0)', 'write_model(sys.argv[1] + "/m0", b, max_shard_bytes=6000)',
+    'for s in (1, 2): write_model(sys.argv[1] + f"/m{s}", llama_tensors(16, 2, 32, 64, s, base=b), max_shard_bytes=6000)',
+  ].join('\n'), dir]);
+  cpSync(join(dir, 'm2'), join(dir, 'broken'), { recursive: true });
+  const shard = join(dir, 'broken', readdirSync(join(dir, 'broken')).filter((f) => f.endsWith('.safetensors')).sort()[0]);
+  truncateSync(shard, statSync(shard).size - 8); // the first shard lost its last bytes
+  return dir;
+}
+
+/** A test-only operator that publishes one of those fixture models as an artifact. */
+const tinyLlama = operator({
+  name: 'test-tiny-llama', version: 1, params: z.object({ which: z.string() }), inputs: {}, output: model(),
+  async run({ params, out }) { cpSync(join(fixtureDir, params.which), out.dir, { recursive: true }); },
+});
+
+async function py(args: string[]): Promise<string> {
+  const { python } = await ensurePythonEnv();
+  return new Promise((res, rej) => {
+    const child = spawn(python, args, { cwd: GPU_DIR, env: { ...process.env, PYTHONPATH: GPU_DIR } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`python exited ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
+const mergeDag = (params: z.input<typeof MergeParams>, truncated = false) => dag('merge-test', (d) => {
+  const base = d.node('base', tinyLlama, { which: 'm0' });
+  const ex = [1, 2].map((s) => d.node(`e${s}`, tinyLlama, { which: truncated && s === 2 ? 'broken' : `m${s}` }));
+  d.node('merged', merge, params, { base, experts: ex });
+});
+
+describe('merge operator in a DAG', () => {
+  // One store for the block: the fixture models are built once and reused (cached) by the later runs.
+  let store: ReturnType<typeof tempStore>;
+  beforeAll(async () => { store = tempStore(); fixtureDir = await buildFixtures(); }, 120_000);
+  afterAll(() => { store.cleanup(); rmSync(fixtureDir, { recursive: true, force: true }); });
+
+  it('validation names the node and the field before anything runs', () => {
+    const problems = validateDag(mergeDag({ method: 'ties', density: 0 }));
+    expect(problems.join('\n')).toMatch(/merged.*density/);
+  });
+
+  it('merges, writes a complete HF directory and the merge record with input keys', async () => {
+    const r = await runDag(mergeDag({ method: 'ties', density: 0.5, overrides: [{ pattern: '*norm*', density: 1 }] }), { storeDir: store.dir });
+    expect(r.ok, r.nodes.get('merged')?.error).toBe(true);
+    const dir = join(store.dir, 'artifacts', r.nodes.get('merged')!.key);
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(['config.json', 'generation_config.json', 'merge.json', 'model.safetensors', 'tokenizer.json',
+      'tokenizer_config.json']);
+    const record = JSON.parse(readFileSync(join(dir, 'merge.json'), 'utf8'));
+    expect(record.method).toBe('ties');
+    expect(record.params.density).toBe(0.5);
+    expect(record.inputs.base.key).toBe(r.nodes.get('base')!.key);
+    expect(record.inputs.experts.map((e: { key: string }) => e.key)).toEqual([r.nodes.get('e1')!.key, r.nodes.get('e2')!.key]);
+    expect(record.fingerprints).toHaveLength(3);
+    // The shard's own header (8-byte length + JSON) lists every tensor of the Llama layout, in fp32.
+    const raw = readFileSync(join(dir, 'model.safetensors'));
+    const header = JSON.parse(raw.subarray(8, 8 + Number(raw.readBigUInt64LE(0))).toString('utf8'));
+    const names = Object.keys(header).filter((k) => k !== '__metadata__');
+    expect(names).toHaveLength(21);
+    expect(record.tensors).toBe(21);
+    expect(header['lm_head.weight']).toMatchObject({ dtype: 'F32', shape: [64, 16] });
+  }, 120_000);
+
+  it('a truncated input shard fails the node with the input named, and commits nothing', async () => {
+    const r = await runDag(mergeDag({ method: 'linear', weights: [0.3, 0.7] }, true), { storeDir: store.dir });
+    expect(r.nodes.get('merged')!.status).toBe('failed');
+    expect(r.nodes.get('merged')!.error).toMatch(/experts\[1\]: .*model-00001-of-\d+\.safetensors: truncated safetensors file: tensor \S+ ends at byte/);
+    expect(existsSync(join(store.dir, 'artifacts', r.nodes.get('merged')!.key))).toBe(false);
+  }, 120_000);
+});

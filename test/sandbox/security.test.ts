@@ -1,0 +1,129 @@
+import { describe, expect, it, afterAll } from 'vitest';
+import { createServer, type Server } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { runSandboxed, type SandboxSpec } from '../../runtime/sandbox/sandbox.ts';
+import { isolationLevel } from '../../runtime/sandbox/isolation.ts';
+
+const py = (code: string, extra: Partial<SandboxSpec> = {}) =>
+  runSandboxed({ argv: ['/usr/bin/python3', 'main.py'], files: { 'main.py': code }, ...extra });
+
+/** Processes owned by sandbox uids (≥ 200000) still alive on the host. */
+function strayProcesses(): string[] {
+  const out = execFileSync('ps', ['-eo', 'uid=,pid=,args='], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => Number(l.trim().split(/\s+/)[0]) >= 200_000);
+}
+
+const level = isolationLevel();
+const namespaced = level !== 'rlimit';
+
+describe(`sandbox containment (isolation level: ${level})`, () => {
+  afterAll(() => {
+    expect(strayProcesses()).toEqual([]);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('agentforge-sbx-'))).toEqual([]);
+  });
+
+  it('runs a trivial program and reports ok', async () => {
+    const r = await py('print("hi")');
+    expect(r).toMatchObject({ outcome: 'ok', ok: true, exitCode: 0, stdout: 'hi\n' });
+  });
+
+  it('fork bomb: stopped by the process limit, nothing survives', async () => {
+    const r = await py('import os\nwhile True:\n    os.fork()', { limits: { processes: 32, wallMs: 5000 } });
+    expect(r.ok).toBe(false);
+    expect(['process_limit', 'timeout']).toContain(r.outcome);
+    expect(strayProcesses()).toEqual([]);
+    expect(execFileSync('/bin/echo', ['host still spawns'], { encoding: 'utf8' })).toBe('host still spawns\n');
+  });
+
+  it('infinite loop: killed at the wall-clock limit', async () => {
+    const r = await py('while True:\n    pass', { limits: { wallMs: 800, cpuSeconds: 30 } });
+    expect(r.outcome).toBe('timeout');
+    expect(r.reason).toContain('800 ms');
+  });
+
+  it('busy loop: stopped by the CPU-time limit', async () => {
+    const r = await py('while True:\n    pass', { limits: { cpuSeconds: 1, wallMs: 10_000 } });
+    expect(r.outcome).toBe('cpu_limit');
+  });
+
+  it('memory bomb: stopped by the address-space limit', async () => {
+    const r = await py('chunks = []\nwhile True:\n    chunks.append(bytearray(64 << 20))', { limits: { memoryBytes: 256 << 20 } });
+    expect(r.outcome).toBe('memory_limit');
+  });
+
+  it('100 MB of output: killed at the output cap, kept text bounded', async () => {
+    const code = 'import sys\nfor _ in range(1600):\n    sys.stdout.write("x" * 65536)\n';
+    const r = await py(code, { limits: { outputBytes: 1 << 20 } });
+    expect(r.outcome).toBe('output_limit');
+    expect(r.stdout.length).toBeLessThanOrEqual(1 << 20);
+  });
+
+  it('a huge file: stopped by the file-size limit', async () => {
+    const r = await py('open("big","wb").write(b"x" * (64 << 20))', { limits: { fileSizeBytes: 1 << 20, memoryBytes: 512 << 20 } });
+    expect(r.outcome).toBe('file_size_limit');
+  });
+
+  it.runIf(namespaced)('writing outside the temp dir fails; inside works', async () => {
+    const target = `${tmpdir()}/agentforge-escape-${process.pid}.txt`;
+    const code = `open("inside.txt","w").write("ok")\nfor p in [${JSON.stringify(target)}, "/dev/shm/agentforge-escape", "/root/escape", "${process.cwd()}/escape"]:\n    try:\n        open(p, "w").write("x"); print("WROTE", p)\n    except OSError as e:\n        print("blocked", p, e.errno)\n`;
+    const r = await py(code);
+    expect(r.outcome).toBe('ok');
+    expect(r.stdout).not.toContain('WROTE');
+    expect(r.stdout.match(/blocked/g)).toHaveLength(4);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it("cannot read the parent's environment", async () => {
+    process.env.AGENTFORGE_TEST_SECRET = 'sk-parent-secret-123';
+    const code = `import os\nprint(sorted(os.environ))\nfor pid in [${process.pid}, ${process.ppid}, 1]:\n    try:\n        print(open(f"/proc/{pid}/environ","rb").read())\n    except OSError as e:\n        print("denied", pid, e.errno)\n`;
+    const r = await py(code);
+    delete process.env.AGENTFORGE_TEST_SECRET;
+    expect(r.stdout).not.toContain('sk-parent-secret-123');
+    expect(r.stdout).toContain("['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHASHSEED', 'TMPDIR']");
+  });
+
+  it.runIf(namespaced)('cannot open a network connection to a server on the host', async () => {
+    let accepted = 0;
+    const server: Server = createServer((s) => { accepted += 1; s.end(); });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as { port: number }).port;
+    const code = `import socket\ntry:\n    socket.create_connection(("127.0.0.1", ${port}), timeout=2); print("CONNECTED")\nexcept OSError as e:\n    print("no network", e.errno)\n`;
+    const r = await py(code);
+    server.close();
+    expect(r.stdout).toMatch(/^no network/);
+    expect(accepted).toBe(0);
+  });
+
+  it.runIf(namespaced)('a child that leaves the process group dies with the sandbox', async () => {
+    const marker = `${tmpdir()}/agentforge-orphan-${process.pid}`;
+    const code = `import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(1.5)\n    open(${JSON.stringify(marker)}, "w").write("alive")\n    os._exit(0)\nprint("parent exits")\n`;
+    const r = await py(code);
+    expect(r.outcome).toBe('ok');
+    await new Promise((ok) => setTimeout(ok, 2000));
+    expect(existsSync(marker)).toBe(false);
+    expect(strayProcesses()).toEqual([]);
+  });
+
+  it('binary garbage on stdout is reported, not a crash', async () => {
+    const r = await py('import sys, os\nsys.stdout.buffer.write(os.urandom(4096) + bytes(range(256)))\nraise SystemExit(3)');
+    expect(r.outcome).toBe('nonzero_exit');
+    expect(r.stdoutBytes).toBe(4096 + 256);
+  });
+
+  it('the rlimit fallback still enforces time, memory, output and a clean environment', async () => {
+    const loop = await py('while True:\n    pass', { isolation: 'rlimit', limits: { wallMs: 800 } });
+    expect(loop).toMatchObject({ outcome: 'timeout', isolation: 'rlimit' });
+    const mem = await py('x = bytearray(1 << 30)', { isolation: 'rlimit', limits: { memoryBytes: 256 << 20 } });
+    expect(mem.outcome).toBe('memory_limit');
+    const env = await py('import os\nprint(sorted(os.environ))', { isolation: 'rlimit' });
+    expect(env.stdout).not.toContain('VITEST');
+  });
+
+  it('a missing program is a spawn error, not a throw', async () => {
+    const r = await runSandboxed({ argv: ['/nonexistent/binary'] });
+    expect(r.ok).toBe(false);
+    expect(['nonzero_exit', 'spawn_error']).toContain(r.outcome);
+  });
+});
