@@ -53,14 +53,25 @@ export function checkModelDir(dir: string): string[] {
   return problems;
 }
 
+/** Names, sizes and mtimes of the resolved dir's files: a changed local model reruns the node. */
+function dirFingerprint(dir: string): [string, number, number][] {
+  return readdirSync(dir).filter((f) => !f.startsWith('.')).sort().map((f) => {
+    const st = statSync(join(dir, f));
+    return [f, st.size, Math.floor(st.mtimeMs)];
+  });
+}
+
 export const loadModel = operator({
   name: 'load-model',
-  version: 1,
+  version: 2,
   description: 'a local HF model directory or a repo id from the HF cache, checked and copied into the store',
   params: z.object({ source: z.string().min(1), revision: z.string().default('main') }),
   inputs: {},
   output: model(),
   env: ['HF_HOME', 'HF_HUB_CACHE'],
+  fingerprint(params) {
+    try { return dirFingerprint(resolveModelDir(params.source, params.revision)); } catch { return 'unresolved'; }
+  },
   async run({ params, out, ctx }) {
     const dir = resolveModelDir(params.source, params.revision);
     const problems = checkModelDir(dir);

@@ -104,6 +104,8 @@ export interface KeyParts {
   params: unknown;
   inputs: Record<string, string | string[] | null>;
   env: Record<string, string | null>;
+  /** The operator's own fingerprint of outside state (absent for most operators). */
+  external?: unknown;
 }
 
 export function nodeKey(parts: KeyParts): Fingerprint {

@@ -24,6 +24,7 @@ export function computeKeys(d: Dag): Map<string, KeyedNode> {
       params: node.params,
       inputs,
       env,
+      external: node.op.fingerprint && node.params !== undefined ? node.op.fingerprint(node.params as never) : undefined,
     };
     out.set(node.id, { node, key: nodeKey(parts), parts });
   }
@@ -50,6 +51,7 @@ export function explainChange(before: KeyParts, now: KeyParts, upstreamStale: (i
   for (const k of new Set([...Object.keys(before.env), ...Object.keys(now.env)])) {
     if (before.env[k] !== now.env[k]) why.push(`env ${k} changed`);
   }
+  if (JSON.stringify(before.external) !== JSON.stringify(now.external)) why.push('external files changed (the operator\'s fingerprint of what it reads from outside the store)');
   for (const k of new Set([...Object.keys(before.inputs), ...Object.keys(now.inputs)])) {
     if (JSON.stringify(before.inputs[k]) !== JSON.stringify(now.inputs[k])) {
       why.push(`input ${k} changed${upstreamStale(k) ? ` (${upstreamStale(k)})` : ' (upstream recomputed)'}`);

@@ -122,6 +122,11 @@ export interface OperatorDecl<P extends z.ZodObject, I extends Record<string, In
   env?: string[];
   /** Extra files or folders (relative to the repo root) whose contents enter the cache key, e.g. the Python node. */
   codeDeps?: string[];
+  /**
+   * Key material from outside the store, computed before running (e.g. sizes and mtimes of a local model dir a
+   * node copies in). Must be cheap: it runs on every no-op rerun.
+   */
+  fingerprint?(params: z.output<P>): unknown;
   run(args: RunArgs<P, I, O>): Promise<RunResult<O>>;
 }
 

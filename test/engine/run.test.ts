@@ -111,6 +111,28 @@ export const tripled = operator({ name: 'test-tripled', version: 1, params: z.ob
   });
 });
 
+describe('external fingerprints', () => {
+  it('a change outside the store that the operator fingerprints makes the node stale', async () => {
+    const { z } = await import('zod');
+    const { operator, table } = await import('../../runtime/operator.ts');
+    const { readFileSync } = await import('node:fs');
+    const src = join(store.dir, 'outside.txt');
+    writeFileSync(src, 'one');
+    const copyIn = operator({
+      name: 'test-copy-in', version: 1, params: z.object({ path: z.string() }), inputs: {},
+      output: table(z.object({ s: z.string() })),
+      fingerprint: (p) => readFileSync(p.path, 'utf8').length,
+      async run({ params, out }) { await out.write([{ s: readFileSync(params.path, 'utf8') }]); },
+    });
+    const d = () => dag('ext', (b) => { b.node('x', copyIn, { path: src }); });
+    expect(statuses(await runDag(d(), { storeDir: store.dir }))).toEqual({ x: 'committed' });
+    expect(statuses(await runDag(d(), { storeDir: store.dir }))).toEqual({ x: 'cached' });
+    writeFileSync(src, 'three');
+    expect((await dagStatus(d(), store.dir))[0].why[0]).toMatch(/external files changed/);
+    expect(statuses(await runDag(d(), { storeDir: store.dir }))).toEqual({ x: 'committed' });
+  });
+});
+
 describe('store integrity', () => {
   it('an altered Parquet file fails the consumer with the artifact and the gc --repair remedy; repair recomputes', async () => {
     await runDag(chain(), { storeDir: store.dir });
