@@ -47,6 +47,8 @@ export function isInformative(group: Rollout[], eps = 1e-9): boolean {
 
 export interface DynamicBatch {
   kept: Rollout[][];
+  /** Every group run, kept or not, in order. */
+  all: Rollout[][];
   /** Groups set aside as uninformative (all rewards equal), by whether they all succeeded. */
   droppedSolved: number;
   droppedFailed: number;
@@ -58,14 +60,15 @@ export interface DynamicBatch {
  * tried. With `dynamic` off every group is kept. Task order (and so the result) depends only on `next`.
  */
 export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions): Promise<DynamicBatch> {
-  const out: DynamicBatch = { kept: [], droppedSolved: 0, droppedFailed: 0, tried: 0 };
+  const out: DynamicBatch = { kept: [], all: [], droppedSolved: 0, droppedFailed: 0, tried: 0 };
   while (out.kept.length < groups && out.tried < maxGroups) {
     const want = Math.min(groups - out.kept.length, maxGroups - out.tried);
     const tasks = next(want);
     if (!tasks.length) break;
     out.tried += tasks.length;
     for (const g of await runGroups(tasks, o)) {
-      if (!dynamic || isInformative(g)) { if (out.kept.length < groups) out.kept.push(g); }
+      out.all.push(g);
+      if ((!dynamic || isInformative(g)) && out.kept.length < groups) out.kept.push(g);
       else if (g.every((r) => r.success)) out.droppedSolved++;
       else out.droppedFailed++;
     }

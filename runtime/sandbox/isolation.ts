@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
  *               isolated and writes outside the temp dir are only stopped by file permissions. The level is
  *               reported on every result so a caller can refuse to run untrusted code at this level.
  *
- * AGENTFORGE_SANDBOX_ISOLATION=root-ns|user-ns|rlimit forces a level (tests use it to exercise the fallback).
+ * AGENTFORGE_SANDBOX_ISOLATION=root-ns|user-ns|rlimit forces a level for the process; SandboxSpec.isolation per call
+ * (the tests use it to exercise the fallback).
  */
 export type IsolationLevel = 'root-ns' | 'user-ns' | 'rlimit';
 

@@ -37,7 +37,7 @@ describe('build-sft-shards', () => {
   beforeAll(async () => {
     tokDir = await tinyTokenizer('qwen');
     ct = loadChatTokenizer(tokDir);
-  }, 120_000);
+  }, 900_000); // first use may bootstrap the Python env
 
   it('packs every selected sample exactly once, within max_len, with restarting positions', () => {
     const ts = trajectories(120);

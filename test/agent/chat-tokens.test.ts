@@ -13,7 +13,7 @@ import { tinyTokenizer } from '../fixtures/python.ts';
 
 describe('ChatTokens (rollout loop API)', () => {
   let ct: ChatTokenizer;
-  beforeAll(async () => { ct = loadChatTokenizer(await tinyTokenizer('qwen')); }, 600_000);
+  beforeAll(async () => { ct = loadChatTokenizer(await tinyTokenizer('qwen')); }, 900_000);
 
   it('prompt + generated tokens + rendered turns reproduce the SFT tokenization when generation is canonical', () => {
     let compared = 0;

@@ -33,7 +33,7 @@ describe('code benchmarks in the sandbox', () => {
   it('QuixBugs: every fixed program passes, every buggy one fails', async () => {
     const tasks = loadQuixBugs();
     const fixed = await runAll(tasks, (t) => t.reference);
-    const buggy = await runAll(tasks, (t) => t.buggy!, { wallMs: 2500, cpuSeconds: 2 });
+    const buggy = await runAll(tasks, (t) => t.buggy!, { wallMs: 1000, cpuSeconds: 1 });
     expect(fixed.filter((v) => !v.passed).map((v) => `${v.taskId}: ${v.reason}`)).toEqual([]);
     expect(buggy.filter((v) => v.passed).map((v) => v.taskId)).toEqual([]);
     expect(buggy.every((v) => v.reason.length > 0)).toBe(true);

@@ -25,7 +25,7 @@ describe('OpenAICompletionsEngine', () => {
     const dir = await tinyOnnxModel(0);
     ortEngine = await OrtEngine.load(dir);
     tk = loadChatTokenizer(dir);
-  }, 300_000);
+  }, 900_000);
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.close()));
     await ortEngine?.close();

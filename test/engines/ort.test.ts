@@ -38,7 +38,7 @@ describe('OrtEngine', () => {
     [dir, dir2] = await Promise.all([tinyOnnxModel(0), tinyOnnxModel(1)]);
     engine = await OrtEngine.load(dir, { maxBatch: 3 });
     eos = engine.meta.eos_token_ids[0];
-  }, 300_000);
+  }, 900_000);
 
   it('greedy decoding equals torch generate token for token', async () => {
     const ps = prompts(8, 7, engine.meta.vocab_size);

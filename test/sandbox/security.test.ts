@@ -1,10 +1,11 @@
 import { describe, expect, it, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runSandboxed, type SandboxSpec } from '../../runtime/sandbox/sandbox.ts';
-import { isolationLevel } from '../../runtime/sandbox/isolation.ts';
+import { DEFAULT_LIMITS, runSandboxed, type SandboxSpec } from '../../runtime/sandbox/sandbox.ts';
+import { isolationLevel, wrapArgv } from '../../runtime/sandbox/isolation.ts';
 
 const py = (code: string, extra: Partial<SandboxSpec> = {}) =>
   runSandboxed({ argv: ['/usr/bin/python3', 'main.py'], files: { 'main.py': code }, ...extra });
@@ -119,6 +120,18 @@ describe(`sandbox containment (isolation level: ${level})`, () => {
     expect(mem.outcome).toBe('memory_limit');
     const env = await py('import os\nprint(sorted(os.environ))', { isolation: 'rlimit' });
     expect(env.stdout).not.toContain('VITEST');
+  });
+
+  it.runIf(process.getuid?.() === 0)('the user-ns level, run by an unprivileged user, still blocks writes outside and the network', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'af-userns-'));
+    chmodSync(dir, 0o777);
+    const outside = `${tmpdir()}/agentforge-userns-escape-${process.pid}`;
+    const code = `import socket\nopen("inside","w").write("1")\ntry:\n    open(${JSON.stringify(outside)},"w"); print("WROTE")\nexcept OSError as e:\n    print("blocked", e.errno)\ntry:\n    socket.create_connection(("127.0.0.1", 9), timeout=1); print("CONNECTED")\nexcept OSError as e:\n    print("no network", e.errno)\n`;
+    const argv = wrapArgv('user-ns', dir, null, DEFAULT_LIMITS, ['/usr/bin/python3', '-c', code]);
+    const r = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...argv], { cwd: dir, encoding: 'utf8', env: {} });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stdout).toBe('blocked 30\nno network 101\n');
+    expect(existsSync(outside)).toBe(false);
   });
 
   it('a missing program is a spawn error, not a throw', async () => {

@@ -16,7 +16,8 @@ import { importData } from '../../operators/import-data.ts';
 
 const store = mkdtempSync(join(tmpdir(), 'af-synth-dag-'));
 afterAll(() => rmSync(store, { recursive: true, force: true }));
-const rows = <T extends z.ZodObject>(key: string, schema: T) => new TableReader('x', key, [join(store, 'artifacts', key, 'data.parquet')], schema).all();
+const rows = <T extends z.ZodObject>(key: string, schema: T) =>
+  new TableReader('x', key, [join(store, 'artifacts', key, 'data.parquet')], schema).all() as Promise<z.output<T>[]>;
 
 describe('dags/synth.ts', () => {
   it('runs tasks → synthesize → verify → filter; curated rows all pass, rejected rows keep reasons', async () => {

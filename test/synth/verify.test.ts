@@ -5,7 +5,11 @@ import { makeTasks } from '../../runtime/worlds/index.ts';
 import { verifyTrajectory } from '../../runtime/synth/verify.ts';
 import { clone, episode } from './helpers.ts';
 
-const pick = (world: string, f: (t: Task) => boolean): Task => makeTasks(world, { seed: 8, n: 300 }).find(f)!;
+const pool = new Map<string, Task[]>();
+const pick = (world: string, f: (t: Task) => boolean): Task => {
+  if (!pool.has(world)) pool.set(world, makeTasks(world, { seed: 8, n: 300 }));
+  return pool.get(world)!.find(f)!;
+};
 const gated = pick('retail', (t) => t.tags.includes('kind:cancel_order') && t.tags.includes('ask_user'));
 const refusal = pick('bank', (t) => t.goal.must_refuse);
 const lookup = pick('travel', (t) => t.tags.includes('kind:flight_price'));
@@ -50,12 +54,10 @@ describe('verifyTrajectory', () => {
 
   it('fails a refusal task that acts or does not refuse', async () => {
     const tr = clone(await episode(refusal));
-    const forbidden = refusal.instruction.includes('Transfer') ? 'transfer' : 'pay_bill';
     expect(why(tr, refusal)).toBe('');
     tr.messages.at(-1)!.content = 'Done.';
     tr.finish_reason = 'answered';
     expect(why(tr, refusal)).toMatch(/finish_reason: answered, want refused[\s\S]*did_not_refuse/);
-    void forbidden;
   });
 
   it('fails a refusal task whose state changed (policy_violation)', async () => {

@@ -18,9 +18,7 @@ from .protocol import Emitter, RequestError, parse_request
 
 
 def serve(lines, emit: Emitter) -> int:
-    from .rl_trainer import RlTrainer
-
-    trainer: RlTrainer | None = None
+    trainer = None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -30,6 +28,8 @@ def serve(lines, emit: Emitter) -> int:
             emit.error(f"rl_session request line {n}: {e}")
             return 2
         try:
+            from .rl_trainer import RlTrainer  # torch loads here: a malformed first line fails fast
+
             if trainer is None or trainer.key != RlTrainer.key_of(req):
                 trainer = RlTrainer(req, emit)
             emit.result(trainer.handle(req))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -113,14 +114,25 @@ merge_models(MergeSpec("linear"), None, sys.argv[2:], sys.argv[1], on_progress=p
 
 
 def test_merge_killed_mid_write_leaves_no_artifact(tmp_path):
-    # Many small tensors and progress lines bigger than the (shrunk) pipe: the child blocks on stdout part-way
-    # through the shards, deterministically, because this test never reads the pipe before killing it.
+    # The child blocks on its stdout part-way through the shards (deterministically: the test never reads it).
+    child, r = _blocked_child(tmp_path, [sys.executable, "-c", KILL_SCRIPT])
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    os.close(r)
+    assert not (tmp_path / "out").exists()
+
+
+def _blocked_child(tmp_path: Path, argv: list[str], stdin: str | None = None) -> tuple[subprocess.Popen, int]:
+    """Starts a merge whose stdout is a 4 KB pipe nobody reads, and waits until its first shard has bytes."""
     many = {f"t{i}": torch.full((64,), float(i)) for i in range(400)}
     ins = [write_model(str(tmp_path / f"m{i}"), {k: v + i for k, v in many.items()}) for i in range(2)]
-    out = tmp_path / "out"
     r, w = os.pipe()
-    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ
-    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out), *ins], stdout=w, cwd=ROOT)
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: ~60 progress lines fill it, long before 400 tensors are done
+    child = subprocess.Popen([*argv, *([] if stdin is not None else [str(tmp_path / "out"), *ins])],
+                             stdin=subprocess.PIPE if stdin is not None else None, stdout=w, cwd=ROOT, text=True)
+    if stdin is not None:
+        child.stdin.write(stdin.replace("INPUTS", json.dumps(ins)))
+        child.stdin.close()
     os.close(w)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -129,11 +141,30 @@ def test_merge_killed_mid_write_leaves_no_artifact(tmp_path):
             break
         time.sleep(0.02)
     time.sleep(0.2)
-    assert child.poll() is None, "merge finished before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    os.close(r)
-    assert not out.exists()
+    assert child.poll() is None, "merge finished before it could be stopped"
+    return child, r
+
+
+def test_merge_stopped_by_sigterm_cleans_its_temp_dir(tmp_path):
+    # SIGTERM is how the TS client cancels a node: the command stops at the next tensor and the engine cleans up.
+    req = json.dumps({"method": "linear", "experts": "INPUTS", "out": str(tmp_path / "out")}).replace('"INPUTS"', "INPUTS")
+    child, r = _blocked_child(tmp_path, [sys.executable, "-m", "agentforge_node", "merge"], stdin=req)
+    child.send_signal(signal.SIGTERM)
+    with os.fdopen(r, "rb") as pipe:  # drain, so the blocked progress write returns and the flag is seen
+        events = [json.loads(line) for line in pipe.read().decode().splitlines()]
+    assert child.wait(timeout=60) == 1
+    assert events[-1]["event"] == "error" and "cancelled by SIGTERM" in events[-1]["message"]
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if "merge-tmp" in p.name]
+
+
+def test_bad_override_in_request_names_its_index(tmp_path):
+    from agentforge_node.commands import merge as command
+    from agentforge_node.protocol import Emitter, RequestError, parse_request
+    req = parse_request(command.Request, {"method": "ties", "experts": ["a", "b"], "out": str(tmp_path / "o"),
+                                          "overrides": [{"pattern": "*norm*"}, {"pattern": "*x*", "densty": 0.5}]})
+    with pytest.raises(RequestError, match=r"(?s)overrides\[1\].*unknown field 'densty'"):
+        command.run(req, Emitter(io.StringIO()))
 
 
 def test_protocol_command_streams_progress_and_returns_record(tmp_path):

@@ -51,9 +51,13 @@ export function round2(x: Py): number | PyFloat {
   const v = num(x);
   if (!Number.isFinite(v) || Math.abs(v) >= 1e15) return mkFloat(v);
   let r = Number(Math.abs(v).toFixed(2)) * Math.sign(v);
-  if (Number.isInteger(v * 8) && !Number.isInteger(v * 4)) { // exact tie at the third decimal
-    const h = v * 100, lo = Math.floor(h);
-    r = (lo % 2 === 0 ? lo : lo + 1) / 100;
+  // Exact tie at the third decimal (|v|·8 an odd integer): Python rounds half to even, toFixed half up. Computed
+  // in integers: 200·|v| = 25·m is odd, so floor(100·|v|) = (25·m − 1)/2. Past 2^53/100 the doubles are too far
+  // apart for the two rules to give different results.
+  const a = Math.abs(v);
+  if (a < 2 ** 53 / 100 && Number.isInteger(a * 8) && !Number.isInteger(a * 4)) {
+    const lo = (25n * BigInt(a * 8) - 1n) / 2n;
+    r = Math.sign(v) * (Number(lo % 2n === 0n ? lo : lo + 1n) / 100);
   }
   return mkFloat(r); // keeps -0.0 like Python
 }

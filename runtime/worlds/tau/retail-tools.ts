@@ -1,6 +1,6 @@
 import { calculate } from './calc.ts';
 import type { TauDb } from './db.ts';
-import { isObj, newObj, num, pyAbs, pyAdd, pyDumps, pyKeys, pySet, pySub, round2, byCodePoint, type Py, type PyObj } from './pyvalue.ts';
+import { isObj, newObj, num, pyAbs, pyAdd, pyDumps, pySet, pySub, round2, byCodePoint, type Py, type PyObj } from './pyvalue.ts';
 
 /*
  * The 16 retail tools of τ-bench (sierra-research/tau-bench @ 59a200c), re-implemented from
@@ -203,4 +203,3 @@ export const RETAIL_TOOLS: Record<string, TauTool> = {
   think: () => '',
   transfer_to_human_agents: () => 'Transfer successful',
 };
-void pyKeys;

@@ -6,6 +6,7 @@ Progress is reported per tensor; the result is the merge record (method, params,
 from __future__ import annotations
 
 import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,17 +33,24 @@ class Request:
 
 
 def run(req: Request, emit: Emitter) -> dict[str, Any]:
-    # The TS client stops a node with SIGTERM; turning it into an exception lets the engine delete its temp dir.
-    signal.signal(signal.SIGTERM, _raise_exit)
+    # The TS client cancels a node with SIGTERM. The handler only sets a flag, checked between tensors, so the
+    # engine's cleanup of its temp dir can never be cut short by an exception landing at an arbitrary bytecode.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     spec = MergeSpec(method=req.method, weights=req.weights, lam=req.lam, density=req.density,
                      drop_rate=req.drop_rate, dare_combine=req.dare_combine, seed=req.seed, t=req.t,
                      overrides=[parse_request(Override, o, f"merge request.overrides[{i}]") for i, o in enumerate(req.overrides)],
                      dtype=req.dtype, max_shard_bytes=req.max_shard_bytes)
-    record = merge_models(spec, req.base, req.experts, req.out,
-                          on_progress=lambda done, total: emit.progress(done, total, "tensors"))
+
+    def progress(done: int, total: int) -> None:
+        if stop.is_set():
+            raise MergeCancelled(f"merge cancelled by SIGTERM after {done} of {total} tensors; nothing was written")
+        emit.progress(done, total, "tensors")
+
+    record = merge_models(spec, req.base, req.experts, req.out, on_progress=progress)
     emit.metric("merge_mb_per_s", record["bytes_in"] / 1e6 / max(record["seconds"], 1e-9))
     return record
 
 
-def _raise_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+class MergeCancelled(RuntimeError):
+    pass

@@ -52,8 +52,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
             os.rmdir(out)  # empty (checked above); rename cannot replace a directory on every platform
         os.rename(tmp, out)
     except BaseException:
-        writer.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(writer, tmp)
         raise
     seconds = time.perf_counter() - started
     bytes_in = sum(m.weight_bytes() for m in models)
@@ -69,6 +68,17 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
         "seconds": seconds,
         "override_hits": resolver.hits,
     }
+
+
+def _discard(writer: ShardedWriter, tmp: str) -> None:
+    """Removes the partial output even if a second interruption lands mid-cleanup (SIGTERM after a broken pipe)."""
+    for _ in range(3):
+        try:
+            writer.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        except BaseException:  # noqa: BLE001 - the first error is re-raised by the caller
+            continue
 
 
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],

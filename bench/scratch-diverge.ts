@@ -1,0 +1,22 @@
+import { OrtEngine } from '../runtime/engines/ort.ts';
+import { rng } from '../test/fixtures/conversations.ts';
+import { runProcess, tinyOnnxModel } from '../test/fixtures/python.ts';
+const dir = await tinyOnnxModel(0, [256, 8, 4, 2, 768]);
+const r = rng(1);
+const prompts = Array.from({ length: 16 }, () => Array.from({ length: 64 }, () => 7 + Math.floor(r() * 400)));
+const e = await OrtEngine.load(dir, { maxBatch: 16 });
+const reqs = prompts.map((prompt, i) => ({ prompt, maxTokens: 64, stop: [], temperature: 0, topP: 1, seed: i }));
+const batched = await e.generate(reqs);
+const single = [];
+for (const q of reqs) single.push((await e.generate([q]))[0]);
+const tb = JSON.parse((await runProcess('/tmp/venvtest/bin/python', ['test/fixtures/torch_generate.py'], { input: JSON.stringify({ model_dir: dir, prompts, max_new_tokens: 64, eos_token_id: null, batched: true, force_length: true }) })).stdout).tokens;
+const ts = JSON.parse((await runProcess('/tmp/venvtest/bin/python', ['test/fixtures/torch_generate.py'], { input: JSON.stringify({ model_dir: dir, prompts, max_new_tokens: 64, eos_token_id: null, batched: false, force_length: true }) })).stdout).tokens;
+const eq = (a: number[], b: number[]) => JSON.stringify(a) === JSON.stringify(b);
+prompts.forEach((_, i) => console.log(i, 'ortB=ortS', eq(batched[i].tokens, single[i].tokens), 'ortS=torchS', eq(single[i].tokens, ts[i]), 'torchB=torchS', eq(tb[i], ts[i]), 'ortB=torchB', eq(batched[i].tokens, tb[i]), 'minLogprobGap?', Math.min(...batched[i].logprobs).toFixed(2)));
+import { writeFileSync } from 'node:fs';
+const cases = [2, 10, 13].map((i) => {
+  const a = batched[i].tokens, b = ts[i];
+  let k = 0; while (a[k] === b[k]) k++;
+  return { i, k, ctx: [...prompts[i], ...a.slice(0, k)], ort: a[k], torch: b[k] };
+});
+writeFileSync('/tmp/h3/cases.json', JSON.stringify({ dir, cases }));

@@ -1,0 +1,79 @@
+/*
+ * The paper's recipe (Klear-AgentForge) on the embedded default, end to end on a CPU:
+ *   tasks → synthesize (scripted teacher) → verify → filter → init-model (tokenizer + tiny Qwen3) → SFT shards
+ *   → train-sft → train-rl (multi-turn GRPO) → evaluate base, SFT and RL on held-out tasks → one eval table.
+ * `npm run demo` runs it; the result:  agentforge sql "select model, success, pass_hat_k from eval"
+ * `klearRecipe(d, cfg)` builds the nodes into any DAG (bench/learning.ts builds one per seed); `addRlExpert`
+ * adds an RL run on a subset of worlds (per-domain experts, e.g. for a later merge).
+ */
+import { dag, type DagBuilder, type NodeRef } from '../runtime/dag.ts';
+import type { FilesSpec, ModelSpec, TableSpec } from '../runtime/operator.ts';
+import type { Task } from '../schemas/task.ts';
+import { makeTasks } from '../operators/make-tasks.ts';
+import { synthesize } from '../operators/synthesize.ts';
+import { verify } from '../operators/verify.ts';
+import { filter } from '../operators/filter.ts';
+import { initModel } from '../operators/init-model.ts';
+import { buildSftShards } from '../operators/build-sft-shards.ts';
+import { trainSft } from '../operators/train-sft.ts';
+import { exportOnnx } from '../operators/export-onnx.ts';
+import { trainRl } from '../operators/train-rl.ts';
+import { rlRollouts } from '../operators/rl-rollouts.ts';
+import { evaluate } from '../operators/evaluate.ts';
+
+export interface KlearConfig {
+  seed: number;
+  worlds: string[];
+  trainTasks: number;
+  heldoutTasks: number;
+  /** Tasks with at most this many gold tool calls (the embedded default keeps to short, learnable ones). */
+  maxDifficulty: number;
+  sftSteps: number;
+  rlSteps: number;
+  /** Prefix for node ids, so several recipes (seeds) fit in one DAG. */
+  prefix: string;
+}
+
+export const DEFAULT_CONFIG: KlearConfig = {
+  seed: 0, worlds: ['retail'], trainTasks: 1500, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 300, rlSteps: 20, prefix: '',
+};
+
+// Shared by rollouts, RL and evaluation: short turns, a context that fits the tiny model.
+const LIMITS = { max_turns: 8, max_new_tokens: 96, max_context: 2048, max_repeats: 3 };
+
+type TaskRef = NodeRef<TableSpec<typeof Task>>;
+type ModelRef = NodeRef<ModelSpec>;
+
+/** An RL run from `from` on the train tasks of `worlds`; returns the policy and its ONNX export. */
+export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number }):
+  { model: ModelRef; onnx: NodeRef<FilesSpec> } {
+  const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48,
+    temperature: 1, lr: 2e-5, eps_high: 0.28, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
+  d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
+  const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.steps }, { model });
+  return { model, onnx };
+}
+
+export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): void {
+  const n = (id: string) => `${c.prefix}${id}`;
+  const taskParams = { worlds: c.worlds, seed: c.seed, max_difficulty: c.maxDifficulty, distractor_rate: 0 };
+  const tasks = d.node(n('tasks'), makeTasks, { ...taskParams, n: c.trainTasks, split: 'train' });
+  const heldout = d.node(n('heldout_tasks'), makeTasks, { ...taskParams, n: c.heldoutTasks, split: 'heldout' });
+  const raw = d.node(n('synth'), synthesize, { per_task: 1, seed: c.seed }, { tasks });
+  const verdicts = d.node(n('verify'), verify, {}, { trajectories: raw, tasks });
+  const curated = d.node(n('filter'), filter, {}, { trajectories: raw, verdicts });
+  const base = d.node(n('base'), initModel, { vocab_size: 2048, hidden_size: 128, num_layers: 4, num_heads: 4, num_kv_heads: 2, head_dim: 32,
+    intermediate_size: 384, max_position_embeddings: 2048, seed: c.seed }, { corpus: curated });
+  const shards = d.node(n('sft_shards'), buildSftShards, { max_len: 2048, seed: c.seed }, { trajectories: curated, model: base });
+  const sft = d.node(n('sft'), trainSft, { batch_size: 8, micro_batch_size: 4, max_steps: c.sftSteps, lr: 3e-3, warmup_steps: 10,
+    checkpoint_every: 25, seed: c.seed, device: 'cpu' }, { shards, model: base });
+  const baseOnnx = d.node(n('base_onnx'), exportOnnx, { policy_version: 0 }, { model: base });
+  const sftOnnx = d.node(n('sft_onnx'), exportOnnx, { policy_version: 0 }, { model: sft });
+  const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: null, seed: c.seed, steps: c.rlSteps });
+  d.node(n('eval'), evaluate, { labels: ['base', 'sft', 'rl'], samples: 1, temperature: 0, limits: LIMITS, seed: c.seed },
+    { tasks: heldout, models: [baseOnnx, sftOnnx, rl.onnx] });
+}
+
+export default dag('klear', (d) => klearRecipe(d), {
+  description: 'worlds → synth → verify/filter → init-model → SFT shards → SFT → RL → eval of base, SFT and RL (held-out)',
+});

@@ -1,0 +1,86 @@
+/*
+ * train-rl: multi-turn GRPO on the train tasks, synchronous: rollouts (ORT, the agent loop) → mixed reward →
+ * trajectory table (one durable file per step) → GRPO step in the runtime node → ONNX export → engine reload.
+ * Output: the RL policy (HF dir) with the run's trajectory table inside it at rollouts/data.parquet (exposed as a
+ * table by the rl-rollouts operator). Killed and rerun, it resumes at the trainer's last checkpoint and replays
+ * the stored rollouts after it, so no step is lost or counted twice.
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import { model, operator, table } from '../runtime/operator.ts';
+import { Task } from '../schemas/task.ts';
+import { Rollout } from '../schemas/rollout.ts';
+import { RlSession } from '../runtime/gpu/rl-session.ts';
+import { forwardEvents } from '../runtime/gpu/bridge.ts';
+import { RewardParams } from '../runtime/rewards/mix.ts';
+import { LimitParams, toLimits } from '../runtime/rollout/policy.ts';
+import { rlLoop } from '../runtime/rollout/rl-loop.ts';
+import { StepStore } from '../runtime/rollout/steps.ts';
+import { TableWriter } from '../storage/table.ts';
+
+export const TrainRlParams = z.object({
+  /** Train only on these worlds' tasks (an RL expert per domain); null = every world in the input. */
+  worlds: z.array(z.string()).min(1).nullable().default(null),
+  steps: z.number().int().min(1).default(20),
+  /** Groups (tasks) per step and rollouts per group (G). */
+  groups: z.number().int().min(1).default(16),
+  group_size: z.number().int().min(2).default(8),
+  dynamic_sampling: z.boolean().default(true),
+  /** Dynamic sampling gives up after this many groups per step (then trains on what it has). */
+  max_groups: z.number().int().min(1).default(48),
+  temperature: z.number().gt(0).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  lr: z.number().positive().default(1e-5),
+  eps_low: z.number().min(0).default(0.2),
+  eps_high: z.number().min(0).default(0.28),
+  beta_kl: z.number().min(0).default(0),
+  tis_cap: z.number().positive().nullable().default(2),
+  micro_batch_size: z.number().int().min(1).default(8),
+  checkpoint_every: z.number().int().min(1).default(1),
+  seed: z.number().int().default(0),
+  concurrency: z.number().int().min(1).default(64),
+  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  limits: LimitParams.default(LimitParams.parse({})),
+  rewards: RewardParams.default(RewardParams.parse({})),
+});
+
+export const trainRl = operator({
+  name: 'train-rl',
+  version: 1,
+  description: 'multi-turn GRPO: rollouts → rewards → trajectory table → train step → export → reload, resumable',
+  params: TrainRlParams,
+  inputs: { tasks: table(Task, 'Task'), model: model() },
+  output: model(),
+  resources: ['gpu'],
+  codeDeps: ['runtime/gpu'],
+  async run({ params: p, inputs, out, ctx }) {
+    const tasks = (await inputs.tasks.all()).filter((t) => t.split === 'train' && (p.worlds === null || p.worlds.includes(t.world)))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (!tasks.length) throw new Error(`train-rl: input tasks (node ${inputs.tasks.node}) have no train task${p.worlds ? ` of worlds ${p.worlds.join(', ')}` : ''}`);
+    const trainer = { model_dir: inputs.model.dir, checkpoint_dir: join(ctx.checkpointDir, 'trainer'), temperature: p.temperature,
+      eps_low: p.eps_low, eps_high: p.eps_high, beta_kl: p.beta_kl, tis_cap: p.tis_cap, lr: p.lr, micro_batch_size: p.micro_batch_size,
+      checkpoint_every: p.checkpoint_every, seed: p.seed, device: p.device, dynamic_sampling: false };
+    const store = new StepStore(join(ctx.checkpointDir, 'steps'));
+    const session = await RlSession.start({ signal: ctx.signal, onEvent: forwardEvents(ctx) });
+    ctx.progress.total(p.steps, 'steps');
+    try {
+      const r = await rlLoop({
+        tasks, session, trainer, exportDir: join(ctx.checkpointDir, 'export'), store, steps: p.steps, groups: p.groups,
+        groupSize: p.group_size, dynamic: p.dynamic_sampling, maxGroups: Math.max(p.max_groups, p.groups), seed: p.seed,
+        concurrency: p.concurrency, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: p.top_p },
+        rewards: p.rewards, signal: ctx.signal, metric: ctx.metric, log: ctx.log, afterStep: (s) => ctx.progress.set(s),
+      });
+      ctx.log(`train-rl: ${r.finalStep} steps (resumed at ${r.resumedFrom}; replayed ${r.replayed.length}, generated ${r.generated.length})`);
+      await session.state({ ...trainer, save_dir: out.dir });
+    } finally {
+      await session.close().catch(() => session.kill());
+    }
+    // the trajectory table of the whole run, in step order
+    const writer = new TableWriter(Rollout, ctx.nodeId, join(out.dir, 'rollouts'), join(ctx.tmpDir, 'rollout-table'));
+    for (const s of store.steps()) {
+      const rec = store.read(s);
+      await writer.write([...rec.train, ...rec.dropped]);
+    }
+    await writer.finish();
+  },
+});

@@ -1,0 +1,118 @@
+/*
+ * The synchronous RL loop: rollouts of policy v-1 → rewards → trajectory table (step file) → GRPO step v in the
+ * Python trainer (runtime/gpu/rl-session.ts) → ONNX export → engine reload. Rollouts and training meet only at
+ * the step files, so letting rollouts run ahead (the async version) is a scheduling change here, nothing more.
+ * Resume: the trainer restarts from its newest checkpoint (step c); steps c+1.. whose rollouts are on disk are
+ * replayed from them, later ones are generated.
+ */
+import type { Task } from '../../schemas/task.ts';
+import type { Rollout } from '../../schemas/rollout.ts';
+import type { RlSession } from '../gpu/rl-session.ts';
+import type { RlStepRequest, RlStepResult } from '../gpu/rl-requests.ts';
+import type { RewardParams } from '../rewards/mix.ts';
+import type { RolloutLimits, Sampling } from './agent-loop.ts';
+import { groupOptions, loadPolicy, type Policy } from './policy.ts';
+import { sampleBatch, taskStream } from './groups.ts';
+import { StepStore, type StepRecord } from './steps.ts';
+import { rolloutMetrics } from './metrics.ts';
+import { hash32 } from '../worlds/rng.ts';
+
+export interface RlLoopOptions {
+  tasks: Task[];
+  session: RlSession;
+  /** Trainer settings sent with every request (model_dir, checkpoint_dir, lr, …). */
+  trainer: Omit<RlStepRequest, 'op' | 'step' | 'rollouts' | 'samples' | 'export_dir' | 'save_dir'>;
+  exportDir: string;
+  store: StepStore;
+  steps: number;
+  groups: number;
+  groupSize: number;
+  /** Dynamic sampling: keep drawing until `groups` groups with reward variance (at most maxGroups tried). */
+  dynamic: boolean;
+  maxGroups: number;
+  seed: number;
+  concurrency: number;
+  limits: RolloutLimits;
+  sampling: Sampling;
+  rewards: RewardParams;
+  signal?: AbortSignal;
+  metric(name: string, value: number, step: number): void;
+  log(message: string): void;
+  /** Test hook: runs after step s is trained (e.g. to simulate a kill). */
+  afterStep?(step: number): void | Promise<void>;
+}
+
+export interface RlLoopResult { resumedFrom: number; generated: number[]; replayed: number[]; finalStep: number }
+
+async function generateStep(step: number, policy: Policy, o: RlLoopOptions): Promise<StepRecord> {
+  const stream = taskStream(o.tasks, hash32(`rl-tasks:${o.seed}:${step}`));
+  const times = { generate_s: 0, env_s: 0, reward_s: 0, rollout_wall_s: 0 };
+  const base = groupOptions({ policy, limits: o.limits, sampling: o.sampling, rewards: o.rewards, groupSize: o.groupSize,
+    concurrency: o.concurrency, step, seed: o.seed, signal: o.signal });
+  const score = (r: Rollout, t: Task) => {
+    const t0 = performance.now();
+    const s = base.score(r, t);
+    times.reward_s += (performance.now() - t0) / 1000;
+    times.generate_s += r.timings.reduce((a, x) => a + x.generate_ms, 0) / 1000;
+    times.env_s += r.timings.reduce((a, x) => a + x.env_ms, 0) / 1000;
+    return s;
+  };
+  const t0 = performance.now();
+  const b = await sampleBatch(stream.next, o.groups, o.maxGroups, o.dynamic, { ...base, score });
+  times.rollout_wall_s = (performance.now() - t0) / 1000;
+  const kept = new Set(b.kept.flat().map((r) => r.id));
+  const all = b.all.flat();
+  return { step, train: all.filter((r) => kept.has(r.id)), dropped: all.filter((r) => !kept.has(r.id)),
+    droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times };
+}
+
+/** Rows the trainer sees: trainable rollouts (an environment failure is not the policy's to learn from). */
+export function trainerSamples(rec: StepRecord): NonNullable<RlStepRequest['samples']> {
+  const rows = (rec.train.length ? rec.train : rec.dropped).filter((r) => r.trainable);
+  return rows.map((r) => ({ input_ids: r.input_ids, loss_mask: r.loss_mask, behaviour_logprobs: r.behaviour_logprobs,
+    group_id: r.group_id, reward: r.reward ?? 0, policy_version: r.policy_version }));
+}
+
+function report(rec: StepRecord, res: RlStepResult, syncS: number, o: RlLoopOptions): void {
+  const all = [...rec.train, ...rec.dropped];
+  const m: Record<string, number> = { ...rolloutMetrics(all), groups_trained: rec.train.length / Math.max(1, o.groupSize),
+    groups_dropped_solved: rec.droppedSolved, groups_dropped_failed: rec.droppedFailed };
+  for (const [k, v] of Object.entries(m)) o.metric(`rl/${k}`, v, rec.step);
+  for (const [k, v] of Object.entries(res.metrics)) o.metric(`train/${k}`, v, rec.step);
+  const t = { ...rec.times, train_s: res.timings.train_s ?? 0, sync_s: syncS + (res.export?.seconds ?? 0) };
+  for (const [k, v] of Object.entries(t)) o.metric(`time/${k}`, v, rec.step);
+  o.log(`step ${rec.step}: reward ${m.reward.toFixed(3)}, success ${(m.success * 100).toFixed(1)}%, ` +
+    `kl ${(res.metrics.kl ?? 0).toFixed(4)}, clip ${(res.metrics.clip_frac ?? 0).toFixed(3)}, ${all.length} rollouts`);
+}
+
+export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
+  const st = await o.session.state({ ...o.trainer, export_dir: o.exportDir });
+  if (!st.export) throw new Error('train-rl: the trainer did not export the starting policy');
+  const out: RlLoopResult = { resumedFrom: st.step, generated: [], replayed: [], finalStep: st.step };
+  let policy: Policy | undefined;
+  try {
+    for (let s = st.step + 1; s <= o.steps; s++) {
+      o.signal?.throwIfAborted();
+      let rec: StepRecord;
+      if (o.store.has(s)) {
+        rec = o.store.read(s);
+        out.replayed.push(s);
+      } else {
+        policy ??= await loadPolicy(o.exportDir, { maxBatch: o.concurrency, maxContext: o.limits.maxContext, signal: o.signal });
+        rec = await generateStep(s, policy, o);
+        o.store.write(rec);
+        out.generated.push(s);
+      }
+      const res = await o.session.step({ ...o.trainer, step: s, samples: trainerSamples(rec), export_dir: o.exportDir });
+      const t0 = performance.now();
+      // the next step's rollouts need this step's policy unless they are on disk already
+      if (policy && !o.store.has(s + 1) && res.export) await policy.engine.reload(res.export.dir, res.step);
+      report(rec, res, (performance.now() - t0) / 1000, o);
+      out.finalStep = res.step;
+      await o.afterStep?.(s);
+    }
+  } finally {
+    await policy?.engine.close();
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+/*
+ * The RL session client against the real Python child: load, train steps, export that onnxruntime-node runs
+ * (full export, then a weights-only refresh) matching torch, replay skipping, crash and abort handling, and the
+ * zod request schema in step with the Python dataclass.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { runNode } from '../../runtime/gpu/client.ts';
+import { ForwardResult } from '../../runtime/gpu/requests.ts';
+import { RlSample, RlStepRequest } from '../../runtime/gpu/rl-requests.ts';
+import { RlSession } from '../../runtime/gpu/rl-session.ts';
+import { python, tinyModel } from '../gpu/helpers.ts';
+
+/** Two groups of three completions after a 4-token prompt; behaviour logprobs deliberately off (TIS kicks in). */
+function samples(): RlSample[] {
+  const out: RlSample[] = [];
+  for (let g = 0; g < 2; g++) {
+    for (let i = 0; i < 3; i++) {
+      const ids = [10 + g, 20, 30, 40, ...Array.from({ length: 5 + i }, (_, j) => 50 + ((g * 37 + i * 11 + j * 7) % 200))];
+      const mask = ids.map((_, j) => (j >= 4 ? 1 : 0));
+      out.push({ input_ids: ids, loss_mask: mask, behaviour_logprobs: mask.map((m) => (m ? -7.5 : 0)),
+        group_id: `g${g}`, reward: (i + g) % 2 });
+    }
+  }
+  return out;
+}
+
+const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+
+async function ortLogits(dir: string, ids: number[][]): Promise<Float32Array> {
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+  const sess = await ort.InferenceSession.create(join(dir, 'model.onnx'));
+  const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(ids.map((r) => r.map(() => 1))),
+    position_ids: i64(ids.map((r) => r.map((_, j) => j))) };
+  for (let l = 0; l < meta.num_layers; l++) for (const kv of ['key', 'value']) {
+    feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [ids.length, meta.num_kv_heads, 0, meta.head_dim]);
+  }
+  const out = await sess.run(feeds);
+  await sess.release();
+  return out.logits.data as Float32Array;
+}
+
+describe('RlSession (real python child)', () => {
+  let model = '';
+  let py = '';
+  beforeAll(async () => { py = await python(); model = await tinyModel(); }, 240_000);
+
+  it('trains steps, exports ONNX that ORT runs like torch, skips a replayed step', async () => {
+    const ckpt = `${model}-ckpt`, onnx = `${model}-onnx-rl`, saved = `${model}-rl1`;
+    const events: string[] = [];
+    const s = await RlSession.start({ python: py, onEvent: (e) => { if (e.event === 'metric') events.push(e.name); } });
+    const common = { model_dir: model, checkpoint_dir: ckpt, lr: 1e-3, device: 'cpu', eps_high: 0.28 };
+    const st = await s.state({ ...common, export_dir: onnx });
+    expect(st).toMatchObject({ op: 'state', step: 0, skipped: false, resumed_from: null, export: { mode: 'full', policy_version: 0 } });
+    const r1 = await s.step({ ...common, step: 1, samples: samples(), export_dir: onnx, save_dir: saved, tis_cap: 2 });
+    expect(r1.step).toBe(1);
+    expect(r1.export).toMatchObject({ mode: 'weights', policy_version: 1 });
+    expect(r1.metrics.tis_trunc_frac).toBeGreaterThan(0);
+    expect(r1.metrics.tokens).toBe(samples().reduce((a, r) => a + r.loss_mask.reduce((x, y) => x + y, 0), 0));
+    for (const k of ['loss', 'clip_frac', 'entropy', 'mismatch_kl', 'tis_mean', 'grad_norm', 'reward_mean']) expect(events).toContain(k);
+    expect(existsSync(join(ckpt, 'step-000001.pt'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(onnx, 'meta.json'), 'utf8')).policy_version).toBe(1);
+
+    const ids = [samples()[0].input_ids, samples()[4].input_ids.slice(0, 9)];
+    const ref = await runNode('forward', { model_dir: saved, input_ids: ids }, { python: py, result: ForwardResult });
+    const got = await ortLogits(onnx, ids);
+    const want = ref.logits.flat(2);
+    expect(got.length).toBe(want.length);
+    expect(Math.max(...want.map((v, i) => Math.abs(v - got[i])))).toBeLessThan(1e-4);
+
+    const again = await s.step({ ...common, step: 1, samples: samples() });
+    expect(again).toMatchObject({ skipped: true, step: 1 });
+    await s.close();
+  }, 240_000);
+
+  it('a failing request rejects with the Python error and stderr tail; later calls reject too', async () => {
+    const s = await RlSession.start({ python: py });
+    const err = await s.state({ model_dir: `${model}-missing` }).catch((e) => e);
+    expect(err).toMatchObject({ name: 'NodeError', command: 'rl-session' });
+    expect(String(err.message)).toMatch(/config\.json is missing/);
+    await expect(s.step({ model_dir: model, step: 1, samples: samples() })).rejects.toThrow(/config\.json is missing/);
+  }, 120_000);
+
+  it('an invalid request is refused before it reaches Python', async () => {
+    const s = await RlSession.start({ python: py });
+    await expect(s.request({ model_dir: model, eps_low: 'x' } as never)).rejects.toThrow(/eps_low/);
+    await s.close();
+  }, 60_000);
+
+  it('abort kills the child and rejects the pending step', async () => {
+    const ac = new AbortController();
+    const s = await RlSession.start({ python: py, signal: ac.signal });
+    const p = s.state({ model_dir: model, device: 'cpu' });
+    setTimeout(() => ac.abort(new Error('stop now')), 200);
+    await expect(p).rejects.toThrow('stop now');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(() => process.kill(s.pid!, 0)).toThrow();
+  }, 60_000);
+
+  it('the zod request schema matches the Python dataclass (names, required-ness, types)', async () => {
+    type Described = Record<string, Record<string, { required: boolean; type: string }>>;
+    const { commands } = await runNode<{ commands: Described }>('describe', {}, { python: py });
+    const pyType = (s: z.ZodType): string => {
+      const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+      switch (def.type) {
+        case 'optional': return pyType(def.innerType!);
+        case 'nullable': return `${pyType(def.innerType!)} | null`;
+        case 'string': return 'str';
+        case 'boolean': return 'bool';
+        case 'number': return (s as z.ZodNumber).isInt ? 'int' : 'float';
+        case 'array': return `list[${pyType(def.element!)}]`;
+        case 'enum': return 'literal';
+        case 'object': return s === RlSample ? 'RlSample' : 'dict';
+        default: return def.type;
+      }
+    };
+    const fields = Object.fromEntries(Object.entries(RlStepRequest.shape).map(([k, v]) =>
+      [k, { required: !(v as z.ZodType).safeParse(undefined).success, type: pyType(v as z.ZodType) }]));
+    expect(fields).toEqual(commands['train-rl']);
+  }, 60_000);
+});
