@@ -9,12 +9,18 @@ import { fileRows } from '../runtime/synth/import-files.ts';
 /*
  * Imports local open data (JSONL or Parquet in OpenAI messages+tools, ShareGPT or Hermes function-calling form)
  * as trajectories. Invalid rows are kept as quarantined trajectories with file, line and reason (filter them on
- * `finish_reason = 'error'`). The cache key sees the paths and `fingerprint`, not file contents: pass a content
- * hash or version as `fingerprint` when a file changes in place.
+ * `finish_reason = 'error'`). The cache key sees the paths, the files' sizes and mtimes, and `fingerprint` (a
+ * content hash or version, for edits that keep size and mtime).
  */
+function sourceFiles(x: string): string[] {
+  const abs = resolve(x);
+  if (!existsSync(abs)) throw new Error(`import-data: ${x} does not exist (paths are relative to ${process.cwd()})`);
+  return statSync(abs).isDirectory() ? readdirSync(abs).filter((f) => /\.(jsonl|json|parquet)$/.test(f)).sort().map((f) => join(abs, f)) : [abs];
+}
+
 export const importData = operator({
   name: 'import-data',
-  version: 1,
+  version: 2,
   params: z.object({
     paths: z.array(z.string()).min(1).describe('files or folders (*.jsonl, *.json, *.parquet)'),
     format: z.enum(['auto', 'openai', 'sharegpt', 'hermes']).default('auto'),
@@ -24,12 +30,12 @@ export const importData = operator({
   }),
   inputs: {},
   output: table(Trajectory, 'Trajectory'),
+  // Sizes and mtimes of the source files enter the key, so a file edited in place reruns the import.
+  fingerprint: (p) => p.paths.flatMap((x) => {
+    try { return sourceFiles(x).map((f) => [f, statSync(f).size, Math.floor(statSync(f).mtimeMs)]); } catch { return [[x, 'missing']]; }
+  }),
   async run({ params: p, out, ctx }) {
-    const files = p.paths.flatMap((x) => {
-      const abs = resolve(x);
-      if (!existsSync(abs)) throw new Error(`import-data: ${x} does not exist (paths are relative to ${process.cwd()})`);
-      return statSync(abs).isDirectory() ? readdirSync(abs).filter((f) => /\.(jsonl|json|parquet)$/.test(f)).sort().map((f) => join(abs, f)) : [abs];
-    });
+    const files = p.paths.flatMap(sourceFiles);
     let bad = 0;
     for (const file of files) {
       let batch: Trajectory[] = [];
