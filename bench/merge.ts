@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import { ensurePythonEnv, GPU_DIR } from '../runtime/gpu/env.ts';
 import { emit } from './report.ts';
 
-const SHAPE = { hidden: 768, layers: 6, inter: 2048, vocab: 32000 }; // ≈ 92M params, 368 MB fp32 per model
-const SHARD = 150_000_000;
+// ≈ 92M params, 368 MB fp32 per model; BENCH_MERGE_SMALL=1 shrinks everything to a seconds-long smoke run.
+const SMALL = process.env.BENCH_MERGE_SMALL === '1';
+const SHAPE = SMALL ? { hidden: 64, layers: 2, inter: 128, vocab: 1000 } : { hidden: 768, layers: 6, inter: 2048, vocab: 32000 };
+const SHARD = SMALL ? 100_000 : 150_000_000;
 const MERGEKIT = 'mergekit==0.1.5';
 
 interface Method { name: string; spec: Record<string, unknown>; base: boolean; experts: number; mergekit?: (d: Dirs) => string }
@@ -83,7 +85,7 @@ function benchMergekit(python: string, d: Dirs, work: string) {
     writeFileSync(cfg, m.mergekit!(d));
     const oursS = oursAsProcess(python, m, d, ours);
     const t = performance.now();
-    const r = spawnSync(env.bin, [cfg, theirs, '--no-copy-tokenizer', '--quiet', '--out-shard-size', '150M'], { encoding: 'utf8' });
+    const r = spawnSync(env.bin, [cfg, theirs, '--no-copy-tokenizer', '--quiet', '--out-shard-size', SMALL ? '1M' : '150M'], { encoding: 'utf8' });
     const theirsS = (performance.now() - t) / 1000;
     if (r.status !== 0) {
       emit({ bench: 'merge', metric: `mergekit_max_abs_diff_${m.name}`, value: NaN, unit: 'abs', baseline: null, ratio: null, goal: '<= 1e-6', pass: null, reason: `mergekit failed: ${r.stderr.slice(-400)}` });

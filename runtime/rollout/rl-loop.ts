@@ -38,8 +38,10 @@ export interface RlLoopOptions {
   signal?: AbortSignal;
   metric(name: string, value: number, step: number): void;
   log(message: string): void;
-  /** Test hook: runs after step s is trained (e.g. to simulate a kill). */
+  /** Runs after step s is trained (progress; tests simulate a kill here). */
   afterStep?(step: number): void | Promise<void>;
+  /** Runs once step s's rollouts are durable, before the trainer sees them (tests simulate a kill here). */
+  beforeTrain?(step: number): void | Promise<void>;
 }
 
 export interface RlLoopResult { resumedFrom: number; generated: number[]; replayed: number[]; finalStep: number }
@@ -103,6 +105,7 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
         o.store.write(rec);
         out.generated.push(s);
       }
+      await o.beforeTrain?.(s);
       const res = await o.session.step({ ...o.trainer, step: s, samples: trainerSamples(rec), export_dir: o.exportDir });
       const t0 = performance.now();
       // the next step's rollouts need this step's policy unless they are on disk already

@@ -35,8 +35,14 @@ export class ScriptedEngine implements InferenceEngine {
   async close(): Promise<void> {}
 }
 
+/** JSON with Python's separators (", " and ": "), as the chat template's tojson renders tool calls. */
+const pyJson = (v: unknown): string => (v !== null && typeof v === 'object' && !Array.isArray(v)
+  ? `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyJson(x)}`).join(', ')}}`
+  : Array.isArray(v) ? `[${v.map(pyJson).join(', ')}]` : JSON.stringify(v));
+
+/** A tool call exactly as the chat template renders it (what a well-trained model emits). */
 export const call = (name: string, args: Record<string, unknown>): string =>
-  `<tool_call>\n${JSON.stringify({ name, arguments: args }).replace('","arguments":', '", "arguments": ')}\n</tool_call>`;
+  `<tool_call>\n{"name": ${JSON.stringify(name)}, "arguments": ${pyJson(args)}}\n</tool_call>`;
 
 /** Retail "status of order X" tasks: one get_order call, then "Order X is <status>." */
 export const statusTasks = (n: number, split: 'train' | 'heldout' = 'train'): Task[] =>
