@@ -28,7 +28,11 @@ export interface OrtEngineOptions {
   intraOpThreads?: number;
 }
 
-interface Loaded { session: ort.InferenceSession; meta: OnnxMeta; version: number; dir: string }
+interface Loaded {
+  session: ort.InferenceSession; meta: OnnxMeta; version: number; dir: string;
+  /** generate() calls using this session; a replaced session is released when the last one ends. */
+  active: number; retired: boolean;
+}
 
 /** One live sequence of a batch. */
 interface Row { req: GenerateRequest; out: GenerateResult; rand: () => number; pos: number; done: boolean; index: number }
@@ -49,22 +53,31 @@ export class OrtEngine implements InferenceEngine {
     const next = await loadDir(dir, version, this.opts.intraOpThreads);
     const prev = this.loaded;
     this.loaded = next;
-    // let batches that captured the old session finish before releasing it
-    setTimeout(() => void prev.session.release().catch(() => {}), 60_000).unref();
+    prev.retired = true;
+    if (prev.active === 0) await prev.session.release();
   }
 
-  async close(): Promise<void> { await this.loaded.session.release(); }
+  async close(): Promise<void> {
+    this.loaded.retired = true;
+    if (this.loaded.active === 0) await this.loaded.session.release();
+  }
 
   async generate(reqs: GenerateRequest[], opts: { signal?: AbortSignal } = {}): Promise<GenerateResult[]> {
     const model = this.loaded;
+    if (model.retired) throw new Error('OrtEngine: generate() after close()');
     reqs.forEach((r, i) => validateRequest(r, i, model.meta.vocab_size));
     const results: GenerateResult[] = new Array(reqs.length);
     // longest prompts together: less padding per batch
     const order = reqs.map((_, i) => i).sort((a, b) => reqs[b].prompt.length - reqs[a].prompt.length);
-    for (let s = 0; s < order.length; s += this.opts.maxBatch) {
-      const idx = order.slice(s, s + this.opts.maxBatch);
-      const outs = await this.runBatch(model, idx.map((i) => reqs[i]), opts.signal);
-      idx.forEach((i, k) => (results[i] = outs[k]));
+    model.active++;
+    try {
+      for (let s = 0; s < order.length; s += this.opts.maxBatch) {
+        const idx = order.slice(s, s + this.opts.maxBatch);
+        const outs = await this.runBatch(model, idx.map((i) => reqs[i]), opts.signal);
+        idx.forEach((i, k) => (results[i] = outs[k]));
+      }
+    } finally {
+      if (--model.active === 0 && model.retired) await model.session.release();
     }
     return results;
   }
@@ -150,7 +163,7 @@ async function loadDir(dir: string, version: number | undefined, threads: number
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
     executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
   });
-  return { session, meta, version: version ?? meta.policy_version ?? 0, dir };
+  return { session, meta, version: version ?? meta.policy_version ?? 0, dir, active: 0, retired: false };
 }
 
 type Past = ort.Tensor[]; // [layer0.key, layer0.value, layer1.key, ...]

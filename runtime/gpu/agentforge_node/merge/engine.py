@@ -3,7 +3,7 @@
 Peak memory is a few tensors: inputs are memory-mapped views whose pages are dropped after each tensor, and each
 merged tensor is written as soon as it is computed. The output appears under its final name only after every
 shard, the index and the copied config/tokenizer files are complete, so a merge killed at any point leaves no
-artifact (at most a `.NAME.merge-tmp-*` folder beside it, removed on normal failures).
+artifact (at most a `NAME.merge-tmp-*` folder beside it after a SIGKILL; removed on every other failure).
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     _check_overrides_match(spec, ref.names)
     _check_out(out)
     entries = [(n, _out_dtype(spec, ref.info(n).dtype), ref.info(n).shape) for n in ref.names]
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
+    # Beside `out`, named after it: in the store that is tmp/<pid>-stage-…, which the store sweeps once pid is gone.
+    tmp = tempfile.mkdtemp(prefix=f"{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
     writer = ShardedWriter(tmp, entries, spec.max_shard_bytes)
     try:
         _stream(spec, resolver, base_dir, expert_dirs, writer, on_progress)
@@ -71,7 +72,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
 
 
 def _discard(writer: ShardedWriter, tmp: str) -> None:
-    """Removes the partial output even if a second interruption lands mid-cleanup (SIGTERM after a broken pipe)."""
+    """Removes the partial output even if a second interruption (a Ctrl-C) lands in the middle of the cleanup."""
     for _ in range(3):
         try:
             writer.abort()
