@@ -67,8 +67,12 @@ export class OrtEngine implements InferenceEngine {
     if (model.retired) throw new Error('OrtEngine: generate() after close()');
     reqs.forEach((r, i) => validateRequest(r, i, model.meta.vocab_size));
     const results: GenerateResult[] = new Array(reqs.length);
+    // a prompt that already fills the context gets no tokens
+    reqs.forEach((r, i) => {
+      if (r.prompt.length >= this.opts.maxContext) results[i] = { tokens: [], logprobs: [], finish: 'context', policyVersion: model.version };
+    });
     // longest prompts together: less padding per batch
-    const order = reqs.map((_, i) => i).sort((a, b) => reqs[b].prompt.length - reqs[a].prompt.length);
+    const order = reqs.map((_, i) => i).filter((i) => !results[i]).sort((a, b) => reqs[b].prompt.length - reqs[a].prompt.length);
     model.active++;
     try {
       for (let s = 0; s < order.length; s += this.opts.maxBatch) {

@@ -67,7 +67,16 @@ export const ForwardRequest = z.object({
 export const DescribeRequest = z.object({});
 
 /** Commands whose requests are typed here; other helpers' commands register theirs in this map too. */
+export const TokenizeRequest = z.object({
+  tokenizer: z.string(),
+  texts: z.array(z.string()).optional(),
+  conversations: z.array(z.record(z.string(), z.unknown())).optional(),
+  chat_template: z.string().nullable().optional(),
+  offsets: z.boolean().optional(),
+});
+
 export const NODE_REQUESTS = {
+  tokenize: TokenizeRequest,
   'init-model': InitModelRequest,
   'train-sft': TrainSftRequest,
   'export-onnx': ExportOnnxRequest,

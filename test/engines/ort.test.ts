@@ -93,6 +93,14 @@ describe('OrtEngine', () => {
     await e.close();
   });
 
+  it('stops at the context limit', async () => {
+    const e = await OrtEngine.load(dir, { maxContext: 12 });
+    const [a, b] = await e.generate([greedy([10, 11, 12, 13, 14, 15, 16, 17, 18, 19], []), greedy(Array(12).fill(10), [])]);
+    expect([a.tokens.length, a.finish]).toEqual([2, 'context']);
+    expect([b.tokens.length, b.finish]).toEqual([0, 'context']);
+    await e.close();
+  });
+
   it('rejects bad requests with the request index', async () => {
     await expect(engine.generate([greedy([1, 2], []), greedy([1, 999999], [])])).rejects.toThrow(/request 1: prompt\[1\]/);
     await expect(engine.generate([{ ...greedy([1], []), topP: 0 }])).rejects.toThrow(/request 0: topP/);
