@@ -5,6 +5,7 @@
  * table by the rl-rollouts operator). Killed and rerun, it resumes at the trainer's last checkpoint and replays
  * the stored rollouts after it, so no step is lost or counted twice.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { model, operator, table } from '../runtime/operator.ts';
@@ -76,6 +77,7 @@ export const trainRl = operator({
       await session.close().catch(() => session.kill());
     }
     // the trajectory table of the whole run, in step order
+    mkdirSync(join(out.dir, 'rollouts'));
     const writer = new TableWriter(Rollout, ctx.nodeId, join(out.dir, 'rollouts'), join(ctx.tmpDir, 'rollout-table'));
     for (const s of store.steps()) {
       const rec = store.read(s);

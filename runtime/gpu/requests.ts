@@ -75,7 +75,25 @@ export const TokenizeRequest = z.object({
   offsets: z.boolean().optional(),
 });
 
+/**
+ * The Python `merge` command's Request (runtime/gpu/agentforge_node/commands/merge.py), field for field: fields
+ * with a Python default are optional here, enums are plain strings there (the params schema above checks them).
+ */
+export const MergeRequest = z.object({
+  method: z.string(), experts: z.array(z.string()), out: z.string(), base: z.string().nullable().optional(),
+  weights: z.array(z.number()).nullable().optional(), lam: z.number().optional(), density: z.number().optional(),
+  drop_rate: z.number().optional(), dare_combine: z.string().optional(), seed: z.number().int().optional(),
+  t: z.number().optional(),
+  overrides: z.array(z.object({
+    pattern: z.string(), weights: z.array(z.number()).nullable().optional(), lam: z.number().nullable().optional(),
+    density: z.number().nullable().optional(), drop_rate: z.number().nullable().optional(), t: z.number().nullable().optional(),
+  })).optional(),
+  dtype: z.string().nullable().optional(), max_shard_bytes: z.number().int().optional(),
+});
+export type MergeRequest = z.infer<typeof MergeRequest>;
+
 export const NODE_REQUESTS = {
+  merge: MergeRequest,
   tokenize: TokenizeRequest,
   'init-model': InitModelRequest,
   'train-sft': TrainSftRequest,

@@ -11,9 +11,9 @@ import { hash32 } from '../worlds/rng.ts';
 export const groupId = (step: number, taskId: string): string => `s${step}:${taskId}`;
 export const rolloutId = (step: number, taskId: string, sample: number): string => `s${step}:${taskId}:g${sample}`;
 
-/** Seed of one sample: a function of (base seed, step, task, sample), so a rerun samples the same. */
+/** Seed of one sample: a function of (base seed, step, task, sample), so a rerun samples the same (31 bits: an INTEGER column). */
 export const sampleSeed = (seed: number, step: number, taskId: string, sample: number): number =>
-  hash32(`rollout:${seed}:${step}:${taskId}:${sample}`);
+  hash32(`rollout:${seed}:${step}:${taskId}:${sample}`) >>> 1;
 
 export type RunOne = (job: { task: Task; id: string; groupId: string; sample: number; seed: number; step: number }) => Promise<Rollout>;
 export type Score = (rollout: Rollout, task: Task) => Rollout;
