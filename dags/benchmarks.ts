@@ -1,5 +1,6 @@
 import { dag } from '../runtime/dag.ts';
 import { loadModel } from '../operators/load-model.ts';
+import { exportOnnx } from '../operators/export-onnx.ts';
 import { evalBfcl } from '../operators/eval-bfcl.ts';
 import { evalTau } from '../operators/eval-tau.ts';
 import { evalCode } from '../operators/eval-code.ts';
@@ -12,8 +13,8 @@ import { evalResults } from '../operators/eval-results.ts';
  * What is evaluated (env, read when the DAG is loaded):
  *  - BENCH_AGENT=endpoint (default): an OpenAI-compatible server, AGENTFORGE_OPENAI_BASE_URL + AGENTFORGE_OPENAI_MODEL
  *    (+ AGENTFORGE_OPENAI_API_KEY); the τ-bench user simulator uses the same endpoint unless BENCH_TAU_USER=scripted.
- *  - BENCH_MODEL=<dir or org/name>: a model artifact (load-model) evaluated in-process — needs the local-model
- *    ChatPolicy, not in the repo yet (the eval nodes fail with how to serve the model instead).
+ *  - BENCH_MODEL=<dir or org/name>: a Hugging Face model (load-model → export-onnx) evaluated in-process on
+ *    onnxruntime-node through the local-model ChatPolicy (runtime/agent/local-policy.ts).
  *  - BENCH_AGENT=oracle: the benchmarks' reference answers — a self-test of the harness (expect ~100%).
  * Size: BENCH_LIMIT=N keeps the first N entries/tasks per category; BENCH_TAU_TRIALS=k (pass^1…k);
  * BENCH_CODE_SAMPLES=n (pass@1/10/100 up to n).
@@ -31,7 +32,7 @@ export interface BenchmarksOptions {
 
 export function benchmarksDag(o: BenchmarksOptions) {
   return dag('benchmarks', (d) => {
-    const model = o.modelSource ? d.node('model', loadModel, { source: o.modelSource }) : undefined;
+    const model = o.modelSource ? d.node('onnx', exportOnnx, {}, { model: d.node('model', loadModel, { source: o.modelSource }) }) : undefined;
     const common = { agent: o.agent, limit: o.limit };
     const user = o.tauUser ?? (o.agent === 'endpoint' ? 'endpoint' : 'scripted');
     const bfcl = d.node('bfcl', evalBfcl, common, { model });

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { model, operator, optional, table } from '../runtime/operator.ts';
+import { files, operator, optional, table } from '../runtime/operator.ts';
 import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/benchmarks/agent.ts';
 import { BFCL_CATEGORIES, bfclTools, isRelevanceCategory, loadBfcl, type BfclEntry } from '../runtime/benchmarks/bfcl/data.ts';
 import { renderAnswer } from '../runtime/benchmarks/bfcl/render.ts';
@@ -23,14 +23,14 @@ const BATCH = 50;
  */
 export const evalBfcl = operator({
   name: 'eval-bfcl',
-  version: 1,
+  version: 2,
   params: AgentParams.extend({
     categories: z.array(z.enum(BFCL_CATEGORIES)).default([...BFCL_CATEGORIES]),
     /** First N entries per category (deterministic subset); all when absent. */
     limit: z.number().int().min(1).optional(),
     concurrency: z.number().int().min(1).default(8),
   }),
-  inputs: { model: optional(model()) },
+  inputs: { model: optional(files()) },
   output: table(BfclVerdictRow, 'BfclVerdict'),
   env: AGENT_ENV,
   async run({ params: p, inputs, out, ctx }) {

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { model, operator, optional, table } from '../runtime/operator.ts';
+import { files, operator, optional, table } from '../runtime/operator.ts';
 import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/benchmarks/agent.ts';
 import { extractCode, runCodeTask } from '../runtime/benchmarks/code/evaluate.ts';
 import { loadHumanEval, loadMbpp, loadQuixBugs, type CodeTask } from '../runtime/benchmarks/code/tasks.ts';
@@ -25,14 +25,14 @@ const INSTRUCTION: Record<CodeTask['benchmark'], string> = {
  */
 export const evalCode = operator({
   name: 'eval-code',
-  version: 1,
+  version: 2,
   params: AgentParams.extend({
     benchmark: z.enum(['humaneval', 'mbpp', 'quixbugs']),
     samples: z.number().int().min(1).default(1),
     limit: z.number().int().min(1).optional(),
     concurrency: z.number().int().min(1).default(4),
   }),
-  inputs: { model: optional(model()) },
+  inputs: { model: optional(files()) },
   output: table(CodeSampleRow, 'CodeSample'),
   env: AGENT_ENV,
   async run({ params: p, inputs, out, ctx }) {

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { model, operator, optional, table } from '../runtime/operator.ts';
+import { files, operator, optional, table } from '../runtime/operator.ts';
 import { AGENT_ENV, AgentParams, chooseAgent, endpointPolicy } from '../runtime/benchmarks/agent.ts';
 import { TAU_SPLITS, type TauDomain } from '../runtime/worlds/tau/data.ts';
 import { runTauEpisode } from '../runtime/worlds/tau/episode.ts';
@@ -22,7 +22,7 @@ export const TauTrialRow = z.object({
  */
 export const evalTau = operator({
   name: 'eval-tau',
-  version: 1,
+  version: 2,
   params: AgentParams.extend({
     domain: z.enum(['retail', 'airline']).default('retail'),
     split: z.enum(['test', 'train', 'dev']).default('test'),
@@ -34,7 +34,7 @@ export const evalTau = operator({
     user_base_url: z.string().optional(),
     user_model: z.string().optional(),
   }),
-  inputs: { model: optional(model()) },
+  inputs: { model: optional(files()) },
   output: table(TauTrialRow, 'TauTrial'),
   env: AGENT_ENV,
   async run({ params: p, inputs, out, ctx }) {

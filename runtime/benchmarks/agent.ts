@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { ChatPolicy } from '../agent/policy.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { openAIChatPolicy } from '../engines/openai-chat.ts';
+import { localModelPolicy } from '../agent/local-policy.ts';
 
 /*
  * Which ChatPolicy a benchmark evaluates. `endpoint`: an OpenAI-compatible server (base_url/model params, or
@@ -33,12 +36,15 @@ export function endpointPolicy(p: AgentParams, env: Record<string, string | unde
 }
 
 /**
- * The policy for `agent: 'endpoint' | 'model'`; `oracle` is resolved by each benchmark. A local-model ChatPolicy
- * (ONNX engine + chat template) does not exist yet: the `model` branch fails with the way around it.
+ * The policy for `agent: 'endpoint' | 'model'`; `oracle` is resolved by each benchmark. `model` runs the wired
+ * artifact locally: an ONNX export dir (export-onnx's output) on onnxruntime-node.
  */
 export async function chooseAgent(p: AgentParams, modelDir: string | undefined, env: Record<string, string | undefined>, what: string): Promise<ChatPolicy | 'oracle'> {
   if (p.agent === 'oracle') return 'oracle';
   if (p.agent === 'endpoint') return endpointPolicy(p, env, what);
   if (!modelDir) throw new Error(`${what}: agent 'model' needs a model artifact wired into the node's 'model' input`);
-  throw new Error(`${what}: evaluating a model artifact (${modelDir}) needs a local-model ChatPolicy over the ONNX engine, which is not in the repo yet; serve the model behind an OpenAI-compatible server (e.g. \`vllm serve ${modelDir}\`) and use agent: 'endpoint' with its base_url and model`);
+  if (!existsSync(join(modelDir, 'model.onnx'))) {
+    throw new Error(`${what}: agent 'model' runs an ONNX export (model.onnx + meta.json); ${modelDir} has none — wire an export-onnx node's output, or serve the model behind an OpenAI-compatible server (e.g. \`vllm serve ${modelDir}\`) and use agent: 'endpoint'`);
+  }
+  return localModelPolicy(modelDir, { temperature: p.temperature, maxTokens: p.max_tokens });
 }
