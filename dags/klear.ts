@@ -48,7 +48,7 @@ type ModelRef = NodeRef<ModelSpec>;
 export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48,
-    temperature: 1, lr: 2e-5, eps_high: 0.28, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
+    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
   const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.steps }, { model });
   return { model, onnx };

@@ -9,6 +9,8 @@
  * importance ratios need no knowledge of top-p.
  */
 
+import { mulberry32 } from '../rng.ts';
+
 export interface GenerateRequest {
   prompt: number[];
   maxTokens: number;
@@ -56,16 +58,7 @@ export function validateRequest(r: GenerateRequest, i: number, vocabSize?: numbe
 }
 
 /** Seeded uniform [0,1) generator (mulberry32): one per sequence, so a request's samples ignore batch mates. */
-export function seededRandom(seed: number): () => number {
-  let s = (seed ^ 0x9e3779b9) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = (seed: number): (() => number) => mulberry32(seed ^ 0x9e3779b9);
 
 /**
  * Samples one token from logits[offset, offset + vocab). Greedy when temperature is 0 (ties → lowest id, as

@@ -172,6 +172,10 @@ class Episode {
 
   private async act(turn: number, g: GenerateResult, content: string, calls: ToolCall[]): Promise<FinishReason | null> {
     if (g.finish === 'error') { this.error(turn, 'engine_error', g.error ?? 'engine error'); return 'error'; }
+    if (g.finish === 'length' && g.tokens.length < this.d.limits.maxNewTokens) {
+      this.error(turn, 'context_overflow', `generation filled the context of ${this.d.limits.maxContext} tokens`);
+      return 'context_overflow';
+    }
     if (g.finish === 'length') { this.error(turn, 'no_stop', `the turn did not end within ${g.tokens.length} tokens`); return 'max_tokens'; }
     if (g.finish === 'context') { this.error(turn, 'context_overflow', 'generation reached the context limit'); return 'context_overflow'; }
     if (calls.length) {

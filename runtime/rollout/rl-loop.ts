@@ -68,9 +68,15 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions): Pro
     droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times };
 }
 
-/** Rows the trainer sees: trainable rollouts (an environment failure is not the policy's to learn from). */
+/**
+ * Rows the trainer sees: trainable rollouts (an environment failure is not the policy's to learn from). When no
+ * group qualifies the step still happens (every advantage is then 0, so the weights do not move), which keeps
+ * step numbers and policy versions aligned.
+ */
 export function trainerSamples(rec: StepRecord): NonNullable<RlStepRequest['samples']> {
-  const rows = (rec.train.length ? rec.train : rec.dropped).filter((r) => r.trainable);
+  const pool = rec.train.length ? rec.train : rec.dropped;
+  const trainable = pool.filter((r) => r.trainable);
+  const rows = trainable.length ? trainable : pool.map((r) => ({ ...r, reward: 0 }));
   return rows.map((r) => ({ input_ids: r.input_ids, loss_mask: r.loss_mask, behaviour_logprobs: r.behaviour_logprobs,
     group_id: r.group_id, reward: r.reward ?? 0, policy_version: r.policy_version }));
 }
@@ -84,7 +90,7 @@ function report(rec: StepRecord, res: RlStepResult, syncS: number, o: RlLoopOpti
   const t = { ...rec.times, train_s: res.timings.train_s ?? 0, sync_s: syncS + (res.export?.seconds ?? 0) };
   for (const [k, v] of Object.entries(t)) o.metric(`time/${k}`, v, rec.step);
   o.log(`step ${rec.step}: reward ${m.reward.toFixed(3)}, success ${(m.success * 100).toFixed(1)}%, ` +
-    `kl ${(res.metrics.kl ?? 0).toFixed(4)}, clip ${(res.metrics.clip_frac ?? 0).toFixed(3)}, ${all.length} rollouts`);
+    `mismatch kl ${(res.metrics.mismatch_kl ?? 0).toFixed(4)}, clip ${(res.metrics.clip_frac ?? 0).toFixed(3)}, ${all.length} rollouts`);
 }
 
 export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {

@@ -72,6 +72,13 @@ describe('agent loop', () => {
     expect(r.reward_components.format).toBe(0);
   });
 
+  it('a turn that runs into the context limit is a context overflow, not a missing stop', async () => {
+    const probe = await roll(goldStatus);
+    const r = await roll(() => null, { maxContext: probe.timings[0].prompt_tokens + 20, maxNewTokens: 64 });
+    expect(r.finish_reason).toBe('context_overflow');
+    expect(r.input_ids.length).toBeLessThanOrEqual(probe.timings[0].prompt_tokens + 20);
+  });
+
   it('the same call again and again is a tool loop', async () => {
     const r = await roll(() => call('get_order', { order_id: 'O-1' }), { maxRepeats: 3 });
     expect(r.finish_reason).toBe('tool_loop');

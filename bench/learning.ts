@@ -1,0 +1,57 @@
+/*
+ * Does each stage make the model better on held-out tasks? Runs the klear recipe (dags/klear.ts) for 3 seeds in
+ * one DAG (node ids prefixed s<seed>_), then reads each seed's eval table and prints, as JSON lines:
+ *  - heldout_success_sft: mean SFT success over seeds (baseline: the untrained base), goal ≥ 0.50;
+ *  - heldout_success_rl:  mean RL success (baseline: SFT), goal ≥ SFT + 0.10 absolute;
+ *  - recipe_wall_s: wall time of the slowest seed's recipe, goal ≤ 1200 s on 2 CPU cores;
+ * each with the per-seed values and the spread (sample standard deviation).
+ *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N]
+ * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped.
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dag } from '../runtime/dag.ts';
+import { runDag } from '../runtime/scheduler.ts';
+import { TableReader } from '../storage/table.ts';
+import { EvalRow } from '../schemas/eval.ts';
+import { DEFAULT_CONFIG, klearRecipe } from '../dags/klear.ts';
+import { emit } from './report.ts';
+
+const { values: a } = parseArgs({ options: {
+  store: { type: 'string', default: resolve(import.meta.dirname, '..', '.agentforge', 'bench-learning') },
+  seeds: { type: 'string', default: '0,1,2' },
+  'sft-steps': { type: 'string', default: String(DEFAULT_CONFIG.sftSteps) },
+  'rl-steps': { type: 'string', default: String(DEFAULT_CONFIG.rlSteps) },
+} });
+const seeds = a.seeds.split(',').map(Number);
+const cfg = (seed: number) => ({ ...DEFAULT_CONFIG, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps']), rlSteps: Number(a['rl-steps']) });
+
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const spread = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+const d = dag('learning', (b) => seeds.forEach((s) => klearRecipe(b, cfg(s))));
+const started = Date.now();
+const res = await runDag(d, { storeDir: a.store, concurrency: 1, reporter: {
+  nodeStart: (id) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] start ${id}`),
+  nodeEnd: (id, st, detail) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${st} ${id}${detail ? ` (${detail})` : ''}`),
+  nodeProgress() {}, log: (id, m) => console.error(`  ${id}: ${m}`), close() {},
+} });
+const failed = [...res.nodes].filter(([, n]) => n.error);
+if (failed.length) throw new Error(`bench/learning: nodes failed:\n${failed.map(([id, n]) => `${id}: ${n.error}`).join('\n')}`);
+
+const success: Record<string, number[]> = { base: [], sft: [], rl: [] };
+const wall: number[] = [];
+for (const s of seeds) {
+  const e = res.nodes.get(`s${s}_eval`)!;
+  const rows = await new TableReader<EvalRow>('eval', e.key, [join(a.store, 'artifacts', e.key, 'data.parquet')], EvalRow).all();
+  for (const label of Object.keys(success)) success[label].push(mean(rows.filter((r) => r.model === label).map((r) => r.success)));
+  wall.push([...res.nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + (n.seconds ?? 0), 0));
+}
+const line = (metric: string, value: number[], baseline: number[], goal: string, pass: boolean, unit = 'fraction') => emit({
+  bench: 'learning', metric, value: mean(value), unit, baseline: mean(baseline), ratio: mean(baseline) ? mean(value) / mean(baseline) : null,
+  goal, pass, per_seed: value, spread: spread(value), baseline_per_seed: baseline, seeds,
+});
+line('heldout_success_sft', success.sft, success.base, '>= 0.50', mean(success.sft) >= 0.5);
+line('heldout_success_rl', success.rl, success.sft, '>= sft + 0.10', mean(success.rl) - mean(success.sft) >= 0.1);
+emit({ bench: 'learning', metric: 'recipe_wall_s', value: Math.max(...wall), unit: 's', baseline: null, ratio: null, goal: '<= 1200 (2 CPU cores)',
+  pass: wall.every((w) => w <= 1200), per_seed: wall, cached: [...res.nodes.values()].some((n) => n.status === 'cached') });
