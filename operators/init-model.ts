@@ -17,6 +17,8 @@ import { Trajectory } from '../schemas/trajectory.ts';
 export const InitModelParams = z.object({
   vocab_size: z.number().int().min(263).default(4096),
   min_frequency: z.number().int().min(1).default(2),
+  /** 'digits' splits digits and merges across words: ~6x shorter tool-use sequences, copyable ids. */
+  pretokenizer: z.enum(['bytelevel', 'digits']).default('bytelevel'),
   hidden_size: z.number().int().min(8).default(256),
   num_layers: z.number().int().min(1).default(4),
   num_heads: z.number().int().min(1).default(4),
@@ -41,7 +43,7 @@ export function renderCorpus(rows: Trajectory[]): string[] {
 
 export const initModel = operator({
   name: 'init-model',
-  version: 1,
+  version: 2,
   description: 'byte-level BPE tokenizer trained on the corpus + a freshly initialised tiny Qwen3',
   params: InitModelParams,
   inputs: { corpus: table(Trajectory, 'trajectories') },

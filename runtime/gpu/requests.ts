@@ -15,6 +15,7 @@ export const InitModelRequest = z.object({
   text_file: z.string().nullable().optional(),
   vocab_size: int().optional(),
   min_frequency: int().optional(),
+  pretokenizer: z.string().optional(),
   hidden_size: int().optional(),
   num_layers: int().optional(),
   num_heads: int().optional(),

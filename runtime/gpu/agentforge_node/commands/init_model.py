@@ -28,6 +28,7 @@ class Request:
     text_file: str | None = None
     vocab_size: int = 4096
     min_frequency: int = 2
+    pretokenizer: str = "bytelevel"
     hidden_size: int = 256
     num_layers: int = 4
     num_heads: int = 4
@@ -64,7 +65,7 @@ def run(req: Request, emit: Emitter) -> dict[str, Any]:
     seed_everything(req.seed)
     texts = read_corpus(req)
     emit.log(f"training byte-level BPE (vocab {req.vocab_size}) on {len(texts)} texts")
-    tok = train_bpe(texts, req.vocab_size, req.min_frequency)
+    tok = train_bpe(texts, req.vocab_size, req.min_frequency, req.pretokenizer)
     out = Path(req.out_dir)
     ids = write_tokenizer_files(tok, out, req.chat_template, req.max_position_embeddings)
     emit.progress(1, 3, "stages")
