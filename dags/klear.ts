@@ -1,7 +1,8 @@
 /*
  * The paper's recipe (Klear-AgentForge) on the embedded default, end to end on a CPU:
  *   tasks → synthesize (scripted teacher) → verify → filter → init-model (tokenizer + tiny Qwen3) → SFT shards
- *   → train-sft → train-rl (multi-turn GRPO) → evaluate base, SFT and RL on held-out tasks → one eval table.
+ *   → train-sft → train-rl per domain (multi-turn GRPO experts) → merge the experts (task arithmetic over the SFT
+ *   model) → evaluate base, SFT, every expert and the merged model on every domain's held-out tasks → one table.
  * `npm run demo` runs it; the result:  agentforge sql "select model, success, pass_hat_k from eval"
  * `klearRecipe(d, cfg)` builds the nodes into any DAG (bench/learning.ts builds one per seed); `addRlExpert`
  * adds an RL run on a subset of worlds (per-domain experts, e.g. for a later merge).
@@ -20,6 +21,7 @@ import { exportOnnx } from '../operators/export-onnx.ts';
 import { trainRl } from '../operators/train-rl.ts';
 import { rlRollouts } from '../operators/rl-rollouts.ts';
 import { evaluate } from '../operators/evaluate.ts';
+import { merge } from '../operators/merge.ts';
 
 export interface KlearConfig {
   seed: number;
@@ -32,10 +34,16 @@ export interface KlearConfig {
   rlSteps: number;
   /** Prefix for node ids, so several recipes (seeds) fit in one DAG. */
   prefix: string;
+  /** RL experts, one per domain, merged into one model; empty = a single RL run over every world. */
+  experts: { id: string; worlds: string[] }[];
+  /** Tokenizer pre-splitting (see init-model): 'digits' makes tool-use sequences ~6x shorter. */
+  pretokenizer: 'bytelevel' | 'digits';
+  maxLen: number;
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, worlds: ['retail'], trainTasks: 1500, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 300, rlSteps: 20, prefix: '',
+  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 50, maxDifficulty: 2, sftSteps: 500, rlSteps: 10, prefix: '',
+  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 1024,
 };
 
 // Shared by rollouts, RL and evaluation: short turns, a context that fits the tiny model.
@@ -62,18 +70,31 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   const raw = d.node(n('synth'), synthesize, { per_task: 1, seed: c.seed }, { tasks });
   const verdicts = d.node(n('verify'), verify, {}, { trajectories: raw, tasks });
   const curated = d.node(n('filter'), filter, {}, { trajectories: raw, verdicts });
-  const base = d.node(n('base'), initModel, { vocab_size: 2048, hidden_size: 128, num_layers: 4, num_heads: 4, num_kv_heads: 2, head_dim: 32,
+  const base = d.node(n('base'), initModel, { vocab_size: 2048, pretokenizer: c.pretokenizer, hidden_size: 128, num_layers: 4, num_heads: 4, num_kv_heads: 2, head_dim: 32,
     intermediate_size: 384, max_position_embeddings: 2048, seed: c.seed }, { corpus: curated });
-  const shards = d.node(n('sft_shards'), buildSftShards, { max_len: 2048, seed: c.seed }, { trajectories: curated, model: base });
+  const shards = d.node(n('sft_shards'), buildSftShards, { max_len: c.maxLen, seed: c.seed }, { trajectories: curated, model: base });
   const sft = d.node(n('sft'), trainSft, { batch_size: 8, micro_batch_size: 4, max_steps: c.sftSteps, lr: 3e-3, warmup_steps: 10,
     checkpoint_every: 25, seed: c.seed, device: 'cpu' }, { shards, model: base });
   const baseOnnx = d.node(n('base_onnx'), exportOnnx, { policy_version: 0 }, { model: base });
   const sftOnnx = d.node(n('sft_onnx'), exportOnnx, { policy_version: 0 }, { model: sft });
-  const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: null, seed: c.seed, steps: c.rlSteps });
-  d.node(n('eval'), evaluate, { labels: ['base', 'sft', 'rl'], samples: 1, temperature: 0, limits: LIMITS, seed: c.seed },
-    { tasks: heldout, models: [baseOnnx, sftOnnx, rl.onnx] });
+  const labels = ['base', 'sft'];
+  const models = [baseOnnx, sftOnnx];
+  if (c.experts.length < 2) {
+    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps });
+    labels.push('rl');
+    models.push(rl.onnx);
+  } else {
+    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps }) }));
+    // Task arithmetic over the common SFT parent: each expert's RL delta is added back (Ilharco et al. 2023).
+    const merged = d.node(n('merged'), merge, { method: 'task_arithmetic', lambda: 1 }, { base: sft, experts: experts.map((x) => x.model) });
+    const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: c.rlSteps }, { model: merged });
+    for (const x of experts) { labels.push(`rl_${x.e.id}`); models.push(x.onnx); }
+    labels.push('merged');
+    models.push(mergedOnnx);
+  }
+  d.node(n('eval'), evaluate, { labels, samples: 1, temperature: 0, limits: LIMITS, seed: c.seed }, { tasks: heldout, models });
 }
 
 export default dag('klear', (d) => klearRecipe(d), {
-  description: 'worlds → synth → verify/filter → init-model → SFT shards → SFT → RL → eval of base, SFT and RL (held-out)',
+  description: 'worlds → synth → verify/filter → init-model → SFT shards → SFT → RL experts per domain → merge → eval (held-out)',
 });
