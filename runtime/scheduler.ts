@@ -1,4 +1,3 @@
-import PQueue from 'p-queue';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { DagValidationError, descendants, inputIds, topoOrder, validateDag, type Dag } from './dag.ts';
@@ -117,6 +116,7 @@ function noopFastPath(d: Dag, keys: Map<string, KeyedNode>, store: Store, opts: 
 }
 
 async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, ArtifactRow>, toRun: Set<string>, env: ExecEnv, opts: RunOptions) {
+  const { default: PQueue } = await import('p-queue'); // not needed by a no-op rerun, which must start fast
   const queue = new PQueue({ concurrency: opts.concurrency ?? 4 });
   const limits = { gpu: 1, ...(opts.limits ?? {}) };
   const tagQueues = new Map(Object.entries(limits).map(([tag, n]) => [tag, new PQueue({ concurrency: n })]));
