@@ -157,4 +157,3 @@ function parseArtifact(r: ArtifactRow): ArtifactRow {
   return { ...r, schema: parse(r.schema), files: parse(r.files), parts: parse(r.parts), rows: r.rows === null ? null : Number(r.rows), bytes: Number(r.bytes) };
 }
 
-export const sqlLit = lit;
