@@ -1,7 +1,8 @@
 /*
  * Merge benchmark (npx tsx bench/merge.ts). Generates a base and two fine-tunes (Llama-shaped, fp32, sharded,
  * ~1.1 GB in all) in a temp dir, then measures, on the same files and in the same run:
- *  - each method's throughput (input MB / merge seconds) against a plain sequential read of the same inputs;
+ *  - each method's throughput (input MB / merge seconds) against a plain sequential read of the same inputs (each
+ *    side the best of two runs; the read goes into a page-aligned buffer, see read() in merge/bench.py);
  *  - each merge's peak RSS (VmHWM) against the size of one input model (streaming must stay well below it);
  *  - mergekit (pip-installed into a bench venv) on the same inputs and method: max |ours − theirs| and wall time,
  *    both as processes (interpreter start included). DARE is left out of that comparison: both draw random masks,
@@ -22,6 +23,7 @@ const MERGEKIT = 'mergekit==0.1.5';
 
 interface Method { name: string; spec: Record<string, unknown>; base: boolean; experts: number; mergekit?: (d: Dirs) => string }
 interface Dirs { base: string; e0: string; e1: string }
+interface MergeRun { seconds: number; bytes_in: number; rss_before_kb: number; peak_rss_kb: number; largest_tensor_bytes: number }
 
 const METHODS: Method[] = [
   { name: 'linear', spec: { method: 'linear', weights: [0.3, 0.7] }, base: false, experts: 2,
@@ -114,19 +116,25 @@ async function main() {
       const readMBs = Math.max(...reads.map((r) => r.bytes / 1e6 / r.seconds));
       const out = join(work, `out-${m.name}`);
       const spec = JSON.stringify({ ...m.spec, max_shard_bytes: SHARD });
-      const r = py<{ seconds: number; bytes_in: number; rss_before_kb: number; peak_rss_kb: number; largest_tensor_bytes: number }>(
-        python, ['merge', spec, out, m.base ? base : '-', ...[e0, e1].slice(0, m.experts)]);
-      rmSync(out, { recursive: true, force: true });
+      // Best of two, like the read: on a shared machine a single sample of either side is mostly noise.
+      const runs = [0, 1].map(() => {
+        const run = py<MergeRun>(python, ['merge', spec, out, m.base ? base : '-', ...[e0, e1].slice(0, m.experts)]);
+        rmSync(out, { recursive: true, force: true });
+        return run;
+      });
+      const r = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
       const mbs = r.bytes_in / 1e6 / r.seconds;
       emit({ bench: 'merge', metric: `throughput_${m.name}`, value: mbs, unit: 'MB/s', baseline: readMBs, ratio: mbs / readMBs, goal: '>= 0.8x plain read of the same files', pass: mbs / readMBs >= 0.8, input_mb: r.bytes_in / 1e6 });
       // Streaming means the merge holds a few tensors, whatever the model size: count the peak above the
-      // interpreter's own footprint in units of the largest tensor (fp32), and compare it with one input model.
-      const peakMB = r.peak_rss_kb / 1024;
-      const extraMB = (r.peak_rss_kb - r.rss_before_kb) / 1024;
-      const tensors = (extraMB * 1024 * 1024) / r.largest_tensor_bytes;
+      // interpreter's own footprint in units of the largest tensor (fp32), and compare it with one input model
+      // (the worse of the two runs).
+      const rss = runs.reduce((a, b) => (b.peak_rss_kb - b.rss_before_kb > a.peak_rss_kb - a.rss_before_kb ? b : a));
+      const peakMB = rss.peak_rss_kb / 1024;
+      const extraMB = (rss.peak_rss_kb - rss.rss_before_kb) / 1024;
+      const tensors = (extraMB * 1024 * 1024) / rss.largest_tensor_bytes;
       emit({ bench: 'merge', metric: `peak_rss_${m.name}`, value: peakMB, unit: 'MB', baseline: modelMB, ratio: extraMB / modelMB,
         goal: 'peak above the interpreter (ratio: vs one input model) <= 10 largest tensors', pass: tensors <= 10,
-        rss_after_imports_mb: r.rss_before_kb / 1024, extra_mb: extraMB, extra_in_largest_tensors: tensors, largest_tensor_mb: r.largest_tensor_bytes / 1e6 });
+        rss_after_imports_mb: rss.rss_before_kb / 1024, extra_mb: extraMB, extra_in_largest_tensors: tensors, largest_tensor_mb: rss.largest_tensor_bytes / 1e6 });
     }
     benchMergekit(python, d, work);
   } finally {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The CLI and DAG modules are TypeScript: register tsx's loader, then hand over to the real entry point.
-import { register } from 'tsx/esm/api';
-register();
-await import('../runtime/cli/main.ts');
+// The CLI and DAG modules are TypeScript. runtime/cli/bundle.mjs runs them from an esbuild bundle cached under
+// node_modules/.cache/agentforge (rebuilt whenever a file in it changes), falling back to tsx's loader.
+import { launch } from '../runtime/cli/bundle.mjs';
+process.exitCode = await launch(process.argv.slice(2));

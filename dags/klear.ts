@@ -4,6 +4,7 @@
  *   → train-sft → train-rl per domain (multi-turn GRPO experts) → merge the experts (task arithmetic over the SFT
  *   model) → evaluate base, SFT, every expert and the merged model on every domain's held-out tasks → one table.
  * `npm run demo` runs it; the result:  agentforge sql "select model, success, pass_hat_k from eval"
+ * and why each held-out task failed:   agentforge sql "select model, task_id, verdict from eval_rollouts where not success"
  * `klearRecipe(d, cfg)` builds the nodes into any DAG (bench/learning.ts builds one per seed); `addRlExpert`
  * adds an RL run on a subset of worlds (per-domain experts, e.g. for a later merge).
  */
@@ -21,6 +22,7 @@ import { exportOnnx } from '../operators/export-onnx.ts';
 import { trainRl } from '../operators/train-rl.ts';
 import { rlRollouts } from '../operators/rl-rollouts.ts';
 import { evaluate } from '../operators/evaluate.ts';
+import { evalSummary } from '../operators/eval-summary.ts';
 import { merge } from '../operators/merge.ts';
 
 export interface KlearConfig {
@@ -42,8 +44,8 @@ export interface KlearConfig {
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 50, maxDifficulty: 2, sftSteps: 500, rlSteps: 10, prefix: '',
-  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 1024,
+  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 50, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
+  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512,
 };
 
 // Shared by rollouts, RL and evaluation: short turns, a context that fits the tiny model.
@@ -56,7 +58,7 @@ type ModelRef = NodeRef<ModelSpec>;
 export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48,
-    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
+    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
   const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.steps }, { model });
   return { model, onnx };
@@ -73,7 +75,7 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   const base = d.node(n('base'), initModel, { vocab_size: 2048, pretokenizer: c.pretokenizer, hidden_size: 128, num_layers: 4, num_heads: 4, num_kv_heads: 2, head_dim: 32,
     intermediate_size: 384, max_position_embeddings: 2048, seed: c.seed }, { corpus: curated });
   const shards = d.node(n('sft_shards'), buildSftShards, { max_len: c.maxLen, seed: c.seed }, { trajectories: curated, model: base });
-  const sft = d.node(n('sft'), trainSft, { batch_size: 8, micro_batch_size: 4, max_steps: c.sftSteps, lr: 3e-3, warmup_steps: 10,
+  const sft = d.node(n('sft'), trainSft, { batch_size: 16, micro_batch_size: 8, max_steps: c.sftSteps, lr: 3e-3, warmup_steps: 10,
     checkpoint_every: 25, seed: c.seed, device: 'cpu' }, { shards, model: base });
   const baseOnnx = d.node(n('base_onnx'), exportOnnx, { policy_version: 0 }, { model: base });
   const sftOnnx = d.node(n('sft_onnx'), exportOnnx, { policy_version: 0 }, { model: sft });
@@ -92,7 +94,8 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     labels.push('merged');
     models.push(mergedOnnx);
   }
-  d.node(n('eval'), evaluate, { labels, samples: 1, temperature: 0, limits: LIMITS, seed: c.seed }, { tasks: heldout, models });
+  const evalRollouts = d.node(n('eval_rollouts'), evaluate, { labels, samples: 1, temperature: 0, limits: LIMITS, seed: c.seed }, { tasks: heldout, models });
+  d.node(n('eval'), evalSummary, {}, { rollouts: evalRollouts });
 }
 
 export default dag('klear', (d) => klearRecipe(d), {

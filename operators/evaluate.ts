@@ -1,16 +1,16 @@
 /*
- * evaluate: success rate and pass^k of one or more policies (ONNX exports) on held-out tasks, into one eval
- * table: a row per (model, world). Models are named by `labels` (same order as the `models` input), so a DAG
- * compares base, SFT, RL (and later experts or merges) in one table:
- *   agentforge sql "select model, world, success, pass_hat_k from eval order by model"
+ * evaluate: rolls out one or more policies (ONNX exports) on held-out tasks and keeps every rollout, labelled
+ * with its model and the verifier's reasons, so a failure can be read turn by turn. `eval-summary` turns this
+ * table into success rate and pass^k per (model, world):
+ *   agentforge sql "select model, task_id, verdict from eval_rollouts where not success"
  */
 import { z } from 'zod';
 import { files, many, operator, table } from '../runtime/operator.ts';
 import { Task } from '../schemas/task.ts';
-import { EvalRow } from '../schemas/eval.ts';
+import { EvalRollout } from '../schemas/eval.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
 import { LimitParams, loadPolicy, rolloutTasks, toLimits } from '../runtime/rollout/policy.ts';
-import { summarize } from '../runtime/rollout/evaluate.ts';
+import { verifyTrajectory } from '../runtime/synth/verify.ts';
 
 export const EvaluateParams = z.object({
   labels: z.array(z.string().min(1)).min(1),
@@ -27,12 +27,13 @@ export const EvaluateParams = z.object({
 
 export const evaluate = operator({
   name: 'evaluate',
-  version: 1,
-  description: 'held-out success rate and pass^k of policies (ONNX exports), one eval table',
+  version: 2,
+  description: 'held-out rollouts of policies (ONNX exports), each with its model label and verdict',
   params: EvaluateParams,
   inputs: { tasks: table(Task, 'Task'), models: many(files()) },
-  output: table(EvalRow, 'EvalRow'),
+  output: table(EvalRollout, 'EvalRollout'),
   async run({ params: p, inputs, out, ctx }) {
+    if (new Set(p.labels).size !== p.labels.length) throw new Error(`evaluate: labels must be distinct, got ${p.labels.join(', ')}`);
     if (p.labels.length !== inputs.models.length) {
       throw new Error(`evaluate: ${inputs.models.length} models but ${p.labels.length} labels (${p.labels.join(', ')}); give one label per model`);
     }
@@ -41,15 +42,16 @@ export const evaluate = operator({
     if (!tasks.length) throw new Error(`evaluate: input tasks (node ${inputs.tasks.node}) have no ${p.split} task`);
     ctx.progress.total(tasks.length * p.samples * p.labels.length, 'rollouts');
     for (const [i, m] of inputs.models.entries()) {
+      const model = p.labels[i];
       const policy = await loadPolicy(m.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal });
       try {
         const groups = await rolloutTasks(tasks, { policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: 1 },
           rewards: p.rewards, groupSize: p.samples, concurrency: p.concurrency, step: -1, seed: p.seed, signal: ctx.signal });
-        const rows = summarize(p.labels[i], groups.flat(), p.temperature);
+        const rows = groups.flatMap((g, t) => g.map((r) => ({ ...r, model, temperature: p.temperature, verdict: verifyTrajectory(r, tasks[t]).reasons })));
         await out.write(rows);
-        for (const r of rows) ctx.metric(`eval/${r.model}/${r.world}/success`, r.success);
-        ctx.log(`evaluate ${p.labels[i]}: ${rows.map((r) => `${r.world} ${(r.success * 100).toFixed(1)}%`).join(', ')}`);
-        ctx.progress.tick(tasks.length * p.samples);
+        const ok = rows.filter((r) => r.success).length;
+        ctx.log(`evaluate ${model}: ${ok}/${rows.length} rollouts succeeded`);
+        ctx.progress.tick(rows.length);
       } finally {
         await policy.engine.close();
       }

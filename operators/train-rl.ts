@@ -37,6 +37,9 @@ export const TrainRlParams = z.object({
   beta_kl: z.number().min(0).default(0),
   tis_cap: z.number().positive().nullable().default(2),
   micro_batch_size: z.number().int().min(1).default(8),
+  /** Optimizer steps per RL step, each on a slice of the batch, with ratios taken against the policy before the
+   * first slice (PPO-style: from the second slice on the ratio differs from 1 and clipping engages). */
+  mini_batches: z.number().int().min(1).default(1),
   checkpoint_every: z.number().int().min(1).default(1),
   seed: z.number().int().default(0),
   concurrency: z.number().int().min(1).default(64),
@@ -47,7 +50,7 @@ export const TrainRlParams = z.object({
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 1,
+  version: 2,
   description: 'multi-turn GRPO: rollouts → rewards → trajectory table → train step → export → reload, resumable',
   params: TrainRlParams,
   inputs: { tasks: table(Task, 'Task'), model: model() },
@@ -59,7 +62,7 @@ export const trainRl = operator({
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     if (!tasks.length) throw new Error(`train-rl: input tasks (node ${inputs.tasks.node}) have no train task${p.worlds ? ` of worlds ${p.worlds.join(', ')}` : ''}`);
     const trainer = { model_dir: inputs.model.dir, checkpoint_dir: join(ctx.checkpointDir, 'trainer'), temperature: p.temperature,
-      eps_low: p.eps_low, eps_high: p.eps_high, beta_kl: p.beta_kl, tis_cap: p.tis_cap, lr: p.lr, micro_batch_size: p.micro_batch_size,
+      eps_low: p.eps_low, eps_high: p.eps_high, beta_kl: p.beta_kl, tis_cap: p.tis_cap, lr: p.lr, micro_batch_size: p.micro_batch_size, mini_batches: p.mini_batches,
       checkpoint_every: p.checkpoint_every, seed: p.seed, device: p.device, dynamic_sampling: false };
     const store = new StepStore(join(ctx.checkpointDir, 'steps'));
     const session = await RlSession.start({ signal: ctx.signal, onEvent: forwardEvents(ctx) });

@@ -35,11 +35,13 @@ export const TrainSftParams = z.object({
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   /** Data-parallel processes (torchrun); batch_size must be a multiple of micro_batch_size × nproc. */
   nproc: z.number().int().min(1).default(1),
+  /** Torch threads per process; 0 = the cores divided among the processes (AGENTFORGE_TORCH_THREADS). */
+  threads: z.number().int().min(0).default(0),
 });
 
 export const trainSft = operator({
   name: 'train-sft',
-  version: 1,
+  version: 2,
   description: 'SFT on packed shards: AdamW, warmup + cosine, accumulation, clipping, resumable checkpoints',
   params: TrainSftParams,
   inputs: { shards: table(SftShardColumns, 'sft shards'), model: model() },
@@ -47,7 +49,7 @@ export const trainSft = operator({
   resources: ['gpu'],
   codeDeps: ['runtime/gpu'],
   async run({ params, inputs, out, ctx }) {
-    const { nproc, ...hyper } = params;
+    const { nproc, threads, ...hyper } = params;
     const request = {
       ...hyper,
       betas: [...hyper.betas],
@@ -59,7 +61,7 @@ export const trainSft = operator({
       tensorboard_dir: join(ctx.storeDir, 'tensorboard', `${ctx.nodeId}-${ctx.key.slice(0, 12)}`),
     };
     const res = await runNode('train-sft', request,
-      { signal: ctx.signal, onEvent: forwardEvents(ctx), nproc, result: TrainSftResult });
+      { signal: ctx.signal, onEvent: forwardEvents(ctx), nproc, result: TrainSftResult, env: threads ? { AGENTFORGE_TORCH_THREADS: String(threads) } : {} });
     ctx.log(`train-sft: ${res.steps} steps (resumed at ${res.resumed_from}), final loss ${res.final_loss?.toFixed(4)}, ` +
       `${Math.round(res.tokens_per_s ?? 0)} tokens/s on ${res.device}`);
   },

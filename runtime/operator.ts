@@ -172,14 +172,27 @@ export function isOperator(x: unknown): x is AnyOperator {
   return typeof x === 'object' && x !== null && (x as { __operator?: unknown }).__operator === true;
 }
 
-/** The file that called operator(): the first stack frame outside this module. */
+/** Set by bin/agentforge.mjs when the CLI runs from a bundle (runtime/cli/bundle.mjs): chunk line → source file. */
+const BUNDLE = Symbol.for('agentforge.bundle');
+type SourceAt = (file: string, line: number, col: number) => string | null | undefined;
+
+/**
+ * The file that called operator(): the first stack frame outside this module. In a bundle every frame is in a
+ * chunk; the bundle's line table names the source file (null: esbuild's own helper code, skipped).
+ */
 function callerModule(): string {
   const stack = new Error().stack?.split('\n') ?? [];
   const self = fileURLToPath(import.meta.url);
+  const sourceAt = (globalThis as { [BUNDLE]?: { sourceAt: SourceAt } })[BUNDLE]?.sourceAt;
   for (const line of stack.slice(1)) {
-    const m = line.match(/\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/);
+    const m = line.match(/\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/);
     if (!m) continue;
-    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    let file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    if (sourceAt) {
+      const src = sourceAt(file, Number(m[2]), Number(m[3]));
+      if (src === null) continue;
+      if (src !== undefined) file = src;
+    }
     if (file !== self) return file;
   }
   throw new Error('operator(): could not determine the declaring module from the stack');

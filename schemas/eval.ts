@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Rollout } from './rollout.ts';
 
 /** One row per (model, world) of an evaluation on held-out tasks. */
 export const EvalRow = z.object({
@@ -21,3 +22,15 @@ export const EvalRow = z.object({
   errors: z.record(z.string(), z.number()),
 });
 export type EvalRow = z.infer<typeof EvalRow>;
+
+/**
+ * One evaluation rollout: the model's full trajectory on a held-out task, labelled with the model, plus the
+ * outcome verifier's reasons (empty when it passed), so failures are a GROUP BY away:
+ *   agentforge sql "select model, split_part(r, ':', 1) reason, count(*) from (select model, unnest(verdict) r from eval_rollouts) group by all"
+ */
+export const EvalRollout = Rollout.extend({
+  model: z.string(),
+  temperature: z.number(),
+  verdict: z.array(z.string()),
+});
+export type EvalRollout = z.infer<typeof EvalRollout>;

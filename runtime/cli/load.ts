@@ -4,6 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { isDag, type Dag } from '../dag.ts';
 import { UsageError } from '../scheduler.ts';
 
+const BUNDLE = Symbol.for('agentforge.bundle');
+
 /** Loads `export default dag(...)` from a module path, or from dags/<name>.ts when given a bare name. */
 export async function loadDag(spec: string): Promise<{ dag: Dag; file: string }> {
   const candidates = [spec, `dags/${spec}.ts`, `dags/${spec}`].map((p) => resolve(p));
@@ -11,7 +13,9 @@ export async function loadDag(spec: string): Promise<{ dag: Dag; file: string }>
   if (!file) throw new UsageError(`no DAG module at '${spec}' (tried ${candidates.join(', ')})`);
   let mod: { default?: unknown };
   try {
-    mod = await import(pathToFileURL(file).href);
+    // Under bin/agentforge.mjs the DAG module is a lazy chunk of the CLI bundle (runtime/cli/bundle.mjs).
+    const bundled = (globalThis as { [BUNDLE]?: { dags: Record<string, () => Promise<{ default?: unknown }>> } })[BUNDLE]?.dags[file];
+    mod = await (bundled ? bundled() : import(pathToFileURL(file).href));
   } catch (e) {
     const err = e as Error;
     throw new UsageError(`DAG module ${file} failed to import: ${err.message}\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`);

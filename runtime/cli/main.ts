@@ -43,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && /cli[\\/]main\.ts$|agentforge(\.mjs)?$/.test(process.argv[1])) {
+// `tsx runtime/cli/main.ts …` (npm run agentforge / demo). bin/agentforge.mjs calls main() itself.
+if (process.argv[1] && /cli[\\/]main\.ts$/.test(process.argv[1])) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 }

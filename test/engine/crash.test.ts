@@ -54,7 +54,7 @@ describe('crash safety', () => {
         await runAndKill(victim.dir, ms, i % 3 === 2 ? ['--from', 'episodes'] : []);
         const status = await dagStatus(smoke, victim.dir);
         // Landed mid-work: some nodes committed and some not, or a node left resumable batches behind.
-        const batches = readdirSync(join(victim.dir, 'checkpoints'), { recursive: true }).some((f) => String(f).endsWith('.ndjson'));
+        const batches = readdirSync(join(victim.dir, 'checkpoints'), { recursive: true }).some((f) => /\.(ndjson|cols)$/.test(String(f)));
         if (new Set(status.map((x) => x.state)).size > 1 || batches) partial++;
         const ledger = await Ledger.openReadOnly(join(victim.dir, 'ledger.duckdb'));
         try {

@@ -17,9 +17,10 @@ import { trainRl } from '../../operators/train-rl.ts';
 import { rlRollouts } from '../../operators/rl-rollouts.ts';
 import { exportOnnx } from '../../operators/export-onnx.ts';
 import { evaluate } from '../../operators/evaluate.ts';
+import { evalSummary } from '../../operators/eval-summary.ts';
 import { rollout } from '../../operators/rollout.ts';
 import { scoreRewards } from '../../operators/score-rewards.ts';
-import { EvalRow } from '../../schemas/eval.ts';
+import { EvalRollout, EvalRow } from '../../schemas/eval.ts';
 import { Rollout } from '../../schemas/rollout.ts';
 import { pythonBin, tinyOnnxModel } from '../fixtures/python.ts';
 
@@ -35,7 +36,8 @@ function build(modelDir: string) {
     d.node('rl_rollouts', rlRollouts, {}, { run: rl });
     const baseOnnx = d.node('base_onnx', exportOnnx, {}, { model: base });
     const rlOnnx = d.node('rl_onnx', exportOnnx, { policy_version: 2 }, { model: rl });
-    d.node('eval', evaluate, { labels: ['base', 'rl'], samples: 2, temperature: 1, limits: LIMITS }, { tasks: heldout, models: [baseOnnx, rlOnnx] });
+    const evalRollouts = d.node('eval_rollouts', evaluate, { labels: ['base', 'rl'], samples: 2, temperature: 1, limits: LIMITS }, { tasks: heldout, models: [baseOnnx, rlOnnx] });
+    d.node('eval', evalSummary, {}, { rollouts: evalRollouts });
     const rolls = d.node('rollouts', rollout, { group_size: 2, n_tasks: 2, limits: LIMITS }, { tasks, policy: baseOnnx });
     d.node('rescored', scoreRewards, { rewards: { worlds: { retail: { validity: 0.5 } } } }, { rollouts: rolls, tasks });
   });
@@ -61,6 +63,14 @@ describe('RL operators in a DAG', () => {
       const evalRows = await table<EvalRow>(storeDir, key('eval'), EvalRow as never);
       expect(evalRows.map((e) => [e.model, e.world, e.tasks, e.samples_per_task])).toEqual([['base', 'retail', 3, 2], ['rl', 'retail', 3, 2]]);
       expect(Object.keys(evalRows[0].pass_hat_k)).toEqual(['1', '2']);
+      const evalRolls = await table<EvalRollout>(storeDir, key('eval_rollouts'), EvalRollout as never);
+      expect(evalRolls.map((x) => x.model)).toEqual(['base', 'base', 'base', 'base', 'base', 'base', 'rl', 'rl', 'rl', 'rl', 'rl', 'rl']);
+      // The verdict is the verifier's: a success has no reason, a failure at least one.
+      expect(evalRolls.every((x) => (x.success ? x.verdict.length === 0 : x.verdict.length > 0))).toBe(true);
+      for (const m of ['base', 'rl']) {
+        const own = evalRolls.filter((x) => x.model === m);
+        expect(evalRows.find((e) => e.model === m)!.success).toBeCloseTo(own.filter((x) => x.success).length / own.length, 9);
+      }
 
       const rescored = await table<Rollout>(storeDir, key('rescored'), Rollout as never);
       expect(rescored).toHaveLength(4);

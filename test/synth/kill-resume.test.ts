@@ -29,7 +29,7 @@ function cli(store: string, url: string, killAfterBatches?: number): Promise<num
     });
     const poll = killAfterBatches === undefined ? undefined : setInterval(() => {
       const dir = join(store, 'checkpoints');
-      const n = existsSync(dir) ? readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.ndjson')).length : 0;
+      const n = existsSync(dir) ? readdirSync(dir, { recursive: true }).filter((f) => /\.(ndjson|cols)$/.test(String(f))).length : 0;
       if (n >= killAfterBatches) child.kill('SIGKILL');
     }, 20);
     child.on('exit', (code) => { clearInterval(poll); done(code); });
@@ -53,7 +53,7 @@ describe('synth node over the OpenAI path, killed mid-run and rerun', () => {
       expect(await cli(ref, lb.url)).toBe(0);
       const refKeys = lb.attempts.size;
       expect(await cli(victim, lb.url, 2)).not.toBe(0); // killed with ≥ 2 of 8 batches durable
-      const durable = readdirSync(join(victim, 'checkpoints'), { recursive: true }).filter((f) => String(f).endsWith('.ndjson')).length;
+      const durable = readdirSync(join(victim, 'checkpoints'), { recursive: true }).filter((f) => /\.(ndjson|cols)$/.test(String(f))).length;
       expect(durable).toBeGreaterThanOrEqual(2);
       expect(durable).toBeLessThan(8); // the kill landed inside the synth node, not after it
       const before = new Map(lb.attempts);

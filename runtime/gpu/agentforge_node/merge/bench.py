@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import sys
 import time
@@ -52,8 +53,9 @@ def gen(out: str, n_experts: int, hidden: int, layers: int, inter: int, vocab: i
 
 def read(dirs: list[str]) -> dict:
     """The baseline: read every weight byte of the same files, in order, with nothing else done."""
-    buf = bytearray(16 << 20)
-    view = memoryview(buf)
+    # A page-aligned buffer. A bytearray's data starts 16 bytes into its page, and on some CPUs (AMD Zen 3 here)
+    # the kernel's copy into such a buffer runs 3-4x slower than into an aligned one; that made the baseline slow.
+    view = memoryview(mmap.mmap(-1, 16 << 20))
     total, started = 0, time.perf_counter()
     for d in dirs:
         for name in sorted(os.listdir(d)):

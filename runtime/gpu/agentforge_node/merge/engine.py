@@ -1,9 +1,10 @@
 """Runs a merge: open and check every input, then stream tensor by tensor into a temp dir, then rename it.
 
 Peak memory is a few tensors: inputs are memory-mapped views whose pages are dropped after each tensor, and each
-merged tensor is written as soon as it is computed. The output appears under its final name only after every
-shard, the index and the copied config/tokenizer files are complete, so a merge killed at any point leaves no
-artifact (at most a `NAME.merge-tmp-*` folder beside it after a SIGKILL; removed on every other failure).
+tensor is computed in chunks (methods.Kernel) on one thread per core, every chunk written into its place in the
+output shard as soon as it is computed. The output appears under its final name only after every shard, the index
+and the copied config/tokenizer files are complete, so a merge killed at any point leaves no artifact (at most a
+`NAME.merge-tmp-*` folder beside it after a SIGKILL; removed on every other failure).
 """
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ import shutil
 import tempfile
 import time
 from fnmatch import fnmatchcase
+from functools import partial
 from typing import Callable
 
+import torch
+
 from .errors import MergeInputError
-from .methods import METHODS, Job
+from .methods import METHODS, Job, Kernel, Runner, Scratch, Whole
 from .model_dir import INDEX, ModelDir, check_compatible
-from .safetensors_io import DTYPES, ShardedWriter
+from .safetensors_io import DTYPES, ShardedWriter, TensorSink
 from .spec import MergeSpec, Resolver, validate
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".onnx_data")
@@ -45,8 +49,12 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     # Beside `out`, named after it: in the store that is tmp/<pid>-stage-…, which the store sweeps once pid is gone.
     tmp = tempfile.mkdtemp(prefix=f"{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
     writer = ShardedWriter(tmp, entries, spec.max_shard_bytes)
+    runner = Runner(_threads())
     try:
-        _stream(spec, resolver, base_dir, expert_dirs, writer, on_progress)
+        try:
+            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
+        finally:
+            runner.close()  # no chunk may still be writing when the writer closes its files
         files = writer.finish()
         files += _copy_aux(ref.path, tmp, spec.dtype)
         if os.path.isdir(out):
@@ -83,26 +91,37 @@ def _discard(writer: ShardedWriter, tmp: str) -> None:
 
 
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],
-            writer: ShardedWriter, on_progress: Progress | None) -> None:
+            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> None:
     method = METHODS[spec.method]
     # SLERP interpolates between two models: base→expert when a base is given, else expert 0→expert 1.
     slerp_pair = spec.method == "slerp" and base is not None
     models = ([base] if base else []) + experts
     total = len(writer.plan)
     for i, (_, name, dtype, _) in enumerate(writer.plan):
+        sink = writer.begin(name)
         if not DTYPES[models[0].info(name).dtype].is_floating_point:
-            merged = models[0].tensor(name)  # integer buffers (ids, masks) are not weights: keep the reference's
+            sink.write(0, models[0].tensor(name))  # integer buffers (ids, masks) are not weights: keep the reference's
         else:
             inputs = [m.tensor(name) for m in experts]
             job = Job(name, None if slerp_pair else (base.tensor(name) if base else None),
                       [base.tensor(name), *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
-            merged = method.fn(job).to(DTYPES[dtype])
-        writer.write(name, merged)
-        del merged
+            kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
+            kernel.prepare(runner)
+            runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
         for m in models:
             m.release(name)
         if on_progress:
             on_progress(i + 1, total)
+
+
+def _put(kernel: Kernel, sink: TensorSink, dtype: torch.dtype, s: int, e: int, sc: Scratch) -> None:
+    merged = kernel.chunk(s, e, sc)
+    sink.write(s, merged if merged.dtype == dtype else sc.get(-2, e - s, dtype).copy_(merged))
+
+
+def _threads() -> int:
+    """One per core this process may use; more only adds GIL contention (the work is memory-bound past a few)."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def _out_dtype(spec: MergeSpec, stored: str) -> str:

