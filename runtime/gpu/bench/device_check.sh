@@ -3,7 +3,7 @@
 # (bf16 SFT, kill/resume, an RL step vs CPU), SFT MFU for three model sizes with a profile of the largest, and TRL's SFTTrainer on the same
 # model and samples for the throughput ratio. Uses the machine's own torch/transformers; TRL and the packages it
 # lacks come as wheels in .whl/ when present. Results land in $OUT (default /tmp/device-check).
-#   bash runtime/gpu/bench/device_check.sh      (SKIP_PYTEST=1 skips the pytest cases)
+#   bash runtime/gpu/bench/device_check.sh      (SKIP_PYTEST=1 / SKIP_PROFILE=1 skip those parts)
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 OUT="${OUT:-/tmp/device-check}"
@@ -21,7 +21,7 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 
 rm -rf /tmp/mfu
 timeout 240 python3 runtime/gpu/bench/mfu.py /tmp/mfu klear small base 2>"$OUT/mfu.err" | grep '"size"' | tee "$OUT/mfu.jsonl"
-timeout 90 python3 runtime/gpu/bench/profile_step.py /tmp/mfu/base/model /tmp/mfu/base/data/shards.parquet 32 2>&1 \
+[ -n "${SKIP_PROFILE:-}" ] || timeout 90 python3 runtime/gpu/bench/profile_step.py /tmp/mfu/base/model /tmp/mfu/base/data/shards.parquet 32 2>&1 \
   | grep -v "^Load\|^USDT" | tee "$OUT/profile.txt"
 
 if python3 -c "import trl" 2>/dev/null; then

@@ -42,7 +42,10 @@ def main(model_dir: str, samples: str, out_dir: str, steps: int, batch: int, max
     cfg = SFTConfig(output_dir=out_dir, max_steps=steps, per_device_train_batch_size=batch, learning_rate=3e-4,
                     lr_scheduler_type="cosine", warmup_steps=2, max_grad_norm=1.0, packing=True, max_length=max_len,
                     completion_only_loss=True, logging_steps=1000, save_strategy="no", report_to=[], bf16=cuda,
-                    use_cpu=not cuda, dataloader_num_workers=0, seed=0)
+                    use_cpu=not cuda, dataloader_num_workers=0, seed=0,
+                    # TRL turns activation checkpointing on by default; our node keeps activations, so compare like
+                    # with like (the default would cost TRL a second forward pass and save it memory).
+                    gradient_checkpointing=False)
     clock = Clock()
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok, callbacks=[clock])
     if cuda:
