@@ -41,11 +41,13 @@ export interface KlearConfig {
   /** Tokenizer pre-splitting (see init-model): 'digits' makes tool-use sequences ~6x shorter. */
   pretokenizer: 'bytelevel' | 'digits';
   maxLen: number;
+  /** Where the runtime node trains: 'auto' = CUDA + bf16 when torch sees a GPU, else CPU fp32. */
+  device: 'auto' | 'cpu' | 'cuda';
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
   seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 50, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
-  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512,
+  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512, device: 'auto',
 };
 
 // Shared by rollouts, RL and evaluation: short turns, a context that fits the tiny model.
@@ -55,10 +57,10 @@ type TaskRef = NodeRef<TableSpec<typeof Task>>;
 type ModelRef = NodeRef<ModelSpec>;
 
 /** An RL run from `from` on the train tasks of `worlds`; returns the policy and its ONNX export. */
-export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number }):
+export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number; device?: KlearConfig['device'] }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48,
-    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: 'cpu', limits: LIMITS }, { tasks: o.tasks, model: o.from });
+    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
   const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.steps }, { model });
   return { model, onnx };
@@ -76,17 +78,17 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     intermediate_size: 384, max_position_embeddings: 2048, seed: c.seed }, { corpus: curated });
   const shards = d.node(n('sft_shards'), buildSftShards, { max_len: c.maxLen, seed: c.seed }, { trajectories: curated, model: base });
   const sft = d.node(n('sft'), trainSft, { batch_size: 16, micro_batch_size: 8, max_steps: c.sftSteps, lr: 3e-3, warmup_steps: 10,
-    checkpoint_every: 25, seed: c.seed, device: 'cpu' }, { shards, model: base });
+    checkpoint_every: 25, seed: c.seed, device: c.device }, { shards, model: base });
   const baseOnnx = d.node(n('base_onnx'), exportOnnx, { policy_version: 0 }, { model: base });
   const sftOnnx = d.node(n('sft_onnx'), exportOnnx, { policy_version: 0 }, { model: sft });
   const labels = ['base', 'sft'];
   const models = [baseOnnx, sftOnnx];
   if (c.experts.length < 2) {
-    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps });
+    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps, device: c.device });
     labels.push('rl');
     models.push(rl.onnx);
   } else {
-    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps }) }));
+    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps, device: c.device }) }));
     // Task arithmetic over the common SFT parent: each expert's RL delta is added back (Ilharco et al. 2023).
     const merged = d.node(n('merged'), merge, { method: 'task_arithmetic', lambda: 1 }, { base: sft, experts: experts.map((x) => x.model) });
     const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: c.rlSteps }, { model: merged });
