@@ -9,14 +9,22 @@ import { countBy } from './metrics.ts';
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
+/** Rows grouped by key, in first-seen order (linear: an evaluation can hold hundreds of thousands of rollouts). */
+function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const g = out.get(k);
+    if (g) g.push(r); else out.set(k, [r]);
+  }
+  return out;
+}
+
 export function summarize(model: string, rows: Rollout[], temperature: number): EvalRow[] {
-  const byWorld = new Map<string, Rollout[]>();
-  for (const r of rows) byWorld.set(r.world, [...(byWorld.get(r.world) ?? []), r]);
-  return [...byWorld].sort(([a], [b]) => (a < b ? -1 : 1)).map(([world, rs]) => {
-    const byTask = new Map<string, Rollout[]>();
-    for (const r of rs) byTask.set(r.task_id, [...(byTask.get(r.task_id) ?? []), r]);
+  return [...groupBy(rows, (r) => r.world)].sort(([a], [b]) => (a < b ? -1 : 1)).map(([world, rs]) => {
+    const byTask = groupBy(rs, (r) => r.task_id);
     const counts = [...byTask.values()].map((g) => ({ n: g.length, c: g.filter((r) => r.success).length }));
-    const n = Math.min(...counts.map((c) => c.n));
+    const n = counts.reduce((m, c) => Math.min(m, c.n), Infinity);
     const pass: Record<string, number> = {};
     for (let k = 1; k <= n; k++) pass[String(k)] = mean(counts.map((c) => passHatK(c.n, c.c, k)));
     return {
