@@ -5,56 +5,38 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from agentforge_node.rl_trainer import RlTrainer
 
 from conftest import Recorder
 from nodeproc import result_of, run_node
+from test_resume_ddp import request, straight_and_resumed, weights
 from test_train_rl import make_rollouts, request as rl_request, weights as rl_weights
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
 
 
-def sft_request(tiny_model, tiny_shards, out, **kw) -> dict:
-    base = dict(model_dir=str(tiny_model), shards=[str(tiny_shards)], out_dir=str(out), batch_size=4,
-                micro_batch_size=2, lr=3e-3, warmup_steps=2, max_steps=14, device="cuda", seed=7)
-    base.update(kw)
-    return base
-
-
 def test_sft_on_cuda_learns_in_bf16_and_tracks_cpu(tiny_model, tiny_shards, tmp_path):
-    rc, events, err = run_node("train-sft", sft_request(tiny_model, tiny_shards, tmp_path / "gpu", max_steps=25))
+    rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / "gpu", max_steps=25,
+                                                        device="cuda"))
     assert rc == 0, err
     gpu = result_of(events)
     assert gpu["device"].startswith("cuda") and gpu["peak_memory_bytes"] > 0
     assert np.mean(gpu["losses"][-3:]) < 0.8 * np.mean(gpu["losses"][:3]), gpu["losses"]
-    rc, events, err = run_node("train-sft", sft_request(tiny_model, tiny_shards, tmp_path / "cpu", max_steps=25,
+    rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / "cpu", max_steps=25,
                                                         device="cpu"))
     assert rc == 0, err
     cpu = result_of(events)
     # bf16 autocast vs fp32: the first loss (same weights, same batch) agrees to bf16 precision.
     assert gpu["losses"][0] == pytest.approx(cpu["losses"][0], rel=2e-2)
-    w = load_file(str(tmp_path / "gpu" / "model.safetensors"))
-    assert all(t.dtype == torch.float32 for t in w.values()), "master weights must be saved in fp32"
+    assert all(t.dtype == torch.float32 for t in weights(tmp_path / "gpu").values()), \
+        "master weights must be saved in fp32"
 
 
 def test_cuda_killed_run_resumes_to_the_same_weights(tiny_model, tiny_shards, tmp_path):
-    rc, events, err = run_node("train-sft", sft_request(tiny_model, tiny_shards, tmp_path / "straight"))
-    assert rc == 0, err
-    straight = result_of(events)
-    req = sft_request(tiny_model, tiny_shards, tmp_path / "resumed", checkpoint_dir=str(tmp_path / "ckpt"),
-                      checkpoint_every=4)
-    saved = lambda e: e["event"] == "log" and e["message"].startswith("checkpoint saved step 8")  # noqa: E731
-    rc, events, _ = run_node("train-sft", req, kill_when=saved)
-    assert rc != 0 and not (tmp_path / "resumed").exists()
-    rc, events, err = run_node("train-sft", req)
-    assert rc == 0, err
-    resumed = result_of(events)
-    assert resumed["resumed_from"] == 8
+    straight, resumed = straight_and_resumed(tiny_model, tiny_shards, tmp_path, device="cuda")
     np.testing.assert_allclose(resumed["losses"], straight["losses"][8:], rtol=1e-5, atol=1e-6)
-    a, b = load_file(str(tmp_path / "straight" / "model.safetensors")), \
-        load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     print(f"max |straight - resumed| on CUDA: {worst:.3g}")
     assert worst <= 1e-5

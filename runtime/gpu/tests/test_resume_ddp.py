@@ -21,13 +21,14 @@ def weights(out) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model.safetensors"))
 
 
-def test_killed_run_resumes_to_identical_weights(tiny_model, tiny_shards, tmp_path):
-    rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / "straight"))
+def straight_and_resumed(tiny_model, tiny_shards, tmp_path, **kw) -> tuple[dict, dict]:
+    """An uninterrupted run, and a run SIGKILLed right after its step-8 checkpoint then rerun; both results."""
+    rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / "straight", **kw))
     assert rc == 0, err
     straight = result_of(events)
 
     ckpt = tmp_path / "ckpt"
-    req = request(tiny_model, tiny_shards, tmp_path / "resumed", checkpoint_dir=str(ckpt), checkpoint_every=4)
+    req = request(tiny_model, tiny_shards, tmp_path / "resumed", checkpoint_dir=str(ckpt), checkpoint_every=4, **kw)
     saved = lambda e: e["event"] == "log" and e["message"].startswith("checkpoint saved step 8")  # noqa: E731
     rc, events, _ = run_node("train-sft", req, kill_when=saved)
     assert rc != 0 and not any(e["event"] == "result" for e in events)
@@ -37,6 +38,11 @@ def test_killed_run_resumes_to_identical_weights(tiny_model, tiny_shards, tmp_pa
     assert rc == 0, err
     resumed = result_of(events)
     assert resumed["resumed_from"] == 8
+    return straight, resumed
+
+
+def test_killed_run_resumes_to_identical_weights(tiny_model, tiny_shards, tmp_path):
+    straight, resumed = straight_and_resumed(tiny_model, tiny_shards, tmp_path)
     assert resumed["losses"] == straight["losses"][8:]
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
     assert a.keys() == b.keys()
