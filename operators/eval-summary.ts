@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { operator, table } from '../runtime/operator.ts';
 import { EvalRollout, EvalRow } from '../schemas/eval.ts';
 import { summarize } from '../runtime/rollout/evaluate.ts';
+import { groupBy } from '../runtime/collections.ts';
 
 export const evalSummary = operator({
   name: 'eval-summary',
@@ -16,13 +17,7 @@ export const evalSummary = operator({
   inputs: { rollouts: table(EvalRollout, 'EvalRollout') },
   output: table(EvalRow, 'EvalRow'),
   async run({ inputs, out, ctx }) {
-    const byModel = new Map<string, EvalRollout[]>();
-    for await (const batch of inputs.rollouts.batches()) {
-      for (const r of batch) {
-        if (!byModel.has(r.model)) byModel.set(r.model, []);
-        byModel.get(r.model)!.push(r);
-      }
-    }
+    const byModel = groupBy(await inputs.rollouts.all(), (r) => r.model);
     if (!byModel.size) throw new Error(`eval-summary: input rollouts (node ${inputs.rollouts.node}) are empty`);
     for (const [model, rows] of byModel) {
       const temps = new Set(rows.map((r) => r.temperature));

@@ -6,19 +6,9 @@ import type { Rollout } from '../../schemas/rollout.ts';
 import type { EvalRow } from '../../schemas/eval.ts';
 import { passHatK } from '../benchmarks/passk.ts';
 import { countBy } from './metrics.ts';
+import { groupBy } from '../collections.ts';
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-
-/** Rows grouped by key, in first-seen order (linear: an evaluation can hold hundreds of thousands of rollouts). */
-function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const r of rows) {
-    const k = key(r);
-    const g = out.get(k);
-    if (g) g.push(r); else out.set(k, [r]);
-  }
-  return out;
-}
 
 export function summarize(model: string, rows: Rollout[], temperature: number): EvalRow[] {
   return [...groupBy(rows, (r) => r.world)].sort(([a], [b]) => (a < b ? -1 : 1)).map(([world, rs]) => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Trajectory, type Verdict } from '../../schemas/trajectory.ts';
 import { canonicalJson } from '../worlds/hash.ts';
 import { hash32, Rng } from '../worlds/rng.ts';
+import { groupBy } from '../collections.ts';
 
 /*
  * Curation of verified trajectories, as a pure function: every input row comes back with kept + reasons, so the
@@ -42,14 +43,9 @@ function mixQuotas(rows: Curated[], p: FilterParams): void {
   const hasD = Object.keys(p.mix_difficulty).length > 0;
   if (!hasW && !hasD && p.target === null) return;
   const weight = (r: Curated) => (hasW ? p.mix_world[r.world] ?? 0 : 1) * (hasD ? p.mix_difficulty[String(r.difficulty)] ?? 0 : 1);
-  const groups = new Map<string, Curated[]>();
-  for (const r of rows) {
-    if (!r.kept) continue;
-    if (weight(r) === 0) { r.kept = false; r.filter_reasons.push(`mix_excluded: ${r.world}/d${r.difficulty}`); continue; }
-    // group only on the dimensions that have a target, so weights are not spread over the other one
-    const g = `${hasW ? r.world : '*'}/${hasD ? `d${r.difficulty}` : '*'}`;
-    groups.set(g, [...(groups.get(g) ?? []), r]);
-  }
+  for (const r of rows) if (r.kept && weight(r) === 0) { r.kept = false; r.filter_reasons.push(`mix_excluded: ${r.world}/d${r.difficulty}`); }
+  // group only on the dimensions that have a target, so weights are not spread over the other one
+  const groups = groupBy(rows.filter((r) => r.kept), (r) => `${hasW ? r.world : '*'}/${hasD ? `d${r.difficulty}` : '*'}`);
   const total = [...groups.values()].reduce((s, g) => s + weight(g[0]), 0);
   // the largest total that every group can fill at its share
   let T = Math.min(...[...groups.values()].map((g) => g.length / (weight(g[0]) / total)));
