@@ -1,6 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, writevSync } from 'node:fs';
 import { ChunkBuilder, footer, LevelCache, MAGIC, type ChunkMeta, type Compress, type LeafInfo, type RowGroupMeta } from './parquet.ts';
-import { Growable, mark, newBuffers, rollback, Strings, type ColumnBuffers, type CompiledTable } from './shred.ts';
+import { Growable, newBuffers, Strings, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
 
 /*
@@ -175,8 +175,8 @@ export function appendPart(file: string, leaves: LeafInfo[], b: ColumnBuffers): 
   const take = (n: number) => { const s = body.subarray(pos, pos + n); pos += n; return s; };
   leaves.forEach((leaf, i) => {
     const c = header.cols[i];
-    appendBytes(b.d[i], take(c.d));
-    if (c.r) appendBytes(b.r[i]!, take(c.d));
+    b.d[i].pushAll(take(c.d));
+    if (c.r) b.r[i]!.pushAll(take(c.d));
     const v = b.v[i];
     if (v instanceof Strings) {
       const lens = new Uint32Array(c.v);
@@ -190,14 +190,10 @@ export function appendPart(file: string, leaves: LeafInfo[], b: ColumnBuffers): 
       const bytes = take(c.v * width);
       const arr = new (v.a.constructor as new (n: number) => Uint8Array | Int32Array | Float64Array)(c.v);
       new Uint8Array(arr.buffer).set(bytes);
-      for (let k = 0; k < arr.length; k++) v.push(arr[k]);
+      (v as Growable<typeof arr>).pushAll(arr);
     }
   });
   return header.rows;
-}
-
-function appendBytes(g: Growable<Uint8Array>, bytes: Uint8Array) {
-  for (let k = 0; k < bytes.length; k++) g.push(bytes[k]);
 }
 
 export function writeDurable(final: string, data: Buffer) {
@@ -206,5 +202,3 @@ export function writeDurable(final: string, data: Buffer) {
   try { writeSync(fd, data); fsyncSync(fd); } finally { closeSync(fd); }
   renameSync(tmp, final);
 }
-
-export { mark, newBuffers, rollback };

@@ -36,6 +36,12 @@ export class Growable<A extends Uint8Array | Int32Array | Float64Array> {
     if (this.n === this.a.length) this.grow();
     this.a[this.n++] = x;
   }
+  /** Appends a whole array (same element type) with one copy. */
+  pushAll(xs: A) {
+    while (this.n + xs.length > this.a.length) this.grow();
+    this.a.set(xs, this.n);
+    this.n += xs.length;
+  }
   private grow() {
     const b = new (this.a.constructor as new (n: number) => A)(this.a.length * 2);
     b.set(this.a);

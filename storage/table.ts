@@ -3,9 +3,8 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } 
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { sqlString, tableCodec, type TableCodec } from './codec.ts';
-import { appendPart, encodePart, mark, newBuffers, PAGE_WEIGHT, rollback, TableEncoder, writeDurable, type Checkpoint } from './columnar.ts';
-import type { ColumnBuffers } from './shred.ts';
-import { compileTable, type CompiledTable } from './shred.ts';
+import { appendPart, encodePart, PAGE_WEIGHT, TableEncoder, writeDurable, type Checkpoint } from './columnar.ts';
+import { compileTable, mark, newBuffers, rollback, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
 import type { TableInput, TableOutput } from '../runtime/operator.ts';
 
