@@ -106,7 +106,7 @@ const NodeRecord = z.object({
 
 export const merge = operator({
   name: 'merge',
-  version: 1,
+  version: 2, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1)
   description: 'Merges fine-tuned models (linear, task arithmetic, TIES, DARE, SLERP) into one HF model directory.',
   params: MergeParams,
   inputs: { base: optional(model()), experts: many(model()) },

@@ -1,14 +1,14 @@
 """The merge methods: per-tensor math, streamed in chunks of the flattened tensor.
 
 Inputs arrive in their stored dtype (zero-copy views of the memory-mapped files). Each method builds a Kernel:
-`prepare` runs the passes that need the whole tensor (TIES's top-k thresholds, DARE's drop masks, SLERP's norms),
-then `chunk(s, e)` returns merged elements [s, e) in fp32; the engine casts them to the output dtype. Chunks are
-independent, so the engine computes them on several threads and writes each straight into the output file, and a
-chunk's temporaries live in per-thread scratch buffers reused across chunks: nothing tensor-sized is allocated
-(except DARE's drop masks, one byte per element). A chunk applies, element by element, exactly the operations of the whole-tensor formula, so results do
-not depend on chunk size or thread count. Conventions shared with mergekit so that results can be compared: task
-vectors are δᵢ = expertᵢ − base, per-expert weights wᵢ multiply δᵢ before anything else, λ scales the merged task
-vector.
+`prepare` runs the passes that need the whole tensor (TIES's top-k thresholds, SLERP's norms), then `chunk(s, e)`
+returns merged elements [s, e) in fp32; the engine casts them to the output dtype. Chunks are independent, so the
+engine computes them on several threads and writes each straight into the output file, and a chunk's temporaries
+live in per-thread scratch buffers reused across chunks: nothing tensor-sized is allocated. The element loops are
+compiled (kernels.py) and apply, element by element, exactly the operations of the whole-tensor formula, so
+results do not depend on chunk size or thread count. Conventions shared with mergekit so that results can be
+compared: task vectors are δᵢ = expertᵢ − base, per-expert weights wᵢ multiply δᵢ before anything else, λ scales
+the merged task vector.
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from typing import Callable, TypeVar
 import numpy as np
 import torch
 
-F32, F64 = torch.float32, torch.float64
-CHUNK = 1 << 18  # elements per work item (1 MB of fp32): fastest measured; smaller pays torch's per-call overhead
+from . import kernels as _k
+
+F32 = torch.float32
+CHUNK = 1 << 18  # elements per work item (1 MB of fp32): fastest measured; smaller chunks pay more in per-call overhead and GIL handoffs
 STRIDE = 17  # TIES samples 1 element in ≥17 (≥2¹⁸ in all) to bracket its top-k threshold within ~1% of the elements
 SMALL = 1 << 16  # below this many elements the threshold comes straight from the whole vector
 T = TypeVar("T")
@@ -64,19 +66,19 @@ class Scratch:
             buf = self._bufs[(slot, dtype)] = torch.empty(max(n, CHUNK), dtype=dtype)
         return buf[:n]
 
-    def ones(self, n: int) -> torch.Tensor:
+    def zeros(self, n: int) -> torch.Tensor:
         buf = self._bufs.get((-1, F32))
         if buf is None or buf.numel() < n:
-            buf = self._bufs[(-1, F32)] = torch.ones(max(n, CHUNK), dtype=F32)
+            buf = self._bufs[(-1, F32)] = torch.zeros(max(n, CHUNK), dtype=F32)
         return buf[:n]
 
 
 class Runner:
     """Runs independent tasks on `threads` threads, each with its own Scratch; results come back in task order.
 
-    Torch ops release the GIL, so Python threads run chunks in parallel. Torch's own OpenMP pool is set to one
-    thread meanwhile: its barriers stall for milliseconds per op when another process holds a core (measured: a
-    256K-element add took 2 ms instead of 50 µs), and a chunk is too small to be worth splitting anyway.
+    The compiled kernels release the GIL, so Python threads run chunks in parallel. Torch's own OpenMP pool is set
+    to one thread meanwhile (dtype conversions still go through torch): its barriers stall for milliseconds per op
+    when another process holds a core, and a chunk is too small to be worth splitting anyway.
     """
 
     def __init__(self, threads: int = 1) -> None:
@@ -210,8 +212,9 @@ def dare(job: Job) -> torch.Tensor:
     """DARE: drop each element of δᵢ with probability p and rescale the survivors by 1/(1−p), then combine with
     task arithmetic ("linear") or TIES. Yu et al. 2024, "Language Models are Super Mario" (arXiv:2311.03099).
 
-    Deviations: the drop mask is drawn from a generator seeded by (seed, tensor name, expert index), so a merge is
-    reproducible and independent of tensor order; with TIES the magnitude trim uses `density` (default 1: none).
+    Deviations: each element's coin is a counter-based hash of (seed, tensor name, expert index, element index)
+    (kernels.coin), so a merge is reproducible and independent of tensor order, chunking and threads; with TIES
+    the magnitude trim uses `density` (default 1: none).
     mergekit's dare_* rescale by the L1 norm instead of 1/(1−p) and draw from the global RNG, so they differ.
     """
     return evaluate(_dare_kernel(job), job.base.shape)
@@ -228,62 +231,55 @@ def slerp(job: Job) -> torch.Tensor:
     return evaluate(_Slerp(job), job.experts[0].shape)
 
 
-# ---- kernels ----
+# ---- kernels: per-chunk inputs as fp32 numpy views, the element loops in kernels.py ----
+
+def _np(x: torch.Tensor, sc: Scratch, slot: int) -> np.ndarray:
+    return _f32(x, sc, slot).numpy()
+
 
 class _Linear(Kernel):
     def __init__(self, job: Job) -> None:
-        self.terms = [(w, _flat(x)) for w, x in zip(job.params.weights, job.experts) if w != 0]
-        super().__init__(self.terms[0][1].numel())
+        terms = [(w, _flat(x)) for w, x in zip(job.params.weights, job.experts) if w != 0]
+        self.ws, self.xs = np.array([w for w, _ in terms], np.float32), [x for _, x in terms]
+        super().__init__(self.xs[0].numel())
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        (w, x), *rest = self.terms
-        acc = torch.mul(_f32(x[s:e], sc, 0), w, out=sc.get(1, e - s))
-        for w, x in rest:
-            acc.add_(_f32(x[s:e], sc, 0), alpha=w)
-        return acc
+        out = sc.get(0, e - s)
+        _k.linear(tuple(_np(x[s:e], sc, 2 + j) for j, x in enumerate(self.xs)), self.ws, out.numpy())
+        return out
 
 
 class _Deltas(Kernel):
-    """δᵢ = expertᵢ − base per chunk, after DARE's drop-and-rescale (drop > 0) and TIES's trim (density < 1)."""
+    """Methods over task vectors δᵢ = expertᵢ − base, after DARE's drop-and-rescale (drop > 0) and TIES's trim
+    (density < 1)."""
 
     def __init__(self, job: Job, drop: float, density: float = 1.0) -> None:
         self.base, self.experts = _flat(job.base), [_flat(x) for x in job.experts]
         super().__init__(self.base.numel())
-        self.job, self.weights, self.lam = job, job.params.weights, job.params.lam
-        self.drop, self.density = (drop if self.n else 0.0), density
-        self.keep: list[torch.Tensor | None] = [None] * len(self.experts)  # DARE: survivors of the drop
-        self.cut: list[float | None] = [None] * len(self.experts)  # TIES: |δ| ≤ cut is trimmed
+        self.job, self.lam, self.density = job, np.float32(job.params.lam), density
+        self.weights, self.ws = job.params.weights, np.array(job.params.weights, np.float32)
+        # DARE: keep an element iff its 24-bit coin ≥ cutoff, i.e. with probability 1 − p; then scale by 1/(1 − p).
+        self.cutoff = np.uint32(math.ceil(float(np.float32(drop)) * (1 << 24)) if drop > 0 and self.n else 0)
+        self.scale = np.float32(1.0 / (1.0 - drop)) if drop < 1 else np.float32(0)
+        self.keys = [_key(job.seed, job.name, i) for i in range(len(self.experts))]
+        self.cuts = np.zeros(len(self.experts), np.float32)  # TIES: |δᵢ| < cuts[i] is trimmed
 
     def prepare(self, run: Runner) -> None:
-        if self.drop > 0:
-            self.keep = run.run([partial(self._draw, i) for i in range(len(self.experts))])
         k = max(1, int(self.density * self.n))
         if self.density < 1 and k < self.n:
-            self.cut = [_below(t) for t in self._kth_largest(run, k)]
+            self.cuts = np.array([t if t > 0 else 0.0 for t in self._kth_largest(run, k)], np.float32)
 
-    def _draw(self, i: int, sc: Scratch) -> torch.Tensor:
-        # Bit for bit the mask `torch.rand(n, generator=g) >= p`: rand's fp32 value is (r & 0xFFFFFF)·2⁻²⁴ for the
-        # same 32-bit draw r that random_ on int32 returns (as r mod 2³¹), so the integer test below is equivalent,
-        # and drawing chunk by chunk gives the same stream (both CPU kernels are serial). It runs 30% faster.
-        g, keep = _generator(self.job.seed, self.job.name, i), torch.empty(self.n, dtype=torch.bool)
-        cutoff = math.ceil(float(np.float32(self.drop)) * (1 << 24))
-        for s in range(0, self.n, CHUNK):
-            r = sc.get(0, min(s + CHUNK, self.n) - s, torch.int32).random_(generator=g).numpy()
-            np.greater_equal(np.bitwise_and(r, 0xFFFFFF, out=r), cutoff, out=keep[s:s + r.size].numpy())
-        return keep
-
-    def _delta(self, x: torch.Tensor, b: torch.Tensor, keep: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
-        d = torch.sub(x, b, out=out)
-        if keep is not None:  # as uint8: the same 0/1 factor, 4x faster than torch's float-by-bool product
-            d.mul_(keep.view(torch.uint8)).mul_(1.0 / (1.0 - self.drop))
-        return d
-
-    def delta(self, i: int, s: int, e: int, sc: Scratch, b: torch.Tensor, slot: int, trim: bool = True) -> torch.Tensor:
-        keep = self.keep[i]
-        d = self._delta(_f32(self.experts[i][s:e], sc, slot), b, None if keep is None else keep[s:e], sc.get(slot, e - s))
-        if trim and self.cut[i] is not None:
-            torch.hardshrink(d, self.cut[i], out=d)  # zeroes |d| ≤ cut, i.e. |d| < threshold
-        return d
+    def operands(self, s: int, e: int, sc: Scratch) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+        """(sub, xs, add) for the kernels, which take δᵢ = xsᵢ − sub and add `add` at the end: the experts and the
+        base, or with DARE the dropped task vectors and zero."""
+        b = _np(self.base[s:e], sc, 1)
+        xs = tuple(_np(x[s:e], sc, 2 + j) for j, x in enumerate(self.experts))
+        if not self.cutoff:
+            return b, xs, b
+        d = sc.get(-3, len(xs) * (e - s)).numpy().reshape(len(xs), e - s)
+        for j, x in enumerate(xs):
+            _k.dropped(b, x, self.keys[j], self.cutoff, self.scale, s, d[j])
+        return sc.zeros(e - s).numpy(), tuple(d), b
 
     def _kth_largest(self, run: Runner, k: int) -> list[float]:
         """Exact k-th largest |δᵢ| per expert, without sorting or holding |δᵢ| whole: a 1-in-STRIDE sample brackets
@@ -291,50 +287,48 @@ class _Deltas(Kernel):
         among those. A bracket that misses it (a freak sample) falls back to the whole vector."""
         n, E = self.n, len(self.experts)
         if n <= SMALL:
-            return [self._kth_exact(run, i, k) for i in range(E)]
+            return self._kth_in(run, k, [(0.0, math.inf)] * E)
         stride = max(STRIDE, n >> 18)  # bigger tensors need a smaller fraction for the same narrow bracket
         cols = self.job.base.shape[-1] if self.job.base.dim() else 1
         while math.gcd(stride, cols) != 1:  # walk across columns, not down a few of them
             stride += 1
         # Sampled in parallel chunks: the sample touches every page, and mapping the pages is much of the work.
         samples = run.chunks(partial(self._sample, stride), n)
-        bounds = [_bracket(torch.cat([sample[i] for sample in samples]).numpy(), k, n) for i in range(E)]
-        parts = run.chunks(partial(self._band, bounds), n)
+        return self._kth_in(run, k, [_bracket(np.concatenate([sample[i] for sample in samples]), k, n) for i in range(E)])
+
+    def _kth_in(self, run: Runner, k: int, bounds: list[tuple[float, float]]) -> list[float]:
+        lo, hi = np.array([b[0] for b in bounds], np.float32), np.array([b[1] for b in bounds], np.float32)
+        parts = run.chunks(partial(self._band, lo, hi), self.n)
         out = []
-        for i, (lo, hi) in enumerate(bounds):
-            r = k - sum(p[i][0] for p in parts)  # rank of the answer among the elements in [lo, hi], from the top
-            if not 0 < r <= sum(p[i][1] for p in parts):
-                out.append(self._kth_exact(run, i, k))
-            elif lo == hi:
-                out.append(lo)
-            else:
-                band = torch.cat([p[i][2] for p in parts]).numpy()
+        for i, bound in enumerate(bounds):
+            r = k - sum(p[0][i] for p in parts)  # rank of the answer among the elements in [lo, hi], from the top
+            band = np.concatenate([p[1][i] for p in parts])
+            if 0 < r <= band.size:
                 out.append(float(np.partition(band, band.size - r)[band.size - r]))
+            elif bound != (0.0, math.inf):  # a freak sample: the answer lies outside the bracket
+                out.append(self._kth_in(run, k, [(0.0, math.inf)] * len(bounds))[i])
+            else:
+                out.append(math.nan)  # NaNs among the magnitudes: no threshold, nothing trimmed
         return out
 
-    def _sample(self, stride: int, s: int, e: int, sc: Scratch) -> list[torch.Tensor]:
+    def _sample(self, stride: int, s: int, e: int, sc: Scratch) -> list[np.ndarray]:
         at = slice(s + (stride // 2 - s) % stride, e, stride)  # global positions ≡ stride/2 (mod stride)
-        b = self.base[at].to(F32)
-        return [self._delta(x[at].to(F32), b, None if keep is None else keep[at], torch.empty(0)).abs_()
-                for x, keep in zip(self.experts, self.keep)]
-
-    def _band(self, bounds: list[tuple[float, float]], s: int, e: int, sc: Scratch) -> list[tuple[int, int, torch.Tensor | None]]:
-        # numpy for the comparisons: torch's bool-producing comparisons and masked_select run ~10x slower here.
-        b, out = _f32(self.base[s:e], sc, 0), []
-        above_hi, above_lo = sc.get(2, e - s, torch.bool).numpy(), sc.get(3, e - s, torch.bool).numpy()
-        for i, (lo, hi) in enumerate(bounds):
-            a = self.delta(i, s, e, sc, b, 1, trim=False).abs_().numpy()
-            above = np.count_nonzero(np.greater(a, hi, out=above_hi))
-            inside = np.not_equal(np.greater_equal(a, lo, out=above_lo), above_hi, out=above_lo)  # lo ≤ a ≤ hi
-            # lo == hi (an atom, e.g. DARE's zeros) needs only the count.
-            out.append((above, np.count_nonzero(inside), None if lo == hi else torch.from_numpy(a[inside])))
+        b, out = self.base[at].to(F32).numpy(), []
+        for key, x in zip(self.keys, self.experts):
+            d = x[at].to(F32).numpy() - b
+            if self.cutoff:
+                d *= (_k.coins(key, np.arange(at.start, e, stride, dtype=np.int64)) >= self.cutoff).astype(np.float32) * self.scale
+            out.append(np.abs(d, out=d))
         return out
 
-    def _kth_exact(self, run: Runner, i: int, k: int) -> float:
-        def magnitudes(s: int, e: int, sc: Scratch) -> torch.Tensor:
-            return self.delta(i, s, e, sc, _f32(self.base[s:e], sc, 0), 1, trim=False).abs_().clone()
-        a = torch.cat(run.chunks(magnitudes, self.n)).numpy()
-        return float(np.partition(a, self.n - k)[self.n - k])
+    def _band(self, lo: np.ndarray, hi: np.ndarray, s: int, e: int, sc: Scratch) -> tuple[list[int], list[np.ndarray]]:
+        sub, xs, _ = self.operands(s, e, sc)
+        vals, above, inside = sc.get(0, e - s).numpy(), [], []
+        for j, x in enumerate(xs):
+            a, m = _k.band(sub, x, lo[j], hi[j], vals)
+            above.append(int(a))
+            inside.append(vals[:m].copy())
+        return above, inside
 
 
 class _TaskArithmetic(_Deltas):
@@ -342,15 +336,10 @@ class _TaskArithmetic(_Deltas):
         super().__init__(job, drop)
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        b, acc = _f32(self.base[s:e], sc, 0), None
-        for i, w in enumerate(self.weights):
-            d = self.delta(i, s, e, sc, b, 1 if acc is None else 2)
-            if w != 1:  # x·1 = x exactly: skipping it changes no bit
-                d.mul_(w)
-            acc = d if acc is None else acc.add_(d)
-        if self.lam != 1:
-            acc.mul_(self.lam)
-        return acc.add_(b)
+        sub, xs, add = self.operands(s, e, sc)
+        out = sc.get(0, e - s)
+        _k.task_arithmetic(sub, xs, self.ws, self.lam, add, out.numpy())
+        return out
 
 
 class _Ties(_Deltas):
@@ -360,32 +349,10 @@ class _Ties(_Deltas):
             raise ValueError("TIES weights must be > 0")
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        n, b, E = e - s, _f32(self.base[s:e], sc, 0), len(self.experts)
-        ds = []
-        for i, w in enumerate(self.weights):
-            d = self.delta(i, s, e, sc, b, 1 + i)
-            ds.append(d.mul_(w) if w != 1 else d)
-        sign = torch.add(ds[0], ds[1], out=sc.get(E + 1, n)) if E > 1 else sc.get(E + 1, n).copy_(ds[0])
-        for d in ds[2:]:
-            sign.add_(d)  # the mass Σ wᵢδᵢ
-        # Elected sign as ±1; copysign differs from (mass >= 0) only at mass = -0, where every δ is 0 and none agrees.
-        torch.copysign(sc.ones(n), sign, out=sign)
-        # With the elected sign s, δ agrees iff sδ > 0, and Σ δ·agree = s·Σ relu(sδ) exactly (negation is exact).
-        for d in ds:
-            d.mul_(sign).clamp_min_(0)
-        divisor = torch.gt(ds[0], 0, out=sc.get(E + 2, n))
-        if self.weights[0] != 1:
-            divisor.mul_(self.weights[0])
-        for w, d in zip(self.weights[1:], ds[1:]):
-            divisor.add_(torch.gt(d, 0, out=sc.get(E + 3, n)), alpha=w)
-        # The divisor is 0 or at least the smallest weight; where it is 0 so is the sum, and 0/any = 0/1 = 0.
-        divisor.clamp_min_(min(self.weights))
-        mixed = ds[0]
-        for d in ds[1:]:
-            mixed.add_(d)
-        if self.lam != 1:
-            sign.mul_(self.lam)
-        return mixed.div_(divisor).mul_(sign).add_(b)
+        sub, xs, add = self.operands(s, e, sc)
+        out = sc.get(0, e - s)
+        _k.ties(sub, xs, self.ws, self.cuts, self.lam, np.float32(min(self.weights)), add, out.numpy())
+        return out
 
 
 def _dare_kernel(job: Job) -> Kernel:
@@ -397,28 +364,26 @@ class _Slerp(Kernel):
     def __init__(self, job: Job) -> None:
         self.a, self.b, self.t = _flat(job.experts[0]), _flat(job.experts[1]), job.params.t
         super().__init__(self.a.numel())
-        self.ca, self.cb = 1.0 - self.t, self.t
+        self.ca, self.cb = np.float32(1.0 - self.t), np.float32(self.t)
 
     def prepare(self, run: Runner) -> None:
         # Norms and dot accumulate in fp64 (one fp32 dot over 10⁸ elements drifts by ~1e-4 relative), summed in
         # chunk order so the result does not depend on which thread finished first.
         aa = bb = ab = 0.0
-        for x, y, z in run.chunks(self._dots, self.n):
+        for x, y, z in run.chunks(lambda s, e, sc: _k.dots(_np(self.a[s:e], sc, 0), _np(self.b[s:e], sc, 1)), self.n):
             aa, bb, ab = aa + x, bb + y, ab + z
         na, nb = math.sqrt(aa), math.sqrt(bb)
         na, nb = (na if na > 1e-8 else 1.0), (nb if nb > 1e-8 else 1.0)
         dot = max(-1.0, min(1.0, ab / (na * nb)))
         if abs(dot) <= 0.9995:
             theta = math.acos(dot)
-            self.ca, self.cb = math.sin((1 - self.t) * theta) / math.sin(theta), math.sin(self.t * theta) / math.sin(theta)
-
-    def _dots(self, s: int, e: int, sc: Scratch) -> tuple[float, float, float]:
-        x, y = sc.get(0, e - s, F64).copy_(self.a[s:e]), sc.get(1, e - s, F64).copy_(self.b[s:e])
-        return torch.dot(x, x).item(), torch.dot(y, y).item(), torch.dot(x, y).item()
+            self.ca = np.float32(math.sin((1 - self.t) * theta) / math.sin(theta))
+            self.cb = np.float32(math.sin(self.t * theta) / math.sin(theta))
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        acc = torch.mul(_f32(self.a[s:e], sc, 0), self.ca, out=sc.get(1, e - s))
-        return acc.add_(_f32(self.b[s:e], sc, 0), alpha=self.cb)
+        out = sc.get(2, e - s)
+        _k.slerp(_np(self.a[s:e], sc, 0), _np(self.b[s:e], sc, 1), self.ca, self.cb, out.numpy())
+        return out
 
 
 def _bracket(sample: np.ndarray, k: int, n: int) -> tuple[float, float]:
@@ -438,16 +403,9 @@ def _bracket(sample: np.ndarray, k: int, n: int) -> tuple[float, float]:
     return lo, hi
 
 
-def _below(t: float) -> float | None:
-    """The largest fp32 value under t, so that hardshrink (which zeroes |x| ≤ bound) keeps exactly |x| ≥ t."""
-    if not t > 0:
-        return None  # |x| ≥ 0 keeps everything
-    return float(np.nextafter(np.float32(t), np.float32(0)))
-
-
-def _generator(seed: int, name: str, index: int) -> torch.Generator:
-    digest = hashlib.sha256(f"{seed}\0{name}\0{index}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+def _key(seed: int, name: str, index: int) -> int:
+    """DARE's coin stream for one expert's tensor: from (seed, tensor name, expert index), not from the order."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{name}\0{index}".encode()).digest()[:4], "little")
 
 
 # ---- registry: every method declares its contract; a malformed entry fails at import ----
