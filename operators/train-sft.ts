@@ -41,7 +41,7 @@ export const TrainSftParams = z.object({
 
 export const trainSft = operator({
   name: 'train-sft',
-  version: 2,
+  version: 3,  // 3: samples unpacked into length-sorted causal micro-batches (same loss, ~1.3x faster on CPU)
   description: 'SFT on packed shards: AdamW, warmup + cosine, accumulation, clipping, resumable checkpoints',
   params: TrainSftParams,
   inputs: { shards: table(SftShardColumns, 'sft shards'), model: model() },

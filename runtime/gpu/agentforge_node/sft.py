@@ -22,7 +22,7 @@ from .loss import TokenLoss, token_losses
 from .metrics import MetricSink, peak_memory_bytes
 from .modeling import load_model, save_model
 from .protocol import Emitter
-from .shards import Row, collate, load_rows
+from .shards import Row, load_rows, micro_batches
 
 
 @dataclass
@@ -141,9 +141,10 @@ def run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, a
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=place.device)
-        for k in range(accum):
-            micro = collate(mine[k * req.micro_batch_size:(k + 1) * req.micro_batch_size], pad_id).to(place.device)
-            with dist_util.maybe_no_sync(loss_mod, last=k == accum - 1), place.autocast():
+        micros = micro_batches(mine, accum, pad_id)
+        for k, micro in enumerate(micros):
+            micro = micro.to(place.device)
+            with dist_util.maybe_no_sync(loss_mod, last=k == len(micros) - 1), place.autocast():
                 per_tok = token_losses(loss_mod, micro)
                 s = per_tok.sum()
                 if os.environ.get("AGENTFORGE_FAULT_NAN_AT_STEP") == str(step + 1):

@@ -1,4 +1,9 @@
-"""SFT shards (Parquet, one packed sequence per row) -> validated rows -> padded batches with block-diagonal masks.
+"""SFT shards (Parquet, one packed sequence per row) -> validated rows -> padded batches.
+
+Batches come two ways: `collate` keeps each packed row whole under a block-diagonal mask; `micro_batches` unpacks
+the rows into their samples, sorts them by length and right-pads each group, so plain causal attention is exact
+(a real token never sees a later pad) and no mask is needed: attention then costs Σ len² instead of rows·max_len²,
+and SDPA takes its fused causal kernel. Both train exactly the same next-token predictions.
 
 Row columns: input_ids, loss_mask (1 = trained), position_ids (restart at 0 per sample), seq_lens, task_ids, sources.
 Labels are next-token: token t+1 is predicted at t, trained iff loss_mask[t+1] == 1 and t+1 is in t's sample.
@@ -93,13 +98,13 @@ def _make_row(raw: dict, where: str, vocab_size: int, max_len: int) -> Row:
 class Batch:
     input_ids: torch.Tensor     # [B, S]
     position_ids: torch.Tensor  # [B, S]
-    attn_mask: torch.Tensor     # [B, 1, S, S] bool, True = may attend (causal within one sample)
+    attn_mask: torch.Tensor | None  # [B, 1, S, S] bool, True = may attend; None = plain causal
     targets: torch.Tensor       # [B, S] next token id (0 where untrained)
     target_mask: torch.Tensor   # [B, S] bool, True = position t trains the prediction of token t+1
     tokens: int                 # real (non-pad) tokens in the batch
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(*(t.to(device, non_blocking=True) for t in
+        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in
                        (self.input_ids, self.position_ids, self.attn_mask, self.targets, self.target_mask)),
                      self.tokens)
 
@@ -126,3 +131,24 @@ def collate(rows: list[Row], pad_id: int) -> Batch:
     attn = (seg_t[:, :, None] == seg_t[:, None, :]) & causal  # [B, S, S]
     return Batch(torch.from_numpy(ids), torch.from_numpy(pos), attn[:, None], torch.from_numpy(tgt),
                  torch.from_numpy(tmask), int(sum(len(r.input_ids) for r in rows)))
+
+
+def micro_batches(rows: list[Row], parts: int, pad_id: int) -> list[Batch]:
+    """The samples packed in `rows`, shortest first, in `parts` right-padded causal batches of near-equal count."""
+    samples = [(r.input_ids[r.segment == k], r.loss_mask[r.segment == k]) for r in rows
+               for k in range(int(r.segment[-1]) + 1)]
+    samples.sort(key=lambda x: len(x[0]))  # stable: equal lengths keep their order
+    out = []
+    for p in range(parts):
+        group = samples[p * len(samples) // parts:(p + 1) * len(samples) // parts]
+        if not group:
+            continue
+        s, b = max(len(ids) for ids, _ in group), len(group)
+        ids, tgt = np.full((b, s), pad_id, dtype=np.int64), np.zeros((b, s), dtype=np.int64)
+        tmask = np.zeros((b, s), dtype=bool)
+        for i, (x, m) in enumerate(group):
+            ids[i, :len(x)], tgt[i, :len(x) - 1], tmask[i, :len(x) - 1] = x, x[1:], m[1:] == 1
+        pos = np.broadcast_to(np.arange(s, dtype=np.int64), (b, s)).copy()
+        out.append(Batch(torch.from_numpy(ids), torch.from_numpy(pos), None, torch.from_numpy(tgt),
+                         torch.from_numpy(tmask), int(sum(len(x) for x, _ in group))))
+    return out

@@ -9,7 +9,7 @@ from agentforge_node.loss import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
 from agentforge_node.protocol import parse_request
 from agentforge_node.sft import SftRequest, train
-from agentforge_node.shards import collate, load_rows
+from agentforge_node.shards import collate, load_rows, micro_batches
 
 from conftest import TINY, Recorder, _row, counting_sample, write_shards
 
@@ -48,6 +48,26 @@ def test_packed_batch_equals_samples_one_by_one(tiny_model):
         b = torch.cat([one_by_one(model, s, prompt=2) for s in samples])
     assert a.shape == b.shape and a.numel() == sum(len(s) - 2 for s in samples)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_unpacked_micro_batches_train_the_same_predictions(tiny_model):
+    # The trainer's batches: samples unpacked from their rows, sorted by length, right-padded, causal attention.
+    model = load_model(tiny_model).eval()
+    lm = TokenLoss(model)
+    rng = np.random.default_rng(4)
+    samples = [counting_sample(rng, TINY["vocab_size"]) for _ in range(7)]
+    rows = write_shards_rows([_row(samples[:3], 2), _row(samples[3:5], 2), _row(samples[5:], 2)])
+    batches = micro_batches(rows, 2, pad_id=0)
+    assert len(batches) == 2 and all(b.attn_mask is None for b in batches)
+    assert [b.input_ids.shape[0] for b in batches] == [3, 4]
+    lengths = [int(b.target_mask.sum(1).max()) for b in batches]
+    assert lengths == sorted(lengths)  # shortest samples together
+    with torch.no_grad():
+        a = torch.cat([token_losses(lm, b) for b in batches])
+        b = torch.cat([one_by_one(model, s, prompt=2) for s in samples])
+    assert a.numel() == b.numel() == sum(r.targets for r in rows)
+    torch.testing.assert_close(a.sort().values, b.sort().values, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.sum(), b.sum(), atol=1e-4, rtol=1e-5)
 
 
 def one_by_one(model, sample, prompt):
