@@ -17,10 +17,10 @@ class TokenLoss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attn_mask: torch.Tensor,
-                targets: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model.model(input_ids=input_ids, position_ids=position_ids, attention_mask=attn_mask,
-                               use_cache=False)
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor,
+                target_mask: torch.Tensor) -> torch.Tensor:
+        # No attention mask: batches are right-padded samples (shards.micro_batches), where causal is exact.
+        out = self.model.model(input_ids=input_ids, position_ids=position_ids, use_cache=False)
         hidden = out.last_hidden_state[target_mask]            # [N, H], N = trained positions
         logits = self.model.lm_head(hidden).float()            # [N, V]
         return F.cross_entropy(logits, targets[target_mask], reduction="none")  # [N]
@@ -28,4 +28,4 @@ class TokenLoss(nn.Module):
 
 def token_losses(loss_module: nn.Module, batch: Batch) -> torch.Tensor:
     """Cross-entropy of every trained next-token prediction in the batch, in row-major order: [N]."""
-    return loss_module(batch.input_ids, batch.position_ids, batch.attn_mask, batch.targets, batch.target_mask)
+    return loss_module(batch.input_ids, batch.position_ids, batch.targets, batch.target_mask)

@@ -13,7 +13,7 @@ from torch.profiler import ProfilerActivity, profile
 from agentforge_node.device import pick_device
 from agentforge_node.loss import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
-from agentforge_node.shards import collate, load_rows
+from agentforge_node.shards import load_rows, micro_batches
 
 
 def main(model_dir: str, shards: str, batch: int, steps: int) -> None:
@@ -21,7 +21,7 @@ def main(model_dir: str, shards: str, batch: int, steps: int) -> None:
     model = load_model(model_dir, place.device)
     rows = load_rows([shards], model.config.vocab_size, model.config.max_position_embeddings)
     lm = TokenLoss(model)
-    micro = collate(rows[:batch], 0).to(place.device)
+    micro = micro_batches(rows[:batch], 1, 0)[0].to(place.device)  # as the trainer batches them
 
     def step() -> None:
         with place.autocast():
