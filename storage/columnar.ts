@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { DictBuilder, encodeText, type ColumnSlice, type Compress, type LeafInfo } from './parquet.ts';
+import { encodeText, type ColumnSlice, type Compress, type LeafInfo, type Text } from './parquet.ts';
 import { startPageWorker, type PageWorker } from './page-worker.ts';
-import { ChunkWriter, pageBuffers, ROW_GROUP_ROWS, type PageData } from './row-groups.ts';
+import { ChunkWriter, type PageData } from './row-groups.ts';
 import { Growable, newBuffers, Strings, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
 
@@ -9,8 +9,8 @@ import { zstd } from './zstd.ts';
  * Column buffers → pages (storage/row-groups.ts) → one file; and the durable batch part format.
  *
  * Rows are shredded into column buffers; every PAGE_WEIGHT characters of rows (strings, plus 4 per list element)
- * the buffers are cut into one page per column: strings dictionary-encoded or UTF-8 encoded here (JS strings cannot
- * leave the thread; DictBuilder), everything else as the typed arrays the shredder filled. A table that fills a page hands its pages to a worker
+ * the buffers are cut into one page per column: strings UTF-8 encoded here (JS strings cannot leave the thread),
+ * everything else as the typed arrays the shredder filled. A table that fills a page hands its pages to a worker
  * thread (storage/page-worker.ts) that encodes, compresses and writes them while this thread shreds the next rows;
  * the arrays move there and back without copies. A smaller table, or one where no worker can start, is encoded
  * here at finish, the same way.
@@ -32,28 +32,17 @@ class BufferPool {
   };
 }
 
-/** Where the pages stand: a checkpoint of the row group's rows and its dictionaries. */
-interface Mark { groupRows: number; dicts: (DictBuilder | null)[]; marks: ([number, string] | null)[] }
+const isText = (v: ColumnSlice['vals']): v is Text => 'lens' in v;
 
 export class TableEncoder {
   buf: ColumnBuffers;
   bufRows = 0;
   private sink: ChunkWriter | PageWorker | null = null;
   private pool = new BufferPool();
-  /** The row group's dictionaries (string leaves), renewed with each row group as the page encoder does. */
-  private dicts: (DictBuilder | null)[];
-  private groupRows = 0;
-  private ck: Mark | null = null;
 
   constructor(private table: CompiledTable, readonly path: string, private compress: Compress | null, private label: string) {
     this.buf = newBuffers(table.leaves);
-    this.dicts = this.newDicts();
   }
-
-  private newDicts() { return this.table.leaves.map((l) => (l.kind === 'string' || l.kind === 'json' ? new DictBuilder() : null)); }
-
-  /** Whether pages go to a worker thread. */
-  get threaded() { return this.sink !== null && !(this.sink instanceof ChunkWriter); }
 
   /** Decided at the first page: a worker when that page is full (a big table), else inline. */
   private sinkFor(full: boolean): ChunkWriter | PageWorker {
@@ -64,25 +53,22 @@ export class TableEncoder {
     return this.sink;
   }
 
-  /**
-   * Cuts the buffered rows into a page and empties the buffers; resolves once the worker has room for more. `big`:
-   * the table fills pages (so the first page decides for a worker even when it is cut short).
-   */
-  flushPage(big = this.buf.chars >= PAGE_WEIGHT): Promise<void> | void {
+  /** Cuts the buffered rows into a page and empties the buffers; resolves once the worker has room for more. */
+  flushPage(): Promise<void> | void {
     if (this.bufRows === 0) return;
-    const sink = this.sinkFor(big);
+    const sink = this.sinkFor(this.buf.chars >= PAGE_WEIGHT);
     const b = this.buf, leaves = this.table.leaves;
     const cols: ColumnSlice[] = [];
     for (let i = 0; i < leaves.length; i++) {
       const v = b.v[i];
-      const vals = v instanceof Strings ? this.dicts[i]!.encode(v.a, v.n, this.pool.take) ?? encodeText(v.a, v.n, this.pool.take) : v.a;
+      const vals = v instanceof Strings ? encodeText(v.a, v.n, this.pool.take) : v.a;
       cols.push({ defs: b.d[i].a, reps: b.r[i]?.a ?? null, s0: 0, s1: b.d[i].n, vals, v0: 0, v1: v.n });
     }
     const page: PageData = { rows: this.bufRows, cols };
     let wait: Promise<void> | void = undefined;
     if (sink instanceof ChunkWriter) {
       sink.page(page);
-      for (const ab of pageBuffers(cols, false)) this.pool.give(ab);
+      for (const c of cols) if (isText(c.vals)) { this.pool.give(c.vals.lens.buffer as ArrayBuffer); this.pool.give(c.vals.bytes.buffer as ArrayBuffer); }
     } else {
       // The shredder's arrays go with the page; it gets pooled ones of the same size.
       const moved = new Set<Growable<Uint8Array | Int32Array | Float64Array>>();
@@ -94,14 +80,12 @@ export class TableEncoder {
       }
       const transfer = new Set<ArrayBuffer>();
       for (const g of moved) transfer.add(g.a.buffer as ArrayBuffer);
-      for (const ab of pageBuffers(cols, false)) transfer.add(ab);
+      for (const c of cols) if (isText(c.vals)) { transfer.add(c.vals.lens.buffer as ArrayBuffer); transfer.add(c.vals.bytes.buffer as ArrayBuffer); }
       const sizes = [...moved].map((g) => g.a.byteLength);
       wait = sink.page(page, [...transfer]);
       let k = 0;
       for (const g of moved) g.a = new (g.a.constructor as new (b: ArrayBuffer) => typeof g.a)(this.pool.take(sizes[k++]));
     }
-    this.groupRows += page.rows;
-    if (this.groupRows >= ROW_GROUP_ROWS) { this.groupRows = 0; this.dicts = this.newDicts(); }
     this.clearBuffers();
     return wait;
   }
@@ -120,26 +104,12 @@ export class TableEncoder {
   }
 
   /** Remembers where the table stands; `restore` drops the pages made since (the buffers are the caller's). */
-  checkpoint() {
-    this.sinkFor(this.buf.chars >= PAGE_WEIGHT).checkpoint();
-    this.ck = { groupRows: this.groupRows, dicts: this.dicts, marks: this.dicts.map((d) => d && d.mark()) };
-  }
+  checkpoint() { this.sinkFor(this.buf.chars >= PAGE_WEIGHT).checkpoint(); }
 
-  restore() {
-    const ck = this.ck;
-    this.ck = null;
-    this.sink?.restore();
-    if (!ck) return;
-    this.groupRows = ck.groupRows;
-    this.dicts = ck.dicts;
-    this.dicts.forEach((d, i) => d?.reset(ck.marks[i]!));
-  }
+  restore() { this.sink?.restore(); }
 
   /** The pages so far are final: their row groups go to the file. */
-  commit() {
-    this.ck = null;
-    this.sink?.commit();
-  }
+  commit() { this.sink?.commit(); }
 
   /** Flushes what is buffered, writes the remaining row groups and the footer; returns the row count. */
   async finish(): Promise<number> {

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { LeafInfo, SchemaNode } from './parquet.ts';
-import { ChunkWriter, pageBuffers, type PageData } from './row-groups.ts';
+import { ChunkWriter, type PageData } from './row-groups.ts';
 import { zstd } from './zstd.ts';
 
 /*
@@ -20,15 +20,13 @@ const MARK = 'agentforge.page-worker';
 const MAX_PAGES = 6;
 
 interface Init { leaves: LeafInfo[]; roots: SchemaNode[]; path: string; compress: boolean }
-/** Pages' arrays come back on their own port, which the writer drains synchronously before each page. */
-interface WorkerInit extends Init { returns: MessagePort }
 
 type ToWorker = { t: 'page'; page: PageData } | { t: 'ck' | 'restore' | 'commit' | 'finish' };
-type FromWorker = { t: 'error'; message: string } | { t: 'finished'; rows: number };
+type FromWorker = { t: 'done'; bufs: ArrayBuffer[] } | { t: 'error'; message: string } | { t: 'finished'; rows: number };
 
-if (!isMainThread && (workerData as Record<string, unknown> | null)?.[MARK]) serve(workerData as WorkerInit, parentPort!);
+if (!isMainThread && (workerData as Record<string, unknown> | null)?.[MARK]) serve(workerData as Init, parentPort!);
 
-function serve(init: WorkerInit, port: NonNullable<typeof parentPort>) {
+function serve(init: Init, port: NonNullable<typeof parentPort>) {
   const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   const fail = (e: unknown) => post({ t: 'error', message: e instanceof Error ? e.message : String(e) });
   const z = init.compress ? zstd() : null;
@@ -38,8 +36,14 @@ function serve(init: WorkerInit, port: NonNullable<typeof parentPort>) {
     try {
       if (m.t === 'page') {
         w.page(m.page);
-        const bufs = pageBuffers(m.page.cols, true);
-        init.returns.postMessage([...bufs], [...bufs]);
+        const bufs = new Set<ArrayBuffer>();
+        for (const c of m.page.cols) {
+          bufs.add(c.defs.buffer as ArrayBuffer);
+          if (c.reps) bufs.add(c.reps.buffer as ArrayBuffer);
+          const v = c.vals;
+          if ('lens' in v) { bufs.add(v.lens.buffer as ArrayBuffer); bufs.add(v.bytes.buffer as ArrayBuffer); } else bufs.add(v.buffer as ArrayBuffer);
+        }
+        post({ t: 'done', bufs: [...bufs] }, [...bufs]);
       } else if (m.t === 'ck') w.checkpoint();
       else if (m.t === 'restore') w.restore();
       else if (m.t === 'commit') w.commit();
@@ -83,23 +87,19 @@ export class PageWorker {
   private over = false;
   failed: Error | null = null;
 
-  constructor(readonly worker: Worker, private returns: MessagePort, private label: string, private giveBack: (ab: ArrayBuffer) => void) {
+  constructor(readonly worker: Worker, private label: string, private giveBack: (ab: ArrayBuffer) => void) {
     worker.unref();
-    returns.on('message', (bufs: ArrayBuffer[]) => this.returned(bufs));
-    returns.unref(); // after `on`, which refs the port
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => { if (!this.over) this.fail(new Error(`exited (code ${code})`)); });
   }
 
-  private returned(bufs: ArrayBuffer[]) {
-    for (const b of bufs) this.giveBack(b);
-    if (--this.inflight === 0 && !this.finished) this.worker.unref();
-    if (this.room && this.inflight < MAX_PAGES) { this.room.resolve(); this.room = null; }
-  }
-
   private onMessage(m: FromWorker) {
-    if (m.t === 'error') this.fail(new Error(m.message));
+    if (m.t === 'done') {
+      for (const b of m.bufs) this.giveBack(b);
+      if (--this.inflight === 0 && !this.finished) this.worker.unref();
+      if (this.room && this.inflight < MAX_PAGES) { this.room.resolve(); this.room = null; }
+    } else if (m.t === 'error') this.fail(new Error(m.message));
     else if (this.finished) { this.over = true; this.finished.resolve(m.rows); this.finished = null; }
   }
 
@@ -119,8 +119,6 @@ export class PageWorker {
 
   /** Sends a page (its arrays move to the worker); resolves once fewer than MAX_PAGES are in flight. */
   page(page: PageData, transfer: ArrayBuffer[]): Promise<void> | void {
-    // The shredding thread yields only when it must wait: take back what the worker is done with now.
-    for (let m; (m = receiveMessageOnPort(this.returns)); ) this.returned(m.message as ArrayBuffer[]);
     this.post({ t: 'page', page }, transfer);
     if (this.inflight++ === 0) this.worker.ref();
     if (this.inflight < MAX_PAGES) return;
@@ -138,14 +136,12 @@ export class PageWorker {
       return await new Promise<number>((resolve, reject) => { this.finished = { resolve, reject }; });
     } finally {
       this.over = true;
-      this.returns.close();
       await this.worker.terminate();
     }
   }
 
   abort() {
     this.over = true;
-    this.returns.close();
     void this.worker.terminate();
   }
 }
@@ -155,14 +151,12 @@ export function startPageWorker(owner: object, init: Init, label: string, giveBa
   if (process.env.AGENTFORGE_TABLE_WORKER === '0') return null;
   const code = workerSource();
   if (!code) return null;
-  const { port1, port2 } = new MessageChannel();
   let worker: Worker;
   try {
-    worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { ...init, returns: port2, [MARK]: true }, transferList: [port2], execArgv: [] });
+    worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { ...init, [MARK]: true }, execArgv: [] });
   } catch {
-    port1.close();
     return null;
   }
   reaper.register(owner, worker);
-  return new PageWorker(worker, port1, label, giveBack);
+  return new PageWorker(worker, label, giveBack);
 }

@@ -251,7 +251,7 @@ export interface ColumnSlice {
   defs: Uint8Array;
   reps: Uint8Array | null; // the same object for leaves sharing a repetition stream
   s0: number; s1: number; // slot range
-  vals: Int32Array | Float64Array | Uint8Array | Text | DictValues;
+  vals: Int32Array | Float64Array | Uint8Array | Text;
   v0: number; v1: number; // value range
 }
 
@@ -292,6 +292,15 @@ export function encodeText(vals: string[], n: number, take: (bytes: number) => A
   return { bytes: buf.subarray(0, pos), lens, ascii };
 }
 
+/** Value i of a Text as a string (offsets computed once). */
+function textReader(t: Text): (i: number) => string {
+  const b = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length);
+  const at = new Int32Array(t.lens.length + 1);
+  at[0] = 0;
+  for (let i = 0; i < t.lens.length; i++) at[i + 1] = at[i] + t.lens[i];
+  const enc = t.ascii ? 'latin1' : 'utf8';
+  return (i) => b.toString(enc, at[i], at[i + 1]);
+}
 
 export interface ChunkMeta {
   type: number; encodings: number[]; path: string[]; codec: number; numValues: number;
@@ -368,85 +377,35 @@ interface Page {
   max?: number;
 }
 
-/** Dictionary-encoded values of a page: indices into the chunk's dictionary, and the keys this page added to it. */
-export interface DictValues { idx: Int32Array; keys: string[] }
-
 /**
- * The dictionary of one string leaf's column chunk, kept where the strings are (the writer's thread): a page of a
- * dictionary column crosses as indices, never as text. A chunk starts dictionary-encoded when a sample of its first
- * page is low-cardinality, and falls back to DELTA_LENGTH_BYTE_ARRAY for the rest of the chunk once the dictionary
- * outgrows its limit. `mark`/`reset` undo the pages encoded since a mark.
- */
-export class DictBuilder {
-  private map: Map<string, number> | null = null;
-  private keys: string[] = [];
-  private chars = 0;
-  /** undecided → on (dictionary pages) → off (plain pages from then on) */
-  private state: 'undecided' | 'on' | 'off' = 'undecided';
-
-  mark(): [number, string] { return [this.keys.length, this.state]; }
-
-  reset([keys, state]: [number, string]) {
-    for (let k = keys; k < this.keys.length; k++) { this.map?.delete(this.keys[k]); this.chars -= this.keys[k].length; }
-    this.keys.length = keys;
-    this.state = state as DictBuilder['state'];
-    if (state === 'undecided') this.map = null;
-  }
-
-  /** vals[0, n) as dictionary indices (in memory from `take`), or null: this chunk's pages are plain from here on. */
-  encode(vals: string[], n: number, take: (bytes: number) => ArrayBuffer): DictValues | null {
-    if (this.state === 'undecided' && n > 0) {
-      // Decided on a sample: hashing every value of a column of unique strings flattens each rope for nothing.
-      const seen = new Set<string>();
-      const sample = Math.min(n, DICT_SAMPLE);
-      for (let i = 0; i < sample && seen.size * 16 <= sample; i++) seen.add(vals[i]);
-      this.state = seen.size * 16 <= sample ? 'on' : 'off';
-      if (this.state === 'on') this.map = new Map();
-    }
-    if (this.state !== 'on') return null;
-    const map = this.map!, keys = this.keys, start = keys.length;
-    const idx = new Int32Array(take(n * 4), 0, n);
-    for (let i = 0; i < n; i++) {
-      const s = vals[i];
-      let k = map.get(s);
-      if (k === undefined) {
-        k = keys.length;
-        this.chars += s.length;
-        // Over the limit, or a column that is not low-cardinality after all: plain from here on.
-        if (k >= DICT_MAX_ENTRIES || this.chars > DICT_MAX_CHARS || (k - start) * 8 > n) {
-          this.chars -= s.length;
-          this.reset([start, 'off']);
-          return null;
-        }
-        map.set(s, k);
-        keys.push(s);
-      }
-      idx[i] = k;
-    }
-    return { idx, keys: keys.slice(start) };
-  }
-}
-
-/**
- * One leaf's column chunk of a row group, built a page at a time (pages compress on the thread pool as they come):
- * dictionary pages (DictValues, see DictBuilder) or plain ones. `mark`/`reset` undo the pages added since a mark.
+ * One leaf's column chunk of a row group, built a page at a time (pages compress on the thread pool as they come).
+ * String columns start dictionary-encoded when a sample of the first page is low-cardinality, and fall back to
+ * DELTA_LENGTH_BYTE_ARRAY for the rest of the chunk once the dictionary outgrows its limit. `mark`/`reset` undo the
+ * pages added since a mark.
  */
 export class ChunkBuilder {
   private pages: Page[] = [];
+  private dict: Map<string, number> | null = null;
   private dictKeys: string[] = [];
   private dictChars = 0;
+  /** undecided → on (dictionary pages) → off (plain pages from then on) */
+  private dictState: 'undecided' | 'on' | 'off';
   private readonly type: number;
 
   constructor(private leaf: LeafInfo, private compress: Compress | null) {
     this.type = { string: T_BYTE_ARRAY, json: T_BYTE_ARRAY, int32: T_INT32, double: T_DOUBLE, bool: T_BOOLEAN }[leaf.kind];
+    this.dictState = leaf.kind === 'string' || leaf.kind === 'json' ? 'undecided' : 'off';
   }
 
-  mark(): [number, number] { return [this.pages.length, this.dictKeys.length]; }
+  mark(): [number, number, string] { return [this.pages.length, this.dictKeys.length, this.dictState]; }
 
-  reset([pages, keys]: [number, number]) {
+  reset([pages, keys, state]: [number, number, string]) {
     this.pages.length = pages;
+    if (this.dict) for (let k = keys; k < this.dictKeys.length; k++) this.dict.delete(this.dictKeys[k]);
     for (let k = keys; k < this.dictKeys.length; k++) this.dictChars -= this.dictKeys[k].length;
     this.dictKeys.length = keys;
+    this.dictState = state as ChunkBuilder['dictState'];
+    if (state === 'undecided') this.dict = null;
   }
 
   /** Queues a page assembled in `raw` (scratch memory: copied into pooled memory until compressed). */
@@ -466,8 +425,19 @@ export class ChunkBuilder {
     const nulls = nSlots - nVals;
     const kind = this.leaf.kind;
     if (kind === 'string' || kind === 'json') {
-      if ('idx' in c.vals) return this.dictPage(c.vals, nVals, levels, nSlots, nulls);
       const t = c.vals as Text;
+      if (this.dictState !== 'off' && nVals > 0) {
+        const str = textReader(t);
+        if (this.dictState === 'undecided') {
+          // Decided on a sample: a column of unique strings is not worth decoding and hashing every value.
+          const seen = new Set<string>();
+          const sample = Math.min(nVals, DICT_SAMPLE);
+          for (let i = 0; i < sample && seen.size * 16 <= sample; i++) seen.add(str(i));
+          this.dictState = seen.size * 16 <= sample ? 'on' : 'off';
+          if (this.dictState === 'on') this.dict = new Map();
+        }
+        if (this.dictState === 'on' && this.dictPage(str, nVals, levels, nSlots, nulls)) return;
+      }
       const body = scratch.body;
       body.pos = 0;
       body.ensure(levels.length + 64 + Math.ceil(nVals * 4.1) + t.bytes.length);
@@ -496,16 +466,39 @@ export class ChunkBuilder {
     }
   }
 
-  private dictPage(d: DictValues, nVals: number, levels: Buffer, nSlots: number, nulls: number) {
-    for (const k of d.keys) { this.dictKeys.push(k); this.dictChars += k.length; }
+  /** A dictionary-encoded page; false (dictionary dropped for the rest of the chunk) when it outgrows its limit. */
+  private dictPage(str: (i: number) => string, nVals: number, levels: Buffer, nSlots: number, nulls: number): boolean {
+    const dict = this.dict!;
+    const start = this.dictKeys.length;
+    const limit = DICT_MAX_ENTRIES;
+    const idx = scratchInt32(nVals);
+    for (let i = 0; i < nVals; i++) {
+      const s = str(i);
+      let k = dict.get(s);
+      if (k === undefined) {
+        k = this.dictKeys.length;
+        this.dictChars += s.length;
+        // Over the limit, or a column that is not low-cardinality after all: plain from here on.
+        if (k >= limit || this.dictChars > DICT_MAX_CHARS || (k - start) * 8 > nVals) {
+          this.dictChars -= s.length;
+          this.reset([this.pages.length, start, 'off']);
+          this.dictState = 'off';
+          return false;
+        }
+        dict.set(s, k);
+        this.dictKeys.push(s);
+      }
+      idx[i] = k;
+    }
     const bw = Math.max(1, bitWidth(this.dictKeys.length - 1));
     const body = scratch.body;
     body.pos = 0;
     body.ensure(levels.length + 16 + nVals * 2);
     body.bytes(levels);
     body.byte(bw);
-    hybrid(body, d.idx, 0, nVals, bw);
+    hybrid(body, idx, 0, nVals, bw);
     this.push(body.view(), nSlots, nulls, E_PLAIN_DICTIONARY);
+    return true;
   }
 
   get numPages() { return this.pages.length; }

@@ -13,18 +13,6 @@ export const ROW_GROUP_ROWS = 122_880; // DuckDB's default row group
 /** One page of every column (structured-cloneable; leaves under one list share their `reps` array). */
 export interface PageData { rows: number; cols: ColumnSlice[] }
 
-/** The ArrayBuffers a page's values were built in (`all`: with the level and value arrays of the shredder). */
-export function pageBuffers(cols: ColumnSlice[], all: boolean): Set<ArrayBuffer> {
-  const out = new Set<ArrayBuffer>();
-  for (const c of cols) {
-    const v = c.vals;
-    if ('lens' in v) { out.add(v.lens.buffer as ArrayBuffer); out.add(v.bytes.buffer as ArrayBuffer); } else if ('idx' in v) out.add(v.idx.buffer as ArrayBuffer);
-    else if (all) out.add(v.buffer as ArrayBuffer);
-    if (all) { out.add(c.defs.buffer as ArrayBuffer); if (c.reps) out.add(c.reps.buffer as ArrayBuffer); }
-  }
-  return out;
-}
-
 class RowGroup {
   rows = 0;
   constructor(readonly chunks: ChunkBuilder[]) {}

@@ -122,7 +122,7 @@ class ColumnarSink implements Sink {
           // The page would mix earlier calls' rows with this call's: page those alone, then redo this call's rows.
           rollback(b, callStart);
           enc!.bufRows = before;
-          await enc!.flushPage(true);
+          await enc!.flushPage();
           before = 0;
           i = 0;
           enc!.checkpoint();
