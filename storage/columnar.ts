@@ -1,93 +1,57 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { encodeText, type ColumnSlice, type Compress, type LeafInfo, type Text } from './parquet.ts';
-import { startPageWorker, type PageWorker } from './page-worker.ts';
-import { ChunkWriter, type PageData } from './row-groups.ts';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, writevSync } from 'node:fs';
+import { ChunkBuilder, footer, LevelCache, MAGIC, type ChunkMeta, type Compress, type LeafInfo, type RowGroupMeta } from './parquet.ts';
 import { Growable, newBuffers, Strings, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
 
 /*
- * Column buffers → pages (storage/row-groups.ts) → one file; and the durable batch part format.
+ * Column buffers → Parquet pages → row groups → one file; and the durable batch part format.
  *
  * Rows are shredded into column buffers; every PAGE_WEIGHT characters of rows (strings, plus 4 per list element)
- * the buffers are cut into one page per column: strings UTF-8 encoded here (JS strings cannot leave the thread),
- * everything else as the typed arrays the shredder filled. A table that fills a page hands its pages to a worker
- * thread (storage/page-worker.ts) that encodes, compresses and writes them while this thread shreds the next rows;
- * the arrays move there and back without copies. A smaller table, or one where no worker can start, is encoded
- * here at finish, the same way.
+ * the buffers are encoded as one page per column, compressed on the thread pool, and reused, so the strings a page
+ * holds die young and the encoding reads them while they are still in cache. Pages collect into row groups of
+ * ROW_GROUP_ROWS rows, written to the file in order. Pages made from rows of an unfinished write() are tentative:
+ * `checkpoint`/`restore` drop them again if a later row of that call turns out invalid.
  */
 
+export const ROW_GROUP_ROWS = 122_880; // DuckDB's default row group
 export const PAGE_WEIGHT = 2 << 20;
 
-/** Reused ArrayBuffers in power-of-two sizes: pages would otherwise allocate external memory that only GC frees. */
-class BufferPool {
-  private free = new Map<number, ArrayBuffer[]>();
-  take = (bytes: number): ArrayBuffer => {
-    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 1024)));
-    return this.free.get(size)?.pop() ?? new ArrayBuffer(size);
-  };
-  give = (ab: ArrayBuffer) => {
-    let list = this.free.get(ab.byteLength);
-    if (!list) this.free.set(ab.byteLength, (list = []));
-    if (list.length < 64) list.push(ab);
-  };
+class RowGroup {
+  rows = 0;
+  constructor(readonly chunks: ChunkBuilder[]) {}
 }
 
-const isText = (v: ColumnSlice['vals']): v is Text => 'lens' in v;
+export interface Checkpoint { closed: number; group: RowGroup; rows: number; marks: ReturnType<ChunkBuilder['mark']>[] }
 
 export class TableEncoder {
   buf: ColumnBuffers;
   bufRows = 0;
-  private sink: ChunkWriter | PageWorker | null = null;
-  private pool = new BufferPool();
+  private group: RowGroup;
+  private closed: RowGroup[] = [];
+  private fd: number | null = null;
+  private pos = 0;
+  private groups: RowGroupMeta[] = [];
+  private pending: Promise<void> = Promise.resolve();
+  private failed: unknown = null;
 
-  constructor(private table: CompiledTable, readonly path: string, private compress: Compress | null, private label: string) {
+  constructor(private table: CompiledTable, readonly path: string, private compress: Compress | null) {
     this.buf = newBuffers(table.leaves);
+    this.group = this.newGroup();
   }
 
-  /** Decided at the first page: a worker when that page is full (a big table), else inline. */
-  private sinkFor(full: boolean): ChunkWriter | PageWorker {
-    if (this.sink) return this.sink;
-    const { leaves, roots } = this.table;
-    const w = full ? startPageWorker(this, { leaves, roots, path: this.path, compress: this.compress !== null }, this.label, this.pool.give) : null;
-    this.sink = w ?? new ChunkWriter(leaves, roots, this.path, this.compress);
-    return this.sink;
-  }
+  private newGroup() { return new RowGroup(this.table.leaves.map((l) => new ChunkBuilder(l, this.compress))); }
 
-  /** Cuts the buffered rows into a page and empties the buffers; resolves once the worker has room for more. */
-  flushPage(): Promise<void> | void {
+  /** Encodes the buffered rows as one page per column and empties the buffers. */
+  flushPage() {
     if (this.bufRows === 0) return;
-    const sink = this.sinkFor(this.buf.chars >= PAGE_WEIGHT);
-    const b = this.buf, leaves = this.table.leaves;
-    const cols: ColumnSlice[] = [];
-    for (let i = 0; i < leaves.length; i++) {
+    const b = this.buf, cache = new LevelCache();
+    this.table.leaves.forEach((_, i) => {
       const v = b.v[i];
-      const vals = v instanceof Strings ? encodeText(v.a, v.n, this.pool.take) : v.a;
-      cols.push({ defs: b.d[i].a, reps: b.r[i]?.a ?? null, s0: 0, s1: b.d[i].n, vals, v0: 0, v1: v.n });
-    }
-    const page: PageData = { rows: this.bufRows, cols };
-    let wait: Promise<void> | void = undefined;
-    if (sink instanceof ChunkWriter) {
-      sink.page(page);
-      for (const c of cols) if (isText(c.vals)) { this.pool.give(c.vals.lens.buffer as ArrayBuffer); this.pool.give(c.vals.bytes.buffer as ArrayBuffer); }
-    } else {
-      // The shredder's arrays go with the page; it gets pooled ones of the same size.
-      const moved = new Set<Growable<Uint8Array | Int32Array | Float64Array>>();
-      for (let i = 0; i < leaves.length; i++) {
-        moved.add(b.d[i]);
-        const r = b.r[i], v = b.v[i];
-        if (r) moved.add(r);
-        if (v instanceof Growable) moved.add(v);
-      }
-      const transfer = new Set<ArrayBuffer>();
-      for (const g of moved) transfer.add(g.a.buffer as ArrayBuffer);
-      for (const c of cols) if (isText(c.vals)) { transfer.add(c.vals.lens.buffer as ArrayBuffer); transfer.add(c.vals.bytes.buffer as ArrayBuffer); }
-      const sizes = [...moved].map((g) => g.a.byteLength);
-      wait = sink.page(page, [...transfer]);
-      let k = 0;
-      for (const g of moved) g.a = new (g.a.constructor as new (b: ArrayBuffer) => typeof g.a)(this.pool.take(sizes[k++]));
-    }
+      this.group.chunks[i].addPage({ defs: b.d[i].a, reps: b.r[i]?.a ?? null, s0: 0, s1: b.d[i].n, vals: v.a, v0: 0, v1: v.n }, cache);
+    });
+    this.group.rows += this.bufRows;
     this.clearBuffers();
-    return wait;
+    if (this.group.rows >= ROW_GROUP_ROWS) { this.closed.push(this.group); this.group = this.newGroup(); }
   }
 
   clearBuffers() {
@@ -103,21 +67,57 @@ export class TableEncoder {
     this.bufRows = 0;
   }
 
-  /** Remembers where the table stands; `restore` drops the pages made since (the buffers are the caller's). */
-  checkpoint() { this.sinkFor(this.buf.chars >= PAGE_WEIGHT).checkpoint(); }
+  checkpoint(): Checkpoint {
+    return { closed: this.closed.length, group: this.group, rows: this.group.rows, marks: this.group.chunks.map((c) => c.mark()) };
+  }
 
-  restore() { this.sink?.restore(); }
+  /** Back to a checkpoint: pages and row groups made since are dropped (the buffers are the caller's). */
+  restore(ck: Checkpoint) {
+    this.closed.length = ck.closed;
+    this.group = ck.group;
+    this.group.rows = ck.rows;
+    this.group.chunks.forEach((c, i) => c.reset(ck.marks[i]));
+  }
 
-  /** The pages so far are final: their row groups go to the file. */
-  commit() { this.sink?.commit(); }
+  /** Queues the finished row groups for writing (in order, overlapping with what the caller does next). */
+  commit() {
+    if (this.failed) throw this.failed;
+    for (const g of this.closed.splice(0)) this.pending = this.pending.then(() => this.writeGroup(g)).catch((e) => { this.failed ??= e; });
+  }
+
+  private async writeGroup(g: RowGroup) {
+    if (this.failed) return;
+    if (this.fd === null) { this.fd = openSync(this.path, 'w'); this.pos = writeSync(this.fd, MAGIC); }
+    const offset = this.pos;
+    const metas: ChunkMeta[] = [];
+    for (const c of g.chunks) {
+      const { parts, meta } = await c.bytes(this.pos);
+      for (let k = 0; k < parts.length; k += 512) this.pos += writevSync(this.fd, parts.slice(k, k + 512));
+      metas.push(meta);
+    }
+    this.groups.push({ numRows: g.rows, offset, chunks: metas });
+  }
 
   /** Flushes what is buffered, writes the remaining row groups and the footer; returns the row count. */
   async finish(): Promise<number> {
-    await this.flushPage();
-    return this.sinkFor(false).finish();
+    this.flushPage();
+    if (this.group.rows > 0) { this.closed.push(this.group); this.group = this.newGroup(); }
+    this.commit();
+    await this.pending;
+    if (this.failed) { this.abort(); throw this.failed; }
+    if (this.fd === null) { this.fd = openSync(this.path, 'w'); this.pos = writeSync(this.fd, MAGIC); }
+    try {
+      writeSync(this.fd, footer(this.table.roots, this.groups));
+    } finally {
+      closeSync(this.fd);
+      this.fd = null;
+    }
+    return this.groups.reduce((n, g) => n + g.numRows, 0);
   }
 
-  abort() { this.sink?.abort(); }
+  abort() {
+    if (this.fd !== null) { try { closeSync(this.fd); } catch { /* closed */ } this.fd = null; }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -164,6 +164,19 @@ export function deltaBinaryPacked(out: Bytes, vals: Int32Array | number[], n: nu
   }
 }
 
+/** UTF-8 byte length of a JS string, counting lone surrogates as U+FFFD (3 bytes), as Buffer.write encodes them. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Schema
 
@@ -248,59 +261,14 @@ function levelBytes(vals: ArrayLike<number>, s0: number, s1: number, max: number
 
 /** One leaf column's slots for a page: levels for every slot, values for the defined ones. */
 export interface ColumnSlice {
-  defs: Uint8Array;
-  reps: Uint8Array | null; // the same object for leaves sharing a repetition stream
+  defs: ArrayLike<number>;
+  reps: ArrayLike<number> | null; // the same object for leaves sharing a repetition stream
   s0: number; s1: number; // slot range
-  vals: Int32Array | Float64Array | Uint8Array | Text;
+  vals: ArrayLike<unknown>;
   v0: number; v1: number; // value range
 }
 
 export type Compress = (b: Buffer) => Promise<Buffer>;
-
-/** String values as pages take them: the UTF-8 bytes of all values back to back, and each one's byte length. */
-export interface Text { bytes: Uint8Array; lens: Int32Array; ascii: boolean }
-
-const utf8 = new TextEncoder();
-const JOIN_CHUNK = 4096;
-
-/**
- * UTF-8 encodes vals[0, n) into memory from `take` (any ArrayBuffer of at least the bytes asked for). Values are
- * joined a few thousand at a time and encoded with one native call each: no per-value calls or copies.
- */
-export function encodeText(vals: string[], n: number, take: (bytes: number) => ArrayBuffer): Text {
-  const lens = new Int32Array(take(n * 4), 0, n);
-  let units = 0;
-  for (let i = 0; i < n; i++) units += (lens[i] = vals[i].length);
-  let buf = new Uint8Array(take(units + 64));
-  let pos = 0, done = 0, ascii = true;
-  for (let a = 0; a < n; a += JOIN_CHUNK) {
-    const b = Math.min(a + JOIN_CHUNK, n);
-    const joined = vals.slice(a, b).join('');
-    const r = pos + joined.length <= buf.length ? utf8.encodeInto(joined, buf.subarray(pos)) : null;
-    if (r && r.read === joined.length && r.written === joined.length) { pos += r.written; done += joined.length; continue; }
-    // Not ASCII: up to 3 bytes a unit, and lengths per value (surrogate halves split across values would pair up
-    // in the join, so each value is encoded on its own).
-    ascii = false;
-    if (buf.length < pos + 3 * (units - done) + 64) {
-      const bigger = new Uint8Array(take(pos + 3 * (units - done) + 64));
-      bigger.set(buf.subarray(0, pos));
-      buf = bigger;
-    }
-    for (let i = a; i < b; i++) { const w = utf8.encodeInto(vals[i], buf.subarray(pos)).written; lens[i] = w; pos += w; }
-    done += joined.length;
-  }
-  return { bytes: buf.subarray(0, pos), lens, ascii };
-}
-
-/** Value i of a Text as a string (offsets computed once). */
-function textReader(t: Text): (i: number) => string {
-  const b = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length);
-  const at = new Int32Array(t.lens.length + 1);
-  at[0] = 0;
-  for (let i = 0; i < t.lens.length; i++) at[i + 1] = at[i] + t.lens[i];
-  const enc = t.ascii ? 'latin1' : 'utf8';
-  return (i) => b.toString(enc, at[i], at[i + 1]);
-}
 
 export interface ChunkMeta {
   type: number; encodings: number[]; path: string[]; codec: number; numValues: number;
@@ -323,6 +291,8 @@ function pageHeader(type: number, raw: number, compressed: number, num: number, 
 const DICT_MAX_ENTRIES = 1 << 15;
 const DICT_MAX_CHARS = 1 << 22;
 const DICT_SAMPLE = 4096;
+const utf8 = new TextEncoder();
+const JOIN_CHUNK = 4096;
 
 function levelsInto(out: Bytes, vals: ArrayLike<number>, s0: number, s1: number, max: number) {
   const at = out.pos;
@@ -332,7 +302,7 @@ function levelsInto(out: Bytes, vals: ArrayLike<number>, s0: number, s1: number,
 }
 
 /** Scratch memory for assembling pages (one page at a time, synchronously). */
-const scratch = { body: new Bytes(1 << 16), int32: new Int32Array(1 << 12) };
+const scratch = { text: new Bytes(1 << 16), body: new Bytes(1 << 16), int32: new Int32Array(1 << 12) };
 function scratchInt32(n: number): Int32Array {
   if (scratch.int32.length < n) scratch.int32 = new Int32Array(Math.max(n, scratch.int32.length * 2));
   return scratch.int32;
@@ -425,25 +395,45 @@ export class ChunkBuilder {
     const nulls = nSlots - nVals;
     const kind = this.leaf.kind;
     if (kind === 'string' || kind === 'json') {
-      const t = c.vals as Text;
-      if (this.dictState !== 'off' && nVals > 0) {
-        const str = textReader(t);
-        if (this.dictState === 'undecided') {
-          // Decided on a sample: a column of unique strings is not worth decoding and hashing every value.
-          const seen = new Set<string>();
-          const sample = Math.min(nVals, DICT_SAMPLE);
-          for (let i = 0; i < sample && seen.size * 16 <= sample; i++) seen.add(str(i));
-          this.dictState = seen.size * 16 <= sample ? 'on' : 'off';
-          if (this.dictState === 'on') this.dict = new Map();
+      const vals = c.vals as string[];
+      if (this.dictState === 'undecided' && nVals > 0) {
+        // Decided on a sample: hashing every value of a column of unique strings flattens each rope for nothing.
+        const seen = new Set<string>();
+        const sample = Math.min(nVals, DICT_SAMPLE);
+        for (let i = 0; i < sample && seen.size * 16 <= sample; i++) seen.add(vals[c.v0 + i]);
+        this.dictState = seen.size * 16 <= sample ? 'on' : 'off';
+        if (this.dictState === 'on') this.dict = new Map();
+      }
+      if (this.dictState === 'on' && this.dictPage(c, vals, levels, nSlots, nulls)) return;
+      const lens = scratchInt32(nVals);
+      let units = 0;
+      for (let i = 0; i < nVals; i++) units += (lens[i] = vals[c.v0 + i].length);
+      const text = scratch.text;
+      text.pos = 0;
+      text.ensure(units + 64);
+      // Values joined and UTF-8 encoded a few thousand at a time: one native call each, no per-value copies.
+      for (let a = 0; a < nVals; a += JOIN_CHUNK) {
+        const b = Math.min(a + JOIN_CHUNK, nVals);
+        const joined = vals.slice(c.v0 + a, c.v0 + b).join('');
+        text.ensure(joined.length * 3);
+        const written = utf8.encodeInto(joined, text.buf.subarray(text.pos)).written;
+        if (written !== joined.length) {
+          // Not ASCII: byte lengths per value; surrogate halves split across values would pair up in the join.
+          let sum = 0;
+          for (let i = a; i < b; i++) sum += (lens[i] = utf8Length(vals[c.v0 + i]));
+          if (sum !== written) {
+            for (let i = a; i < b; i++) { const s = vals[c.v0 + i]; lens[i] = Buffer.byteLength(s, 'utf8'); text.ensure(lens[i]); text.pos += text.buf.write(s, text.pos, 'utf8'); }
+            continue;
+          }
         }
-        if (this.dictState === 'on' && this.dictPage(str, nVals, levels, nSlots, nulls)) return;
+        text.pos += written;
       }
       const body = scratch.body;
       body.pos = 0;
-      body.ensure(levels.length + 64 + Math.ceil(nVals * 4.1) + t.bytes.length);
+      body.ensure(levels.length + 64 + Math.ceil(nVals * 4.1) + text.pos);
       body.bytes(levels);
-      deltaBinaryPacked(body, t.lens, nVals);
-      body.bytes(t.bytes);
+      deltaBinaryPacked(body, lens, nVals);
+      body.bytes(text.view());
       this.push(body.view(), nSlots, nulls, E_DELTA_LENGTH_BYTE_ARRAY);
     } else if (kind === 'int32' || kind === 'double') {
       const width = kind === 'int32' ? 4 : 8;
@@ -467,13 +457,14 @@ export class ChunkBuilder {
   }
 
   /** A dictionary-encoded page; false (dictionary dropped for the rest of the chunk) when it outgrows its limit. */
-  private dictPage(str: (i: number) => string, nVals: number, levels: Buffer, nSlots: number, nulls: number): boolean {
+  private dictPage(c: ColumnSlice, vals: string[], levels: Buffer, nSlots: number, nulls: number): boolean {
     const dict = this.dict!;
+    const nVals = c.v1 - c.v0;
     const start = this.dictKeys.length;
     const limit = DICT_MAX_ENTRIES;
     const idx = scratchInt32(nVals);
     for (let i = 0; i < nVals; i++) {
-      const s = str(i);
+      const s = vals[c.v0 + i];
       let k = dict.get(s);
       if (k === undefined) {
         k = this.dictKeys.length;

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } 
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { sqlString, tableCodec, type TableCodec } from './codec.ts';
-import { appendPart, encodePart, PAGE_WEIGHT, TableEncoder, writeDurable } from './columnar.ts';
+import { appendPart, encodePart, PAGE_WEIGHT, TableEncoder, writeDurable, type Checkpoint } from './columnar.ts';
 import { compileTable, mark, newBuffers, rollback, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
 import type { TableInput, TableOutput } from '../runtime/operator.ts';
@@ -79,31 +79,23 @@ class ColumnarSink implements Sink {
   private rowsWritten = 0;
   private enc: TableEncoder;
   private compress = zstd();
-  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private schema: z.ZodObject, private table: CompiledTable, private nodeId: string, private stageDir: string, private batchDir: string, files: string[]) {
     for (const f of files) if (f.endsWith(PART_EXT)) this.batches.add(decodeURIComponent(f.slice(0, -PART_EXT.length)));
-    this.enc = new TableEncoder(table, join(stageDir, this.compress ? 'data.parquet' : 'data.uncompressed.parquet'), this.compress && this.compress.compress, nodeId);
-  }
-
-  /** One call at a time: shredding awaits the encoder thread between pages. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
-    this.tail = run.catch(() => undefined);
-    return run;
+    this.enc = new TableEncoder(table, join(stageDir, this.compress ? 'data.parquet' : 'data.uncompressed.parquet'), this.compress && this.compress.compress);
   }
 
   /**
    * Shreds rows into b. Pages fill as it goes (when `enc` is given); an invalid row throws RowValidationError with
    * everything this call added undone, as if the call never happened.
    */
-  private async shred(b: ColumnBuffers, rows: unknown[], enc: TableEncoder | null, batch?: string) {
+  private shred(b: ColumnBuffers, rows: unknown[], enc: TableEncoder | null, batch?: string) {
     const callStart = mark(b);
     let before = enc ? enc.bufRows : 0;
-    let ck = false;
+    let ck: Checkpoint | null = null;
     const undo = () => {
       if (!enc) rollback(b, callStart);
-      else if (ck) { enc.restore(); enc.clearBuffers(); }
+      else if (ck) { enc.restore(ck); enc.clearBuffers(); }
       else { rollback(b, callStart); enc.bufRows = before; }
     };
     const fail = (e: unknown): never => { undo(); throw e; };
@@ -122,15 +114,14 @@ class ColumnarSink implements Sink {
           // The page would mix earlier calls' rows with this call's: page those alone, then redo this call's rows.
           rollback(b, callStart);
           enc!.bufRows = before;
-          await enc!.flushPage();
+          enc!.flushPage();
           before = 0;
           i = 0;
-          enc!.checkpoint();
-          ck = true;
+          ck = enc!.checkpoint();
           continue;
         }
-        if (!ck) { enc!.checkpoint(); ck = true; }
-        await enc!.flushPage();
+        ck ??= enc!.checkpoint();
+        enc!.flushPage();
         continue;
       }
       // The compiled checks could not prove row `res` valid: zod decides (and words the error).
@@ -151,32 +142,26 @@ class ColumnarSink implements Sink {
     this.rowsWritten += rows.length;
   }
 
-  write(rows: unknown[]): Promise<void> {
-    return this.serial(async () => {
-      if (!rows.length) return;
-      await this.shred(this.enc.buf, rows, this.enc);
-      if (this.enc.buf.chars >= PAGE_WEIGHT) await this.enc.flushPage();
-      this.enc.commit();
-    });
+  async write(rows: unknown[]): Promise<void> {
+    if (!rows.length) return;
+    this.shred(this.enc.buf, rows, this.enc);
+    if (this.enc.buf.chars >= PAGE_WEIGHT) this.enc.flushPage();
+    this.enc.commit();
   }
 
-  writeBatch(id: string, rows: unknown[]): Promise<void> {
-    return this.serial(async () => {
-      if (this.batches.has(id)) throw new Error(`node ${this.nodeId}: batch ${JSON.stringify(id)} was already written`);
-      const b = newBuffers(this.table.leaves);
-      await this.shred(b, rows, null, id);
-      writeDurable(join(this.batchDir, `${encodeURIComponent(id)}${PART_EXT}`), encodePart(this.table.leaves, b, rows.length));
-      this.batches.add(id);
-    });
+  async writeBatch(id: string, rows: unknown[]): Promise<void> {
+    if (this.batches.has(id)) throw new Error(`node ${this.nodeId}: batch ${JSON.stringify(id)} was already written`);
+    const b = newBuffers(this.table.leaves);
+    this.shred(b, rows, null, id);
+    writeDurable(join(this.batchDir, `${encodeURIComponent(id)}${PART_EXT}`), encodePart(this.table.leaves, b, rows.length));
+    this.batches.add(id);
   }
 
-  finish(): Promise<number> { return this.serial(() => this.finishNow()); }
-
-  private async finishNow(): Promise<number> {
+  async finish(): Promise<number> {
     try {
       for (const id of [...this.batches].sort(collator.compare)) {
         this.enc.bufRows += appendPart(join(this.batchDir, `${encodeURIComponent(id)}${PART_EXT}`), this.table.leaves, this.enc.buf);
-        if (this.enc.buf.chars >= PAGE_WEIGHT) await this.enc.flushPage();
+        if (this.enc.buf.chars >= PAGE_WEIGHT) this.enc.flushPage();
         this.enc.commit();
       }
       const rows = await this.enc.finish();
