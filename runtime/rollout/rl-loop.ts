@@ -16,6 +16,7 @@ import { sampleBatch, taskStream } from './groups.ts';
 import { StepStore, type StepRecord } from './steps.ts';
 import { rolloutMetrics } from './metrics.ts';
 import { hash32 } from '../worlds/rng.ts';
+import { groupBy } from '../collections.ts';
 
 export interface RlLoopOptions {
   tasks: Task[];
@@ -30,6 +31,8 @@ export interface RlLoopOptions {
   /** Dynamic sampling: keep drawing until `groups` groups with reward variance (at most maxGroups tried). */
   dynamic: boolean;
   maxGroups: number;
+  /** Leave out of later steps the tasks whose whole group succeeded (they carry no GRPO signal any more). */
+  skipSolved?: boolean;
   seed: number;
   concurrency: number;
   limits: RolloutLimits;
@@ -46,8 +49,30 @@ export interface RlLoopOptions {
 
 export interface RlLoopResult { resumedFrom: number; generated: number[]; replayed: number[]; finalStep: number }
 
-async function generateStep(step: number, policy: Policy, o: RlLoopOptions): Promise<StepRecord> {
-  const stream = taskStream(o.tasks, hash32(`rl-tasks:${o.seed}:${step}`));
+/**
+ * Tasks a step draws from: with skipSolved, those no earlier step solved in every rollout of its group. Easy tasks
+ * dominate after SFT (most groups come back all-successful and dynamic sampling discards them), so pruning them
+ * raises the share of informative groups per rollout spent. The set depends only on the stored steps, so a resumed
+ * run draws the same tasks. When every task is solved, all of them come back.
+ */
+export function solvedTasks(records: Iterable<StepRecord>): Set<string> {
+  const solved = new Set<string>();
+  for (const rec of records) {
+    for (const [, group] of groupBy([...rec.train, ...rec.dropped], (r) => r.group_id)) {
+      if (group.length >= 2 && group.every((r) => r.success === true)) solved.add(group[0].task_id);
+    }
+  }
+  return solved;
+}
+
+/** The tasks a step draws from: those not solved yet, or all when none is left. */
+export function openTasks(tasks: Task[], solved: ReadonlySet<string>): Task[] {
+  const open = tasks.filter((t) => !solved.has(t.id));
+  return open.length ? open : tasks;
+}
+
+async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solved: Set<string>): Promise<StepRecord> {
+  const stream = taskStream(openTasks(o.tasks, solved), hash32(`rl-tasks:${o.seed}:${step}`));
   const times = { generate_s: 0, env_s: 0, reward_s: 0, rollout_wall_s: 0 };
   const base = groupOptions({ policy, limits: o.limits, sampling: o.sampling, rewards: o.rewards, groupSize: o.groupSize,
     concurrency: o.concurrency, step, seed: o.seed, signal: o.signal });
@@ -98,6 +123,7 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
   if (!st.export) throw new Error('train-rl: the trainer did not export the starting policy');
   const out: RlLoopResult = { resumedFrom: st.step, generated: [], replayed: [], finalStep: st.step };
   let policy: Policy | undefined;
+  const solved = o.skipSolved ? solvedTasks(o.store.steps().filter((s) => s <= st.step).map((s) => o.store.read(s))) : new Set<string>();
   try {
     for (let s = st.step + 1; s <= o.steps; s++) {
       o.signal?.throwIfAborted();
@@ -107,10 +133,11 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
         out.replayed.push(s);
       } else {
         policy ??= await loadPolicy(o.exportDir, { maxBatch: o.concurrency, maxContext: o.limits.maxContext, signal: o.signal });
-        rec = await generateStep(s, policy, o);
+        rec = await generateStep(s, policy, o, solved);
         o.store.write(rec);
         out.generated.push(s);
       }
+      if (o.skipSolved) for (const id of solvedTasks([rec])) solved.add(id);
       await o.beforeTrain?.(s);
       const res = await o.session.step({ ...o.trainer, step: s, samples: trainerSamples(rec), export_dir: o.exportDir });
       const t0 = performance.now();

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { summarize } from '../../runtime/rollout/evaluate.ts';
-import type { Rollout } from '../../schemas/rollout.ts';
-
-function row(world: string, task: string, success: boolean, o: Partial<Rollout> = {}): Rollout {
-  return {
-    id: `${task}-${Math.random()}`, task_id: task, world, messages: [], tools: [], source: 'rollout', teacher: 'policy', seed: 0,
-    policy_version: 0, reward: success ? 1 : 0, reward_components: {}, turns: 2, finish_reason: 'answered', errors: [],
-    difficulty: 1, split: 'heldout', group_id: task, sample: 0, step: -1, input_ids: [], loss_mask: [], behaviour_logprobs: [],
-    prompt_tokens: 10, completion_tokens: 20, timings: [], error_counts: {}, success, trainable: true, ...o,
-  };
-}
+import { rolloutRow as row } from './rows.ts';
 
 describe('summarize (eval table rows)', () => {
   it('success is the mean over tasks of each task\'s success share; pass^k needs all k samples', () => {
