@@ -50,10 +50,9 @@ export interface RlLoopOptions {
 export interface RlLoopResult { resumedFrom: number; generated: number[]; replayed: number[]; finalStep: number }
 
 /**
- * Tasks a step draws from: with skipSolved, those no earlier step solved in every rollout of its group. Easy tasks
- * dominate after SFT (most groups come back all-successful and dynamic sampling discards them), so pruning them
- * raises the share of informative groups per rollout spent. The set depends only on the stored steps, so a resumed
- * run draws the same tasks. When every task is solved, all of them come back.
+ * Tasks solved in every rollout of their group at some stored step: with skipSolved, later steps leave them out,
+ * so rollouts go to tasks that can still vary. (On the embedded default it changed nothing: most unsolved tasks
+ * are all-successful groups too.) The set depends only on the stored steps, so a resumed run draws the same tasks.
  */
 export function solvedTasks(records: Iterable<StepRecord>): Set<string> {
   const solved = new Set<string>();
