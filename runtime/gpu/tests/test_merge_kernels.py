@@ -83,3 +83,11 @@ def test_results_do_not_depend_on_chunk_size_or_threads(monkeypatch, method, spe
     assert torch.equal(whole.view(torch.int32), small.view(torch.int32))  # bit for bit, signs of zero included
     if method == "dare":
         assert not torch.equal(whole, dare(Job(job.name, base, experts, spec, seed=10)))
+
+
+def test_ties_threshold_on_an_atom_of_dropped_zeros():
+    # A 50% drop leaves half of each δ at exactly 0, so with density 0.8 the k-th largest |δ| is that atom: the
+    # threshold is 0 and nothing is trimmed, the same merge as density 1.
+    base, experts = models(5 * SMALL + 7, 2, seed=2)
+    job = lambda density: Job("w", base, experts, params([1.0, 1.0], density=density, drop_rate=0.5, combine="ties"), 3)
+    assert torch.equal(dare(job(0.8)), dare(job(1.0)))

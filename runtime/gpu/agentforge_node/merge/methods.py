@@ -26,7 +26,7 @@ import torch
 from . import kernels as _k
 
 F32 = torch.float32
-CHUNK = 1 << 18  # elements per work item (1 MB of fp32): fastest measured; smaller chunks pay more in per-call overhead and GIL handoffs
+CHUNK = 1 << 18  # elements per work item (1 MB of fp32): fastest measured; smaller pay per-call and GIL costs
 STRIDE = 17  # TIES samples 1 element in ≥17 (≥2¹⁸ in all) to bracket its top-k threshold within ~1% of the elements
 SMALL = 1 << 16  # below this many elements the threshold comes straight from the whole vector
 T = TypeVar("T")
@@ -213,7 +213,7 @@ def dare(job: Job) -> torch.Tensor:
     task arithmetic ("linear") or TIES. Yu et al. 2024, "Language Models are Super Mario" (arXiv:2311.03099).
 
     Deviations: each element's coin is a counter-based hash of (seed, tensor name, expert index, element index)
-    (kernels.coin), so a merge is reproducible and independent of tensor order, chunking and threads; with TIES
+    (kernels.coins), so a merge is reproducible and independent of tensor order, chunking and threads; with TIES
     the magnitude trim uses `density` (default 1: none).
     mergekit's dare_* rescale by the L1 norm instead of 1/(1−p) and draw from the global RNG, so they differ.
     """
@@ -302,8 +302,11 @@ class _Deltas(Kernel):
         out = []
         for i, bound in enumerate(bounds):
             r = k - sum(p[0][i] for p in parts)  # rank of the answer among the elements in [lo, hi], from the top
-            band = np.concatenate([p[1][i] for p in parts])
-            if 0 < r <= band.size:
+            if 0 < r <= sum(p[1][i] for p in parts):
+                if bound[0] == bound[1]:  # an atom (e.g. DARE's zeros): its value is the answer
+                    out.append(bound[0])
+                    continue
+                band = np.concatenate([p[2][i] for p in parts])
                 out.append(float(np.partition(band, band.size - r)[band.size - r]))
             elif bound != (0.0, math.inf):  # a freak sample: the answer lies outside the bracket
                 out.append(self._kth_in(run, k, [(0.0, math.inf)] * len(bounds))[i])
@@ -321,14 +324,15 @@ class _Deltas(Kernel):
             out.append(np.abs(d, out=d))
         return out
 
-    def _band(self, lo: np.ndarray, hi: np.ndarray, s: int, e: int, sc: Scratch) -> tuple[list[int], list[np.ndarray]]:
+    def _band(self, lo: np.ndarray, hi: np.ndarray, s: int, e: int, sc: Scratch) -> tuple[list[int], list[int], list[np.ndarray | None]]:
         sub, xs, _ = self.operands(s, e, sc)
-        vals, above, inside = sc.get(0, e - s).numpy(), [], []
+        vals, above, inside, kept = sc.get(0, e - s).numpy(), [], [], []
         for j, x in enumerate(xs):
             a, m = _k.band(sub, x, lo[j], hi[j], vals)
             above.append(int(a))
-            inside.append(vals[:m].copy())
-        return above, inside
+            inside.append(m)
+            kept.append(None if lo[j] == hi[j] else vals[:m].copy())  # an atom needs only its count
+        return above, inside, kept
 
 
 class _TaskArithmetic(_Deltas):
