@@ -56,3 +56,14 @@ def test_rl_step_on_cuda_matches_cpu(tiny_model):
     assert g["tokens"] == c["tokens"] and g["samples"] == c["samples"]
     assert g["entropy"] == pytest.approx(c["entropy"], rel=2e-2)
     assert g["mismatch_kl"] == pytest.approx(c["mismatch_kl"], abs=2e-2)
+
+
+def test_cuda_placement_turns_off_per_shape_cudnn_attention():
+    from agentforge_node.device import pick_device
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    pick_device("cuda")
+    # Micro-batches change shape every step; cuDNN would plan each one (device_check.sh measures the cost).
+    assert not torch.backends.cuda.cudnn_sdp_enabled()
+    q = torch.randn(3, 4, 37, 32, device="cuda", dtype=torch.bfloat16)
+    out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    assert out.shape == q.shape and torch.isfinite(out).all()
