@@ -2,6 +2,12 @@
 import type { OperatorContext } from '../operator.ts';
 import type { NodeEvent } from './client.ts';
 
+/**
+ * The node code an operator's key depends on: the Python package and its pinned requirements. Its tests and
+ * benchmark scripts stay out, so editing them never recomputes a trained model.
+ */
+export const NODE_CODE = ['runtime/gpu/agentforge_node', 'runtime/gpu/requirements.txt'];
+
 export function forwardEvents(ctx: OperatorContext): (e: NodeEvent) => void {
   let declared: string | undefined;
   return (e) => {
