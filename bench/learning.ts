@@ -5,7 +5,7 @@
  *  - heldout_success_rl:  mean RL success (baseline: SFT), goal ≥ SFT + 0.10 absolute;
  *  - recipe_wall_s: wall time of the slowest seed's recipe, goal ≤ 1200 s on 2 CPU cores;
  * each with the per-seed values and the spread (sample standard deviation).
- *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N]
+ *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped.
  */
 import { join, resolve } from 'node:path';
@@ -16,15 +16,26 @@ import { TableReader } from '../storage/table.ts';
 import { EvalRow } from '../schemas/eval.ts';
 import { DEFAULT_CONFIG, klearRecipe } from '../dags/klear.ts';
 import { emit } from './report.ts';
+import { TrainRlParams } from '../operators/train-rl.ts';
 
 const { values: a } = parseArgs({ options: {
   store: { type: 'string', default: resolve(import.meta.dirname, '..', '.agentforge', 'bench-learning') },
   seeds: { type: 'string', default: '0,1,2' },
   'sft-steps': { type: 'string', default: String(DEFAULT_CONFIG.sftSteps) },
   'rl-steps': { type: 'string', default: String(DEFAULT_CONFIG.rlSteps) },
+  /** JSON of train-rl params replacing the recipe's, e.g. --rl '{"lr":3e-4,"group_size":16}' */
+  rl: { type: 'string' },
 } });
 const seeds = a.seeds.split(',').map(Number);
-const cfg = (seed: number) => ({ ...DEFAULT_CONFIG, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps']), rlSteps: Number(a['rl-steps']) });
+const cfg = (seed: number) => ({ ...DEFAULT_CONFIG, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps']), rlSteps: Number(a['rl-steps']),
+  rl: a.rl ? rlOverrides(a.rl) : undefined });
+
+/** The given keys only (zod would fill in every default), checked against train-rl's schema. */
+function rlOverrides(json: string): Record<string, unknown> {
+  const raw = JSON.parse(json) as Record<string, unknown>;
+  const parsed = TrainRlParams.partial().strict().parse(raw) as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(raw).map((k) => [k, parsed[k]]));
+}
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const spread = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));

@@ -8,6 +8,7 @@
  * `klearRecipe(d, cfg)` builds the nodes into any DAG (bench/learning.ts builds one per seed); `addRlExpert`
  * adds an RL run on a subset of worlds (per-domain experts, e.g. for a later merge).
  */
+import type { z } from 'zod';
 import { dag, type DagBuilder, type NodeRef } from '../runtime/dag.ts';
 import type { FilesSpec, ModelSpec, TableSpec } from '../runtime/operator.ts';
 import type { Task } from '../schemas/task.ts';
@@ -19,7 +20,7 @@ import { initModel } from '../operators/init-model.ts';
 import { buildSftShards } from '../operators/build-sft-shards.ts';
 import { trainSft } from '../operators/train-sft.ts';
 import { exportOnnx } from '../operators/export-onnx.ts';
-import { trainRl } from '../operators/train-rl.ts';
+import { trainRl, TrainRlParams } from '../operators/train-rl.ts';
 import { rlRollouts } from '../operators/rl-rollouts.ts';
 import { evaluate } from '../operators/evaluate.ts';
 import { evalSummary } from '../operators/eval-summary.ts';
@@ -43,6 +44,8 @@ export interface KlearConfig {
   maxLen: number;
   /** Where the runtime node trains: 'auto' = CUDA + bf16 when torch sees a GPU, else CPU fp32. */
   device: 'auto' | 'cpu' | 'cuda';
+  /** train-rl params that replace the recipe's own for every RL run (lr, group_size, temperature, …). */
+  rl?: Partial<z.input<typeof TrainRlParams>>;
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
@@ -57,12 +60,12 @@ type TaskRef = NodeRef<TableSpec<typeof Task>>;
 type ModelRef = NodeRef<ModelSpec>;
 
 /** An RL run from `from` on the train tasks of `worlds`; returns the policy and its ONNX export. */
-export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number; device?: KlearConfig['device'] }):
+export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number; device?: KlearConfig['device']; rl?: KlearConfig['rl'] }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48,
-    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS }, { tasks: o.tasks, model: o.from });
+    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS, ...o.rl }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
-  const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.steps }, { model });
+  const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.rl?.steps ?? o.steps }, { model });
   return { model, onnx };
 }
 
@@ -84,14 +87,14 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   const labels = ['base', 'sft'];
   const models = [baseOnnx, sftOnnx];
   if (c.experts.length < 2) {
-    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps, device: c.device });
+    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps, device: c.device, rl: c.rl });
     labels.push('rl');
     models.push(rl.onnx);
   } else {
-    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps, device: c.device }) }));
+    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps, device: c.device, rl: c.rl }) }));
     // Task arithmetic over the common SFT parent: each expert's RL delta is added back (Ilharco et al. 2023).
     const merged = d.node(n('merged'), merge, { method: 'task_arithmetic', lambda: 1 }, { base: sft, experts: experts.map((x) => x.model) });
-    const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: c.rlSteps }, { model: merged });
+    const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: c.rl?.steps ?? c.rlSteps }, { model: merged });
     for (const x of experts) { labels.push(`rl_${x.e.id}`); models.push(x.onnx); }
     labels.push('merged');
     models.push(mergedOnnx);
