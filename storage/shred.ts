@@ -236,6 +236,37 @@ const helpers = {
   },
 };
 
+/**
+ * JSON text of plain records whose values are all strings, all numbers or all booleans, checked on the way. The last
+ * record's entries and text are kept: such maps (reward components, counts) often repeat row after row, and
+ * JSON.stringify would be most of their cost.
+ */
+export class ScalarRecord {
+  private keys: string[] = [];
+  private vals: unknown[] = [];
+  private text: string | null = null;
+  constructor(private type: 'string' | 'number' | 'boolean') {}
+
+  /** JSON.stringify of the record without an own __proto__ key, or FAILED when a value is not of the type. */
+  json(o: Record<string, unknown>): string | undefined | typeof FAILED {
+    const { keys, vals, type } = this;
+    let n = 0, same = this.text !== null;
+    for (const k in o) {
+      if (k === '__proto__' || !helpers.hasOwn(o, k)) continue;
+      const e = o[k];
+      if (typeof e !== type || (type === 'number' && !Number.isFinite(e))) return FAILED;
+      if (same && (keys[n] !== k || vals[n] !== e)) same = false;
+      n++;
+    }
+    // A toJSON (own or inherited) makes the text depend on more than the entries.
+    if (o.toJSON !== undefined) return JSON.stringify(helpers.protoFree(o));
+    if (same && n === keys.length) return this.text!;
+    keys.length = vals.length = 0;
+    for (const k in o) if (k !== '__proto__' && helpers.hasOwn(o, k)) { keys.push(k); vals.push(o[k]); }
+    return (this.text = JSON.stringify(helpers.protoFree(o)));
+  }
+}
+
 class Gen {
   consts: unknown[] = [helpers];
   /** Element shredders of lists of structs: small functions V8 optimizes (and deopts) one by one. */
@@ -405,10 +436,9 @@ class Gen {
     } else if (d.type === 'record' && fastRecord(s)) {
       const vt = unwrapSimple(d.valueType);
       code = `if (!K[0].isPlainObject(${v}) || K[0].enumSym(${v})) ${fail}`;
-      if (vt !== 'unknown' && vt !== 'any') {
-        const k = this.t('k'), e = this.t('e');
-        const test = vt === 'string' ? `typeof ${e} !== 'string'` : vt === 'boolean' ? `typeof ${e} !== 'boolean'` : `typeof ${e} !== 'number' || !Number.isFinite(${e})`;
-        code += ` for (const ${k} in ${v}) { if (${k} === '__proto__' || !K[0].hasOwn(${v}, ${k})) continue; const ${e} = ${v}[${k}]; if (${test}) ${fail} }`;
+      if (vt === 'string' || vt === 'number' || vt === 'boolean') {
+        const t = this.t('js');
+        return `${code} const ${t} = ${this.k(new ScalarRecord(vt))}.json(${v}); if (${t} === K[0].FAILED) ${fail} ${this.jsonText(n, t, r)}`;
       }
       code += ` const ${x} = K[0].protoFree(${v});`;
     } else {
@@ -420,7 +450,12 @@ class Gen {
 
   jsonValue(n: Node, x: string, r: string): string {
     const t = this.t('js');
-    return `const ${t} = ${x} === undefined || ${x} === null ? undefined : JSON.stringify(${x}); if (${t} === undefined || ${t} === 'null') { ${this.nulls(n, n.D - 1, r)} } else { ${this.value(n, t, r)} }`;
+    return `const ${t} = ${x} === undefined || ${x} === null ? undefined : JSON.stringify(${x}); ${this.jsonText(n, t, r)}`;
+  }
+
+  /** Stores JSON text t (from JSON.stringify: undefined or 'null' is SQL NULL). */
+  jsonText(n: Node, t: string, r: string): string {
+    return `if (${t} === undefined || ${t} === 'null') { ${this.nulls(n, n.D - 1, r)} } else { ${this.value(n, t, r)} }`;
   }
 
   /**

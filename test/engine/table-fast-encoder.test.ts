@@ -164,6 +164,25 @@ describe('compiled validator agrees with zod', () => {
     });
   }
 
+  it('scalar records: the remembered last record never leaks into a different one', () => {
+    const S = z.object({ n: z.record(z.string(), z.number()), s: z.record(z.string(), z.string()).optional(), b: z.record(z.string(), z.boolean()).default({}) });
+    const table = compileTable(S)!;
+    const seq: unknown[] = [
+      { n: { a: 1, b: 2 } }, { n: { a: 1, b: 2 } }, { n: { a: 1, b: 3 } }, { n: { b: 3, a: 1 } }, { n: { a: 1 } }, { n: { a: 1, b: 3 } },
+      { n: {} }, { n: {} }, { n: { x: -0 } }, { n: { x: 0 } }, { n: JSON.parse('{"__proto__": 5, "a": 1}') }, { n: { a: 1 } },
+      { n: { 2: 1, 1: 2 } }, { n: { '1': 2, '2': 1 } }, { n: { 'q"\\é\u0001': 1 } }, { n: { a: 1 }, s: { a: 'x' } }, { n: { a: 1 }, s: { a: 'y' }, b: { t: true } },
+      { n: { a: 1 }, s: { a: 'y' }, b: { t: false } }, { n: { a: 1 }, s: { a: '日本' } }, { n: { a: 1 }, s: { a: '\ud800' } },
+    ];
+    const fast = newBuffers(table.leaves), oracle = newBuffers(table.leaves);
+    expect(table.shredRows(seq, 0, seq.length, fast, Infinity)).toBe(-1);
+    for (const row of seq) expect(table.shredTrusted(S.parse(row), oracle)).toBeNull();
+    expect(dump(fast)).toEqual(dump(oracle));
+    // a row whose entries match the remembered ones except one bad value is still rejected
+    const bad = [{ n: { a: 1, b: 3 } }, { n: { a: 1, b: 'x' } }, { n: { a: 1, b: NaN } }];
+    expect(table.shredRows(bad, 0, 3, newBuffers(table.leaves), Infinity)).toBe(1);
+    expect(table.shredRows(bad, 2, 3, newBuffers(table.leaves), Infinity)).toBe(2);
+  });
+
   it('falls back to zod for schemas it does not model', () => {
     expect(compileTable(z.object({ a: z.string() }).refine((o) => o.a !== 'x'))).toBeNull();
     expect(compileTable(z.object({ a: z.string().transform((s) => s.length) }))).toBeNull();
