@@ -34,6 +34,11 @@ export const TrainRlParams = z.object({
    * on the embedded default (train success ~90% after SFT) it left rollouts per step unchanged (352–384 of 384).
    */
   skip_solved: z.boolean().default(false),
+  /**
+   * With dynamic sampling: try each task on this many rollouts first and complete the group only when their rewards
+   * differ (0 = off). Tasks the policy always solves then cost `screen` rollouts instead of `group_size`.
+   */
+  screen: z.number().int().min(0).default(0),
   temperature: z.number().gt(0).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   lr: z.number().positive().default(1e-5),
@@ -57,7 +62,11 @@ export const trainRl = operator({
   name: 'train-rl',
   version: 2,
   description: 'multi-turn GRPO: rollouts → rewards → trajectory table → train step → export → reload, resumable',
-  params: TrainRlParams,
+  params: TrainRlParams.superRefine((p, ctx) => {
+    if (p.screen && (p.screen < 2 || p.screen >= p.group_size || !p.dynamic_sampling)) {
+      ctx.addIssue({ code: 'custom', path: ['screen'], message: `screen ${p.screen} needs dynamic_sampling and 2 <= screen < group_size (${p.group_size}); 0 turns it off` });
+    }
+  }),
   inputs: { tasks: table(Task, 'Task'), model: model() },
   output: model(),
   resources: ['gpu'],
@@ -75,7 +84,7 @@ export const trainRl = operator({
     try {
       const r = await rlLoop({
         tasks, session, trainer, exportDir: join(ctx.checkpointDir, 'export'), store, steps: p.steps, groups: p.groups,
-        groupSize: p.group_size, dynamic: p.dynamic_sampling, maxGroups: Math.max(p.max_groups, p.groups), skipSolved: p.skip_solved, seed: p.seed,
+        groupSize: p.group_size, dynamic: p.dynamic_sampling, maxGroups: Math.max(p.max_groups, p.groups), screen: p.screen, skipSolved: p.skip_solved, seed: p.seed,
         concurrency: p.concurrency, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: p.top_p },
         rewards: p.rewards, signal: ctx.signal, metric: ctx.metric, log: ctx.log, afterStep: (s) => ctx.progress.set(s),
       });

@@ -3,6 +3,7 @@
  * (DAPO, Yu et al. 2025): a group whose rewards are all equal carries no GRPO advantage, so it is set aside and
  * more tasks are drawn until the batch has `groups` informative groups or `maxGroups` have been tried.
  */
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Task } from '../../schemas/task.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
@@ -28,10 +29,13 @@ export interface GroupOptions {
   signal?: AbortSignal;
 }
 
-/** G scored rollouts of each task, run concurrently; groups come back in task order. */
-export async function runGroups(tasks: Task[], o: GroupOptions): Promise<Rollout[][]> {
+/** G scored rollouts of each task (or samples [from, to) of each), run concurrently; groups come back in task order. */
+export async function runGroups(tasks: Task[], o: GroupOptions, from = 0, to = o.groupSize): Promise<Rollout[][]> {
   const queue = new PQueue({ concurrency: o.concurrency });
-  const groups = tasks.map((task) => Promise.all(Array.from({ length: o.groupSize }, (_, k) => queue.add(async () => {
+  // p-queue adds one abort listener per queued job (and removes it when the job ends); a wave queues hundreds.
+  if (o.signal) setMaxListeners(0, o.signal);
+  const groups = tasks.map((task) => Promise.all(Array.from({ length: to - from }, (_, i) => queue.add(async () => {
+    const k = from + i;
     const r = await o.run({ task, id: rolloutId(o.step, task.id, k), groupId: groupId(o.step, task.id), sample: k,
       seed: sampleSeed(o.seed, o.step, task.id, k), step: o.step });
     return o.score(r, task);
@@ -58,15 +62,27 @@ export interface DynamicBatch {
 /**
  * Draws tasks from `next` in waves of `groups` until `groups` informative groups are kept or `maxGroups` were
  * tried. With `dynamic` off every group is kept. Task order (and so the result) depends only on `next`.
+ * With `screen` = s (2 ≤ s < G) a task first gets samples 0..s-1 only; if their rewards are all equal it is set
+ * aside on those s rollouts, else it gets samples s..G-1 and is judged as a whole group. After SFT most tasks are
+ * solved every time, and screening spends s instead of G rollouts on each of them (the prompt screening of
+ * Speed-RL, Zhang et al. 2025); a group that would only have varied in samples s..G-1 is lost. Sample k has the
+ * same id and seed either way.
  */
-export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions): Promise<DynamicBatch> {
+export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions, screen = 0): Promise<DynamicBatch> {
   const out: DynamicBatch = { kept: [], all: [], droppedSolved: 0, droppedFailed: 0, tried: 0 };
+  const screening = dynamic && screen >= 2 && screen < o.groupSize;
   while (out.kept.length < groups && out.tried < maxGroups) {
     const want = Math.min(groups - out.kept.length, maxGroups - out.tried);
     const tasks = next(want);
     if (!tasks.length) break;
     out.tried += tasks.length;
-    for (const g of await runGroups(tasks, o)) {
+    let wave = await runGroups(tasks, o, 0, screening ? screen : o.groupSize);
+    if (screening) {
+      const rest = tasks.filter((_, i) => isInformative(wave[i]));
+      const more = await runGroups(rest, o, screen, o.groupSize);
+      wave = wave.map((g, i) => (isInformative(g) ? [...g, ...more[rest.indexOf(tasks[i])]] : g));
+    }
+    for (const g of wave) {
       out.all.push(g);
       if ((!dynamic || isInformative(g)) && out.kept.length < groups) out.kept.push(g);
       else if (g.every((r) => r.success)) out.droppedSolved++;

@@ -31,6 +31,8 @@ export interface RlLoopOptions {
   /** Dynamic sampling: keep drawing until `groups` groups with reward variance (at most maxGroups tried). */
   dynamic: boolean;
   maxGroups: number;
+  /** Screen each task with this many rollouts before completing its group (0 = off; see groups.ts sampleBatch). */
+  screen?: number;
   /** Leave out of later steps the tasks whose whole group succeeded (they carry no GRPO signal any more). */
   skipSolved?: boolean;
   seed: number;
@@ -84,7 +86,7 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
     return s;
   };
   const t0 = performance.now();
-  const b = await sampleBatch(stream.next, o.groups, o.maxGroups, o.dynamic, { ...base, score });
+  const b = await sampleBatch(stream.next, o.groups, o.maxGroups, o.dynamic, { ...base, score }, o.screen ?? 0);
   times.rollout_wall_s = (performance.now() - t0) / 1000;
   const kept = new Set(b.kept.flat().map((r) => r.id));
   const all = b.all.flat();

@@ -29,3 +29,21 @@ describe('skipping solved tasks in RL', () => {
     expect(openTasks(tasks, new Set(ids))).toEqual(tasks);
   });
 });
+
+describe('train-rl screen param', () => {
+  it('is checked with the DAG, before anything runs', async () => {
+    const { dag, validateDag } = await import('../../runtime/dag.ts');
+    const { makeTasks } = await import('../../operators/make-tasks.ts');
+    const { loadModel } = await import('../../operators/load-model.ts');
+    const { trainRl } = await import('../../operators/train-rl.ts');
+    const problems = (screen: number, group_size: number) => validateDag(dag('screen', (d) => {
+      const tasks = d.node('tasks', makeTasks, { worlds: ['retail'], n: 2 });
+      const model = d.node('base', loadModel, { source: '/nonexistent' });
+      d.node('rl', trainRl, { screen, group_size }, { tasks, model });
+    })).join('\n');
+    expect(problems(8, 8)).toMatch(/rl.*screen.*2 <= screen < group_size \(8\)/s);
+    expect(problems(1, 8)).toMatch(/screen/);
+    expect(problems(4, 8)).toBe('');
+    expect(problems(0, 8)).toBe('');
+  });
+});

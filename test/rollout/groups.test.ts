@@ -67,6 +67,25 @@ describe('groups', () => {
     expect(b.all).toHaveLength(9);
   });
 
+  it('screening spends s rollouts on uniform tasks and completes the varied ones to whole groups', async () => {
+    const full = await sampleBatch(inOrder(), 3, 12, true, options());
+    const b = await sampleBatch(inOrder(), 3, 12, true, options(), 2);
+    expect(b.kept.map((g) => g.map((r) => r.id))).toEqual(full.kept.map((g) => g.map((r) => r.id)));
+    expect(b.kept.flat().map((r) => r.seed)).toEqual(full.kept.flat().map((r) => r.seed));
+    expect(b.all.map((g) => g.length)).toEqual(b.all.map((g) => (isInformative(g) ? 3 : 2)));
+    expect(b.all.flat()).toHaveLength(3 * 3 + 6 * 2);
+    expect([b.tried, b.droppedSolved, b.droppedFailed]).toEqual([full.tried, full.droppedSolved, full.droppedFailed]);
+  });
+
+  it('a task that varies only after the screen is set aside (the price of screening)', async () => {
+    const lateOnly: GroupOptions['run'] = (job) => options().run({ ...job, sample: job.sample === 2 ? 0 : 1 });
+    const b = await sampleBatch(inOrder(), 3, 3, true, options({ run: lateOnly }), 2);
+    expect(b.kept).toHaveLength(0);
+    expect(b.all.every((g) => g.length === 2)).toBe(true);
+    const unscreened = await sampleBatch(inOrder(), 3, 3, true, options({ run: lateOnly }));
+    expect(unscreened.kept.length).toBeGreaterThan(0);
+  });
+
   it('gives up after maxGroups and keeps what it found', async () => {
     const b = await sampleBatch(inOrder(), 3, 4, true, options());
     expect(b.tried).toBe(4);
