@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { files, model, operator } from '../runtime/operator.ts';
 import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, NODE_CODE } from '../runtime/gpu/bridge.ts';
+import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
 import { ExportOnnxResult } from '../runtime/gpu/requests.ts';
 
 export const exportOnnx = operator({
@@ -19,7 +19,7 @@ export const exportOnnx = operator({
   }),
   inputs: { model: model() },
   output: files(),
-  codeDeps: NODE_CODE,
+  codeDeps: nodeCode('commands/export_onnx.py'),
   async run({ params, inputs, out, ctx }) {
     const res = await runNode('export-onnx', { model_dir: inputs.model.dir, out_dir: out.dir, ...params },
       { signal: ctx.signal, onEvent: forwardEvents(ctx), result: ExportOnnxResult });

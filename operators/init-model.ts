@@ -9,7 +9,7 @@ import { Template } from '@huggingface/jinja';
 import { z } from 'zod';
 import { model, operator, table } from '../runtime/operator.ts';
 import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, NODE_CODE } from '../runtime/gpu/bridge.ts';
+import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
 import { InitModelResult } from '../runtime/gpu/requests.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
@@ -48,7 +48,7 @@ export const initModel = operator({
   params: InitModelParams,
   inputs: { corpus: table(Trajectory, 'trajectories') },
   output: model(),
-  codeDeps: NODE_CODE,
+  codeDeps: nodeCode('commands/init_model.py'),
   async run({ params, inputs, out, ctx }) {
     const texts = renderCorpus(await inputs.corpus.all());
     if (texts.length === 0) throw new Error(`init-model: the corpus input (node ${inputs.corpus.node}) has no trajectories to train the tokenizer on`);

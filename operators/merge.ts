@@ -5,7 +5,7 @@ import { many, model, operator, optional } from '../runtime/operator.ts';
 import { MergeRequest } from '../runtime/gpu/requests.ts';
 export { MergeRequest };
 import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, NODE_CODE } from '../runtime/gpu/bridge.ts';
+import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
 
 /*
  * Model merging, executed by the runtime node (runtime/gpu/agentforge_node/merge): linear, task arithmetic, TIES,
@@ -112,7 +112,7 @@ export const merge = operator({
   inputs: { base: optional(model()), experts: many(model()) },
   output: model(),
   resources: ['gpu'],
-  codeDeps: NODE_CODE,
+  codeDeps: nodeCode('commands/merge.py'),
   async run({ params, inputs, out, ctx }) {
     const problems = arityProblems(params, inputs.experts.length, !!inputs.base);
     if (problems.length) throw new Error(`merge node '${ctx.nodeId}':\n  - ${problems.join('\n  - ')}`);

@@ -12,7 +12,7 @@ import { model, operator, table } from '../runtime/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Rollout } from '../schemas/rollout.ts';
 import { RlSession } from '../runtime/gpu/rl-session.ts';
-import { forwardEvents, NODE_CODE } from '../runtime/gpu/bridge.ts';
+import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
 import { LimitParams, toLimits } from '../runtime/rollout/policy.ts';
 import { rlLoop } from '../runtime/rollout/rl-loop.ts';
@@ -70,7 +70,7 @@ export const trainRl = operator({
   inputs: { tasks: table(Task, 'Task'), model: model() },
   output: model(),
   resources: ['gpu'],
-  codeDeps: NODE_CODE,
+  codeDeps: nodeCode('rl_session.py'),
   async run({ params: p, inputs, out, ctx }) {
     const tasks = (await inputs.tasks.all()).filter((t) => t.split === 'train' && (p.worlds === null || p.worlds.includes(t.world)))
       .sort((a, b) => (a.id < b.id ? -1 : 1));

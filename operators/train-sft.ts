@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { model, operator, table } from '../runtime/operator.ts';
 import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, NODE_CODE } from '../runtime/gpu/bridge.ts';
+import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
 import { TrainSftResult } from '../runtime/gpu/requests.ts';
 
 /** The shard columns the trainer reads (build-sft-shards writes these and more). */
@@ -47,7 +47,7 @@ export const trainSft = operator({
   inputs: { shards: table(SftShardColumns, 'sft shards'), model: model() },
   output: model(),
   resources: ['gpu'],
-  codeDeps: NODE_CODE,
+  codeDeps: nodeCode('commands/train_sft.py'),
   async run({ params, inputs, out, ctx }) {
     const { nproc, threads, ...hyper } = params;
     const request = {

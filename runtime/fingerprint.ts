@@ -65,6 +65,58 @@ export function localModuleClosure(entry: string): string[] {
   return [...seen].sort();
 }
 
+const PY_FROM_RE = /^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n#]*))/gm;
+const PY_IMPORT_RE = /^[ \t]*import[ \t]+([\w.]+)/gm;
+
+/** A Python module's file (`pkg/x.py` or `pkg/x/__init__.py`) under `dir`, for dotted path `mod`. */
+function pyFile(dir: string, mod: string): string | undefined {
+  const base = join(dir, ...mod.split('.').filter(Boolean));
+  return [`${base}.py`, join(base, '__init__.py')].find((c) => existsSync(c) && statSync(c).isFile());
+}
+
+/**
+ * A Python module and the modules of its own package it imports, transitively (relative imports and absolute ones
+ * under the package's top-level name; other packages are pinned by requirements). Names imported from a package
+ * that are its submodules count too, as do the `__init__.py` files of every package on the way.
+ */
+export function pythonModuleClosure(entry: string): string[] {
+  let root = dirname(resolve(entry));
+  while (existsSync(join(dirname(root), '__init__.py'))) root = dirname(root);
+  const top = root.split('/').pop()!;
+  const seen = new Set<string>();
+  const stack = [resolve(entry)];
+  const add = (f: string | undefined) => { if (f && !seen.has(f)) stack.push(f); };
+  while (stack.length) {
+    const file = stack.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (let d = dirname(file); d.startsWith(root); d = dirname(d)) add(pyFile(d, '__init__'));
+    const src = readFileSync(file, 'utf8');
+    const pkgDir = (dots: string, mod: string): string | undefined => {
+      if (dots) {
+        let d = dirname(file);
+        for (let i = 1; i < dots.length; i++) d = dirname(d);
+        return d;
+      }
+      return mod === top || mod.startsWith(`${top}.`) ? dirname(root) : undefined;
+    };
+    for (const m of src.matchAll(PY_FROM_RE)) {
+      const [, dots, mod, inParens, onLine] = m;
+      const names = inParens ?? onLine;
+      const dir = pkgDir(dots, mod);
+      if (!dir) continue;
+      const target = mod ? pyFile(dir, mod) : join(dir, '__init__.py');
+      add(target);
+      const sub = mod ? join(dir, ...mod.split('.')) : dir;
+      for (const n of names.split(',').map((x) => x.trim().split(/\s+/)[0]).filter(Boolean)) add(pyFile(sub, n));
+    }
+    for (const m of src.matchAll(PY_IMPORT_RE)) {
+      if (m[1] === top || m[1].startsWith(`${top}.`)) add(pyFile(dirname(root), m[1]));
+    }
+  }
+  return [...seen].sort();
+}
+
 function listFiles(path: string): string[] {
   if (!existsSync(path)) return [];
   const st = statSync(path);
@@ -87,10 +139,16 @@ function hashFile(file: string): string {
   return hash;
 }
 
-/** Per-file hashes (repo-relative path → sha256) of an operator's code: its module closure plus declared extra paths. */
+/**
+ * Per-file hashes (repo-relative path → sha256) of an operator's code: its module closure plus declared extra paths
+ * (a folder: every file in it; a `.py` file: its Python import closure).
+ */
 export function codeFiles(module: string, extra: string[] = []): Record<string, string> {
   const files = new Set(localModuleClosure(module));
-  for (const p of extra) for (const f of listFiles(resolve(REPO_ROOT, p))) files.add(f);
+  for (const p of extra) {
+    const full = resolve(REPO_ROOT, p);
+    for (const f of p.endsWith('.py') ? pythonModuleClosure(full) : listFiles(full)) files.add(f);
+  }
   const out: Record<string, string> = {};
   for (const f of [...files].sort()) out[relative(REPO_ROOT, f)] = hashFile(f);
   return out;

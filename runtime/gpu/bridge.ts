@@ -3,10 +3,12 @@ import type { OperatorContext } from '../operator.ts';
 import type { NodeEvent } from './client.ts';
 
 /**
- * The node code an operator's key depends on: the Python package and its pinned requirements. Its tests and
- * benchmark scripts stay out, so editing them never recomputes a trained model.
+ * The node code an operator's key depends on: the entry module of its command with the package modules it imports
+ * (transitively), and the pinned requirements. Editing the merge kernels then never recomputes a trained SFT model,
+ * nor editing the node's tests or benchmark scripts anything.
  */
-export const NODE_CODE = ['runtime/gpu/agentforge_node', 'runtime/gpu/requirements.txt'];
+export const nodeCode = (entry: string): string[] =>
+  ['runtime/gpu/agentforge_node/__main__.py', `runtime/gpu/agentforge_node/${entry}`, 'runtime/gpu/requirements.txt'];
 
 export function forwardEvents(ctx: OperatorContext): (e: NodeEvent) => void {
   let declared: string | undefined;
