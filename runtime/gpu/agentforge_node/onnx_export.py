@@ -3,7 +3,9 @@
 Graph signature (B batch, S new tokens, P past tokens):
   inputs  input_ids int64 [B,S], attention_mask int64 [B,P+S], position_ids int64 [B,S],
           past_key_values.{i}.key / .value float32 [B,kv_heads,P,head_dim]
-  outputs logits float32 [B,S,V], present.{i}.key / .value [B,kv_heads,P+S,head_dim]
+  outputs logits float32 [B,1,V] (the last position only), present.{i}.key / .value [B,kv_heads,P+S,head_dim]
+Sampling needs only the last position, and over a whole prefill the LM head and a [B,S,V] logits tensor were ~15 %
+of a rollout's generate time on the klear default (64 rows x 200 tokens: 1,140 vs 945 ms).
 The TorchScript exporter (dynamo=False, opset 18) traces a wrapper that rebuilds a DynamicCache from the flat
 per-layer tensors. Tracing bakes Python branches in, so we trace with P > 0 and S > 1 and the tests check other
 shapes (P = 0 prefill, S = 1 decode, other batch sizes).
@@ -28,12 +30,13 @@ class KVWrapper(nn.Module):
         cache = DynamicCache(config=self.model.config)
         for i in range(self.num_layers):
             cache.update(past[2 * i], past[2 * i + 1], i)
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=cache, use_cache=True)
+        out = self.model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               past_key_values=cache, use_cache=True)
+        logits = self.model.lm_head(out.last_hidden_state[:, -1:, :])
         present = []
         for layer in out.past_key_values.layers:
             present += [layer.keys, layer.values]
-        return (out.logits.float(), *present)
+        return (logits.float(), *present)
 
 
 def io_names(num_layers: int) -> tuple[list[str], list[str]]:

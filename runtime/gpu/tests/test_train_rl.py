@@ -161,5 +161,5 @@ def test_export_full_then_weights_only_matches_torch(tiny_model, tmp_path):
     with torch.no_grad():
         ref = t.model.eval()(input_ids=torch.from_numpy(ids)).logits.numpy()
     t.model.train()
-    np.testing.assert_allclose(run_onnx(out, ids), ref, atol=1e-4)
+    np.testing.assert_allclose(run_onnx(out, ids), ref[:, -1:], atol=1e-4)  # the graph returns the last position
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("model")) == ["model.onnx", "model.onnx.data"]
