@@ -76,11 +76,11 @@ export async function sampleBatch(next: (n: number) => Task[], groups: number, m
     const tasks = next(want);
     if (!tasks.length) break;
     out.tried += tasks.length;
-    let wave = await runGroups(tasks, o, 0, screening ? screen : o.groupSize);
+    const wave = await runGroups(tasks, o, 0, screening ? screen : o.groupSize);
     if (screening) {
-      const rest = tasks.filter((_, i) => isInformative(wave[i]));
-      const more = await runGroups(rest, o, screen, o.groupSize);
-      wave = wave.map((g, i) => (isInformative(g) ? [...g, ...more[rest.indexOf(tasks[i])]] : g));
+      const varied = tasks.map((_, i) => i).filter((i) => isInformative(wave[i]));
+      const more = await runGroups(varied.map((i) => tasks[i]), o, screen, o.groupSize);
+      varied.forEach((i, j) => wave[i].push(...more[j]));
     }
     for (const g of wave) {
       out.all.push(g);
