@@ -86,15 +86,16 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   const sftOnnx = d.node(n('sft_onnx'), exportOnnx, { policy_version: 0 }, { model: sft });
   const labels = ['base', 'sft'];
   const models = [baseOnnx, sftOnnx];
+  const rlSteps = c.rl?.steps ?? c.rlSteps;
   if (c.experts.length < 2) {
-    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: c.rlSteps, device: c.device, rl: c.rl });
+    const rl = addRlExpert(d, n('rl'), { tasks, from: sft, worlds: c.experts[0]?.worlds ?? null, seed: c.seed, steps: rlSteps, device: c.device, rl: c.rl });
     labels.push('rl');
     models.push(rl.onnx);
   } else {
-    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: c.rlSteps, device: c.device, rl: c.rl }) }));
+    const experts = c.experts.map((e) => ({ e, ...addRlExpert(d, n(`rl_${e.id}`), { tasks, from: sft, worlds: e.worlds, seed: c.seed, steps: rlSteps, device: c.device, rl: c.rl }) }));
     // Task arithmetic over the common SFT parent: each expert's RL delta is added back (Ilharco et al. 2023).
     const merged = d.node(n('merged'), merge, { method: 'task_arithmetic', lambda: 1 }, { base: sft, experts: experts.map((x) => x.model) });
-    const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: c.rl?.steps ?? c.rlSteps }, { model: merged });
+    const mergedOnnx = d.node(n('merged_onnx'), exportOnnx, { policy_version: rlSteps }, { model: merged });
     for (const x of experts) { labels.push(`rl_${x.e.id}`); models.push(x.onnx); }
     labels.push('merged');
     models.push(mergedOnnx);

@@ -90,7 +90,7 @@ export function pythonModuleClosure(entry: string): string[] {
     const file = stack.pop()!;
     if (seen.has(file)) continue;
     seen.add(file);
-    for (let d = dirname(file); d.startsWith(root); d = dirname(d)) add(pyFile(d, '__init__'));
+    for (let d = dirname(file); d === root || d.startsWith(`${root}/`); d = dirname(d)) add(pyFile(d, '__init__'));
     const src = readFileSync(file, 'utf8');
     const pkgDir = (dots: string, mod: string): string | undefined => {
       if (dots) {
