@@ -26,6 +26,20 @@ export class Store {
   constructor(dir: string) {
     this.dir = resolve(dir);
     for (const d of ['artifacts', 'checkpoints', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true });
+    this.restoreReplaced();
+  }
+
+  /**
+   * A run killed inside publish() between moving a committed artifact aside and renaming its replacement in leaves
+   * the artifact only under tmp/<pid>-replaced-<key>: put it back, so the ledger's row points at its files again.
+   */
+  private restoreReplaced(): void {
+    for (const name of readdirSync(join(this.dir, 'tmp'))) {
+      const m = /^(\d+)-replaced-([0-9a-f]{32})$/.exec(name);
+      if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1])) && !existsSync(this.artifactDir(m[2]))) {
+        renameSync(join(this.dir, 'tmp', name), this.artifactDir(m[2]));
+      }
+    }
   }
   get ledgerPath() { return join(this.dir, 'ledger.duckdb'); }
   get indexPath() { return join(this.dir, 'committed.keys'); }
@@ -71,14 +85,19 @@ export class Store {
   /**
    * Atomically publishes a staged folder as the artifact of `key`: fsync every file, then rename into place.
    * The ledger row is written by the caller afterwards; a crash in between leaves an unreferenced folder that the
-   * next run replaces and `gc` removes.
+   * next run replaces and `gc` removes. A committed artifact being recomputed (--force, --from) is moved aside, not
+   * deleted, until its replacement is in place: deleting it file by file first left a kill in between with a
+   * ledger row and no files (the constructor restores one moved aside).
    */
   publish(staged: string, key: string): FileEntry[] {
     const entries = checksumDir(staged, true);
     const final = this.artifactDir(key);
-    if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+    const aside = join(this.dir, 'tmp', `${process.pid}-replaced-${key}`);
+    const replacing = existsSync(final);
+    if (replacing) renameSync(final, aside);
     renameSync(staged, final);
     fsyncPath(join(this.dir, 'artifacts'));
+    if (replacing) rmSync(aside, { recursive: true, force: true });
     return entries;
   }
 
