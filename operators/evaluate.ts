@@ -27,7 +27,7 @@ export const EvaluateParams = z.object({
 
 export const evaluate = operator({
   name: 'evaluate',
-  version: 2,
+  version: 3,
   description: 'held-out rollouts of policies (ONNX exports), each with its model label and verdict',
   params: EvaluateParams,
   inputs: { tasks: table(Task, 'Task'), models: many(files()) },

@@ -10,7 +10,7 @@ import { ExportOnnxResult } from '../runtime/gpu/requests.ts';
 
 export const exportOnnx = operator({
   name: 'export-onnx',
-  version: 2,
+  version: 3,
   description: 'ONNX export with KV cache (opset 18) + meta.json for onnxruntime-node',
   params: z.object({
     /** Written to meta.json; rollouts record it as the behaviour policy's version. */

@@ -26,7 +26,7 @@ export const RolloutParams = z.object({
 
 export const rollout = operator({
   name: 'rollout',
-  version: 1,
+  version: 2,
   description: 'multi-turn rollouts of an ONNX policy on tasks (G per task), scored with the mixed reward',
   params: RolloutParams,
   inputs: { tasks: table(Task, 'Task'), policy: files() },

@@ -60,7 +60,7 @@ export const TrainRlParams = z.object({
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 2,
+  version: 3,
   description: 'multi-turn GRPO: rollouts → rewards → trajectory table → train step → export → reload, resumable',
   params: TrainRlParams.superRefine((p, ctx) => {
     if (p.screen && (p.screen < 2 || p.screen >= p.group_size || !p.dynamic_sampling)) {

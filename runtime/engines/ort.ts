@@ -4,12 +4,16 @@
  * get attention_mask 0, real tokens get position ids 0..len-1. Each step feeds the previous step's `present`
  * tensors back as `past`, so the KV cache is never copied; once more than half of a batch has finished, the
  * live rows are compacted (KV rows copied once) so finished sequences stop costing compute.
+ * Finished sequences keep their KV in a prefix cache (prefix-cache.ts): a prompt that extends one (the next turn
+ * of a rollout, or any prompt sharing a system prompt) starts from that KV as `past` and prefills only the rest.
+ * A batch is then [past: left-padded cached prefixes | input: left-padded remainders | decoded tokens].
  * reload() builds a new session and swaps it in; a batch already running keeps the session it started with.
  */
 import * as ort from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleToken, seededRandom, validateRequest, type GenerateRequest, type GenerateResult, type InferenceEngine } from './engine.ts';
+import { PrefixCache, type KvLayout, type PrefixCacheStats, type PrefixHit } from './prefix-cache.ts';
 
 export interface OnnxMeta {
   num_layers: number;
@@ -26,31 +30,42 @@ export interface OrtEngineOptions {
   /** Prompt + generated tokens per sequence. */
   maxContext?: number;
   intraOpThreads?: number;
+  /** Bytes of finished sequences' KV kept for prefix reuse (0: no cache). */
+  prefixCacheBytes?: number;
 }
 
 interface Loaded {
   session: ort.InferenceSession; meta: OnnxMeta; version: number; dir: string;
   /** generate() calls using this session; a replaced session is released when the last one ends. */
   active: number; retired: boolean;
+  cache: PrefixCache | null;
 }
 
-/** One live sequence of a batch. */
-interface Row { req: GenerateRequest; out: GenerateResult; rand: () => number; pos: number; done: boolean; index: number }
+/** One live sequence of a batch: `cached` prompt tokens came from the prefix cache, `fresh` were prefilled. */
+interface Row { req: GenerateRequest; out: GenerateResult; rand: () => number; pos: number; done: boolean; index: number; cached: number; fresh: number }
+
+/** Shortest prefix worth a warm-up prefill of its own (see OrtEngine.warm). */
+const WARM_MIN = 16;
+
+const layoutOf = (m: OnnxMeta): KvLayout => ({ layers: m.num_layers, kvHeads: m.num_kv_heads, headDim: m.head_dim });
 
 export class OrtEngine implements InferenceEngine {
   readonly name = 'ort';
   private constructor(private loaded: Loaded, private readonly opts: Required<OrtEngineOptions>) {}
 
   static async load(dir: string, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
-    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0 };
-    return new OrtEngine(await loadDir(dir, undefined, full.intraOpThreads), full);
+    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0, prefixCacheBytes: opts.prefixCacheBytes ?? 256 << 20 };
+    return new OrtEngine(await loadDir(dir, undefined, full), full);
   }
 
   get policyVersion(): number { return this.loaded.version; }
   get meta(): OnnxMeta { return this.loaded.meta; }
 
+  /** Prefix-cache counters of the current weights (null without a cache). */
+  get prefixCacheStats(): PrefixCacheStats | null { return this.loaded.cache ? { ...this.loaded.cache.stats } : null; }
+
   async reload(dir: string, version?: number): Promise<void> {
-    const next = await loadDir(dir, version, this.opts.intraOpThreads);
+    const next = await loadDir(dir, version, this.opts);
     const prev = this.loaded;
     this.loaded = next;
     prev.retired = true;
@@ -71,13 +86,16 @@ export class OrtEngine implements InferenceEngine {
     reqs.forEach((r, i) => {
       if (r.prompt.length >= this.opts.maxContext) results[i] = { tokens: [], logprobs: [], finish: 'context', policyVersion: model.version };
     });
-    // longest prompts together: less padding per batch
-    const order = reqs.map((_, i) => i).filter((i) => !results[i]).sort((a, b) => reqs[b].prompt.length - reqs[a].prompt.length);
     model.active++;
     try {
+      if (model.cache) await this.warm(model, reqs.filter((_, i) => !results[i]).map((r) => r.prompt), opts.signal);
+      const hits = reqs.map((r, i) => (results[i] || !model.cache ? null : model.cache.lookup(r.prompt)));
+      const fresh = (i: number) => reqs[i].prompt.length - (hits[i]?.length ?? 0);
+      // longest prefills together: less padding per batch
+      const order = reqs.map((_, i) => i).filter((i) => !results[i]).sort((a, b) => fresh(b) - fresh(a));
       for (let s = 0; s < order.length; s += this.opts.maxBatch) {
         const idx = order.slice(s, s + this.opts.maxBatch);
-        const outs = await this.runBatch(model, idx.map((i) => reqs[i]), opts.signal);
+        const outs = await this.runBatch(model, idx.map((i) => reqs[i]), idx.map((i) => hits[i]), opts.signal);
         idx.forEach((i, k) => (results[i] = outs[k]));
       }
     } finally {
@@ -86,30 +104,77 @@ export class OrtEngine implements InferenceEngine {
     return results;
   }
 
-  private async runBatch(model: Loaded, reqs: GenerateRequest[], signal?: AbortSignal): Promise<GenerateResult[]> {
+  /**
+   * Prompts that arrive together often share a prefix no finished sequence holds yet: a world's system prompt, or
+   * a whole prompt (a GRPO group's samples). Prefilling such a prefix once, as its own row, lets the batch start
+   * from it; first the prefixes shared by prompts that agree on their first WARM_MIN tokens, then whole prompts
+   * asked for more than once.
+   */
+  private async warm(model: Loaded, prompts: number[][], signal?: AbortSignal): Promise<void> {
+    const cache = model.cache!;
+    const levels = [(p: number[]) => (p.length > WARM_MIN ? p.slice(0, WARM_MIN).join() : null), (p: number[]) => p.join()];
+    for (const keyOf of levels) {
+      const groups = new Map<string, number[][]>();
+      for (const p of prompts) {
+        const k = keyOf(p);
+        if (k !== null) groups.set(k, [...(groups.get(k) ?? []), p]);
+      }
+      const shared: number[][] = [];
+      for (const ps of groups.values()) {
+        if (ps.length < 2) continue;
+        let n = Math.min(...ps.map((p) => p.length)) - 1;
+        for (const p of ps) { let j = 0; while (j < n && p[j] === ps[0][j]) j++; n = j; }
+        const prefix = ps[0].slice(0, n);
+        if (n - (cache.lookup(prefix, false)?.length ?? 0) >= WARM_MIN) shared.push(prefix);
+      }
+      if (!shared.length) continue;
+      const reqs = shared.map((prompt) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, topP: 1, seed: 0 }));
+      for (let s = 0; s < reqs.length; s += this.opts.maxBatch) {
+        const batch = reqs.slice(s, s + this.opts.maxBatch);
+        await this.runBatch(model, batch, batch.map((r) => cache.lookup(r.prompt, false)), signal);
+      }
+    }
+  }
+
+  private async runBatch(model: Loaded, reqs: GenerateRequest[], hits: (PrefixHit | null)[], signal?: AbortSignal): Promise<GenerateResult[]> {
     const { meta } = model;
-    const rows: Row[] = reqs.map((req, index) => ({
-      req, index, rand: seededRandom(req.seed), pos: req.prompt.length, done: false,
-      out: { tokens: [], logprobs: [], finish: 'length', policyVersion: model.version },
-    }));
-    const width = Math.max(...reqs.map((r) => r.prompt.length));
-    // prefill: left-padded prompts, empty past
+    const layout = layoutOf(meta);
+    const rows: Row[] = reqs.map((req, index) => {
+      const cached = hits[index]?.length ?? 0;
+      return { req, index, rand: seededRandom(req.seed), pos: req.prompt.length, done: false, cached, fresh: req.prompt.length - cached,
+        out: { tokens: [], logprobs: [], finish: 'length', policyVersion: model.version } };
+    });
+    const pastW = Math.max(...rows.map((r) => r.cached));
+    const width = Math.max(...rows.map((r) => r.fresh));
+    // prefill: cached prefixes right-aligned in the past, the rest left-padded; pad columns are masked out
     const ids = new BigInt64Array(reqs.length * width).fill(BigInt(meta.pad_token_id));
-    const mask = new BigInt64Array(reqs.length * width);
     const pos = new BigInt64Array(reqs.length * width);
-    reqs.forEach((r, b) => {
-      const pad = width - r.prompt.length;
-      r.prompt.forEach((t, j) => {
-        ids[b * width + pad + j] = BigInt(t);
-        mask[b * width + pad + j] = 1n;
-        pos[b * width + pad + j] = BigInt(j);
-      });
+    let maskCols = pastW + width;
+    const mask = new BigInt64Array(reqs.length * maskCols);
+    rows.forEach((r, b) => {
+      const pad = width - r.fresh;
+      for (let j = 0; j < r.fresh; j++) {
+        ids[b * width + pad + j] = BigInt(r.req.prompt[r.cached + j]);
+        pos[b * width + pad + j] = BigInt(r.cached + j);
+      }
+      mask.fill(1n, b * maskCols + pastW - r.cached, b * maskCols + pastW);
+      mask.fill(1n, b * maskCols + pastW + pad, (b + 1) * maskCols);
     });
     let live = rows;
-    let maskCols = width;
     let maskData: BigInt64Array = mask;
-    let past = emptyPast(meta, reqs.length);
+    let past = pastW > 0 ? pastOf(hits, pastW, layout) : emptyPast(meta, reqs.length);
     let out = await model.session.run(feeds(ids, maskData, pos, live.length, width, maskCols, past, meta));
+    // a row's own columns in the batch: its cached prefix, then its prefill and the tokens it was fed since
+    const keep = (done: Row[], at: (r: Row) => number) => {
+      if (!model.cache) return;
+      for (const r of done) {
+        if (r.out.finish === 'context' || r.out.tokens.length === 0) continue;
+        const fed = r.out.tokens.length - 1;
+        const segs: [number, number][] = [[pastW - r.cached, r.cached], [pastW + width - r.fresh, r.fresh + fed]];
+        const kv = past.map((t) => PrefixCache.gather(t.data as Float32Array, at(r), t.dims[2], segs, layout));
+        model.cache.insert(r.req.prompt.concat(r.out.tokens.slice(0, fed)), kv);
+      }
+    };
     for (;;) {
       if (signal?.aborted) throw new Error('generate aborted');
       const logits = out.logits;
@@ -118,6 +183,8 @@ export class OrtEngine implements InferenceEngine {
       past = presentOf(out, meta);
       if (live.every((r) => r.done)) break;
       if (live.filter((r) => r.done).length * 2 > live.length) {
+        const at = new Map(live.map((r, b) => [r, b]));
+        keep(live.filter((r) => r.done), (r) => at.get(r)!);
         ({ live, past, maskData } = compact(live, past, maskData, maskCols));
       }
       // decode step: one token per live row; finished rows (before compaction) feed pad and are ignored
@@ -135,6 +202,8 @@ export class OrtEngine implements InferenceEngine {
       maskData = nextMask;
       out = await model.session.run(feeds(stepIds, maskData, stepPos, n, 1, maskCols, past, meta));
     }
+    const at = new Map(live.map((r, b) => [r, b]));
+    keep(live, (r) => at.get(r)!);
     return rows.map((r) => r.out);
   }
 
@@ -154,7 +223,8 @@ export class OrtEngine implements InferenceEngine {
   }
 }
 
-async function loadDir(dir: string, version: number | undefined, threads: number): Promise<Loaded> {
+async function loadDir(dir: string, version: number | undefined, opts: Required<OrtEngineOptions>): Promise<Loaded> {
+  const threads = opts.intraOpThreads;
   let meta: OnnxMeta;
   try {
     meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as OnnxMeta;
@@ -167,7 +237,8 @@ async function loadDir(dir: string, version: number | undefined, threads: number
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
     executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
   });
-  return { session, meta, version: version ?? meta.policy_version ?? 0, dir, active: 0, retired: false };
+  const cache = opts.prefixCacheBytes > 0 ? new PrefixCache(layoutOf(meta), opts.prefixCacheBytes) : null;
+  return { session, meta, version: version ?? meta.policy_version ?? 0, dir, active: 0, retired: false, cache };
 }
 
 type Past = ort.Tensor[]; // [layer0.key, layer0.value, layer1.key, ...]
@@ -175,6 +246,17 @@ type Past = ort.Tensor[]; // [layer0.key, layer0.value, layer1.key, ...]
 function emptyPast(meta: OnnxMeta, batch: number): Past {
   const dims = [batch, meta.num_kv_heads, 0, meta.head_dim];
   return Array.from({ length: 2 * meta.num_layers }, () => new ort.Tensor('float32', new Float32Array(0), dims));
+}
+
+/** Past tensors holding each row's cached prefix right-aligned in `width` columns (zeros where masked). */
+function pastOf(hits: (PrefixHit | null)[], width: number, layout: KvLayout): Past {
+  const { layers, kvHeads, headDim } = layout;
+  const dims = [hits.length, kvHeads, width, headDim];
+  return Array.from({ length: 2 * layers }, (_, t) => {
+    const data = new Float32Array(hits.length * kvHeads * width * headDim);
+    hits.forEach((h, b) => { if (h) PrefixCache.copyInto(data, t, b, width, h, layout); });
+    return new ort.Tensor('float32', data, dims);
+  });
 }
 
 function presentOf(out: ort.InferenceSession.OnnxValueMapType, meta: OnnxMeta): Past {
