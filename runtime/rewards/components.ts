@@ -6,7 +6,7 @@
  */
 import type { Task } from '../../schemas/task.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
-import { verifyTrajectory } from '../synth/verify.ts';
+import { finalAnswer, verifyTrajectory } from '../synth/verify.ts';
 
 export type RewardFn = (r: Rollout, task: Task) => number;
 
@@ -45,5 +45,33 @@ export const efficiency: RewardFn = (r, task) => {
   return callTerm * lengthTerm;
 };
 
-export const COMPONENTS = { outcome, format, validity, efficiency } as const;
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * Partial credit for the required outputs: per output, 1 − edit distance / length to the closest word of the final
+ * answer (0 without an answer), averaged; 1 when the task requires none. Outcome scores the exact answer; this
+ * ranks near misses (a balance answered 861.00 for 866.00 beats 15.00), so a group whose samples all fail on a
+ * copied number still has a direction to learn in.
+ */
+export const answer: RewardFn = (r, task) => {
+  const outs = task.goal.required_outputs;
+  if (!outs.length) return 1;
+  const text = finalAnswer(r.messages);
+  const words = text.split(/[\s,;:!?()"'`]+/).map((w) => w.replace(/\.+$/, '')).filter(Boolean);
+  const closeness = (o: string) => {
+    if (text.includes(o)) return 1;
+    return words.reduce((best, w) => Math.max(best, 1 - editDistance(o, w) / Math.max(o.length, w.length)), 0);
+  };
+  return outs.reduce((s, o) => s + closeness(o), 0) / outs.length;
+};
+
+export const COMPONENTS = { outcome, format, validity, efficiency, answer } as const;
 export type ComponentName = keyof typeof COMPONENTS;

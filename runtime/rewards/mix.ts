@@ -13,6 +13,8 @@ export const RewardWeights = z.object({
   format: z.number().default(0.1),
   validity: z.number().default(0.1),
   efficiency: z.number().default(0.05),
+  /** Partial credit for near-miss answers (components.ts `answer`); off unless a recipe asks for it. */
+  answer: z.number().default(0),
 });
 export type RewardWeights = z.infer<typeof RewardWeights>;
 

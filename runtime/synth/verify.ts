@@ -58,7 +58,7 @@ function replay(traj: Trajectory, task: Task, world: World): Replay {
 }
 
 /** The assistant's last text message when it made no further tool calls after it, else ''. */
-function finalAnswer(messages: Message[]): string {
+export function finalAnswer(messages: Message[]): string {
   const last = [...messages].reverse().find((m) => m.role === 'assistant');
   return last && last.tool_calls.length === 0 ? last.content : '';
 }

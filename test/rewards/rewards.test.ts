@@ -3,7 +3,7 @@
  * in isolation, failures treated explicitly, and the per-world weighted mix.
  */
 import { describe, expect, it } from 'vitest';
-import { efficiency, format, outcome, validity } from '../../runtime/rewards/components.ts';
+import { answer, efficiency, format, outcome, validity } from '../../runtime/rewards/components.ts';
 import { RewardParams, scoreRollout, weightsFor } from '../../runtime/rewards/mix.ts';
 import { renderToolResult } from '../../runtime/worlds/base.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
@@ -70,14 +70,34 @@ describe('reward components', () => {
   });
 });
 
+describe('answer (partial credit)', () => {
+  const withOutputs = (outs: string[]) => ({ ...task, goal: { ...task.goal, required_outputs: outs } });
+
+  it('grades how close the final answer comes to each required output', () => {
+    const t = withOutputs(['866.00']);
+    expect(answer(rollout([], 'Account A-1 has a balance of 866.00.'), t)).toBe(1);
+    expect(answer(rollout([], 'Account A-1 has a balance of 861.00.'), t)).toBeCloseTo(5 / 6);
+    expect(answer(rollout([], 'Account A-1 has a balance of 15766.00.'), t)).toBeCloseTo(1 - 3 / 8);
+    expect(answer(rollout([], 'I cannot help.'), t)).toBeLessThan(0.5);
+    // the mean over outputs; none required is full credit; a last message that calls a tool is no answer
+    expect(answer(rollout([], 'It costs 12.00 and is pendin.'), withOutputs(['12.00', 'pending']))).toBeCloseTo((1 + 6 / 7) / 2);
+    expect(answer(rollout([], 'whatever'), withOutputs([]))).toBe(1);
+    const calling = rollout([{ name: 'get_order', args: { order_id: orderId } }], '866.00');
+    calling.messages.pop();
+    expect(answer(calling, t)).toBe(0);
+  });
+});
+
 describe('mixed reward', () => {
   it('weights the components, per world, and stores each of them', () => {
     const p = RewardParams.parse({ worlds: { retail: { outcome: 2, efficiency: 0 } } });
-    expect(weightsFor(p, 'retail')).toEqual({ outcome: 2, format: 0.1, validity: 0.1, efficiency: 0 });
-    expect(weightsFor(p, 'bank')).toEqual({ outcome: 1, format: 0.1, validity: 0.1, efficiency: 0.05 });
+    expect(weightsFor(p, 'retail')).toEqual({ outcome: 2, format: 0.1, validity: 0.1, efficiency: 0, answer: 0 });
+    expect(weightsFor(p, 'bank')).toEqual({ outcome: 1, format: 0.1, validity: 0.1, efficiency: 0.05, answer: 0 });
     const s = scoreRollout(gold(), task, p);
-    expect(s.reward_components).toEqual({ outcome: 1, format: 1, validity: 1, efficiency: 1 });
+    expect(s.reward_components).toEqual({ outcome: 1, format: 1, validity: 1, efficiency: 1, answer: 1 });
     expect(s.reward).toBeCloseTo(2.2);
+    const near = scoreRollout(rollout([{ name: 'get_order', args: { order_id: orderId } }], 'x'), task, RewardParams.parse({ default: { answer: 0.5 } }));
+    expect(near.reward).toBeCloseTo(0.1 + 0.1 + 0.05 + 0.5 * near.reward_components.answer);
     expect(s.success).toBe(true);
   });
 
@@ -85,6 +105,6 @@ describe('mixed reward', () => {
     const s = scoreRollout({ ...gold(), trainable: false, finish_reason: 'error' }, task, RewardParams.parse({}));
     expect(s.reward).toBe(0);
     expect(s.success).toBe(false);
-    expect(Object.values(s.reward_components)).toEqual([0, 0, 0, 0]);
+    expect(Object.values(s.reward_components)).toEqual([0, 0, 0, 0, 0]);
   });
 });
