@@ -1,7 +1,10 @@
 /*
  * Rollout decode throughput: the ORT engine vs PyTorch `generate` on the same weights and the same batch.
  * Both decode greedily to exactly NEW tokens per row (stop ids off / min_new_tokens), CPU, each after a warmup,
- * best of REPS; tokens/s = batch × NEW / wall time of the whole generate call (prefill included on both sides).
+ * best of REPS; tokens/s = batch × NEW / wall time of the whole generate call (prefill included on both sides, and
+ * the engine's prefix cache off: torch keeps nothing between calls either).
+ * Then multi-turn conversations shaped like rollouts (a shared system prompt, a user turn, a tool result after every
+ * reply): the same engine with its prefix cache against itself without one, each on a fresh engine.
  * Prints one JSON line per measurement. Usage: npx tsx bench/rollout.ts [batch] [prompt_len] [new_tokens]
  */
 import { readFileSync } from 'node:fs';
@@ -30,7 +33,7 @@ async function torchTokensPerSecond(dir: string, prompts: number[][]): Promise<{
 }
 
 async function ortTokensPerSecond(dir: string, prompts: number[][]): Promise<{ tps: number; tokens: number[][] }> {
-  const engine = await OrtEngine.load(dir, { maxBatch: prompts.length });
+  const engine = await OrtEngine.load(dir, { maxBatch: prompts.length, prefixCacheBytes: 0 });
   const reqs = prompts.map((prompt, i) => ({ prompt, maxTokens: NEW, stop: [], temperature: 0, topP: 1, seed: i }));
   await engine.generate(reqs.map((r) => ({ ...r, maxTokens: 2 }))); // warmup
   let best = Infinity;
@@ -43,6 +46,28 @@ async function ortTokensPerSecond(dir: string, prompts: number[][]): Promise<{ t
   }
   await engine.close();
   return { tps: (prompts.length * NEW) / best, tokens };
+}
+
+const CONV = { rows: 64, system: 120, turns: 3, reply: 24 };
+
+/** Seconds for CONV.rows conversations of CONV.turns greedy turns, and every row's generated tokens. */
+async function conversations(dir: string, cacheBytes: number): Promise<{ s: number; tokens: number[][] }> {
+  const r = rng(2);
+  const words = (n: number) => Array.from({ length: n }, () => 7 + Math.floor(r() * 400));
+  const system = words(CONV.system);
+  const prompts = Array.from({ length: CONV.rows }, () => system.concat(words(10 + Math.floor(r() * 20))));
+  const results = prompts.map(() => Array.from({ length: CONV.turns }, () => words(20 + Math.floor(r() * 20))));
+  const engine = await OrtEngine.load(dir, { maxBatch: CONV.rows, prefixCacheBytes: cacheBytes });
+  await engine.generate([{ prompt: words(8), maxTokens: 2, stop: [], temperature: 0, topP: 1, seed: 0 }]); // warmup
+  const tokens: number[][] = prompts.map(() => []);
+  const t0 = performance.now();
+  for (let turn = 0; turn < CONV.turns; turn++) {
+    const out = await engine.generate(prompts.map((prompt, i) => ({ prompt, maxTokens: CONV.reply, stop: [], temperature: 0, topP: 1, seed: i })));
+    out.forEach((o, i) => { tokens[i].push(...o.tokens); prompts[i] = prompts[i].concat(o.tokens, results[i][turn]); });
+  }
+  const s = (performance.now() - t0) / 1000;
+  await engine.close();
+  return { s, tokens };
 }
 
 async function main(): Promise<void> {
@@ -66,6 +91,21 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({
     bench: 'rollout', metric: 'greedy_rows_identical_to_torch_until_eos', value: same, unit: 'rows', baseline: B,
     ratio: Number((same / B).toFixed(2)), goal: 1, pass: same === B,
+  }));
+  const plain: number[] = [], cached: number[] = [];
+  let agree = 0;
+  for (let rep = 0; rep < REPS; rep++) {
+    const a = await conversations(dir, 0);
+    const b = await conversations(dir, 256 << 20);
+    plain.push(a.s);
+    cached.push(b.s);
+    agree = a.tokens.filter((t, i) => JSON.stringify(t) === JSON.stringify(b.tokens[i])).length;
+  }
+  const [p, c] = [Math.min(...plain), Math.min(...cached)];
+  console.log(JSON.stringify({
+    bench: 'rollout', metric: `multiturn_seconds_${CONV.rows}x${CONV.turns}_prefix_cache`, value: Number(c.toFixed(2)), unit: 's',
+    baseline: Number(p.toFixed(2)), ratio: Number((p / c).toFixed(2)), goal: '>= 1.3x faster than no cache, same greedy tokens',
+    pass: p / c >= 1.3 && agree === CONV.rows, rows_with_same_tokens: agree,
   }));
 }
 
