@@ -74,27 +74,35 @@ export function sampleToken(
     const x = logits[offset + v];
     if (x > max) { max = x; argmax = v; }
   }
+  // each exp once: sampling walks the same values the normaliser summed (half the time of a decode step's sampling)
+  const e = expScratch(vocab);
   let z = 0;
-  for (let v = 0; v < vocab; v++) z += Math.exp((logits[offset + v] - max) / t);
+  for (let v = 0; v < vocab; v++) z += (e[v] = Math.exp((logits[offset + v] - max) / t));
   const logZ = Math.log(z);
   const logprobOf = (tok: number) => (logits[offset + tok] - max) / t - logZ;
   if (temperature <= 0) return { token: argmax, logprob: logprobOf(argmax) };
-  const token = topP < 1 ? sampleTopP(logits, offset, vocab, max, t, z, topP, rand) : sampleFull(logits, offset, vocab, max, t, z, rand);
+  const token = topP < 1 ? sampleTopP(e, vocab, z, topP, rand) : sampleFull(e, vocab, z, rand);
   return { token, logprob: logprobOf(token) };
 }
 
-function sampleFull(logits: Float32Array, offset: number, vocab: number, max: number, t: number, z: number, rand: () => number): number {
+let scratch = new Float64Array(0);
+function expScratch(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
+  return scratch;
+}
+
+function sampleFull(e: Float64Array, vocab: number, z: number, rand: () => number): number {
   let u = rand() * z;
   for (let v = 0; v < vocab; v++) {
-    u -= Math.exp((logits[offset + v] - max) / t);
+    u -= e[v];
     if (u <= 0) return v;
   }
   return vocab - 1;
 }
 
-function sampleTopP(logits: Float32Array, offset: number, vocab: number, max: number, t: number, z: number, topP: number, rand: () => number): number {
+function sampleTopP(e: Float64Array, vocab: number, z: number, topP: number, rand: () => number): number {
   const probs = new Float64Array(vocab);
-  for (let v = 0; v < vocab; v++) probs[v] = Math.exp((logits[offset + v] - max) / t) / z;
+  for (let v = 0; v < vocab; v++) probs[v] = e[v] / z;
   const order = Array.from({ length: vocab }, (_, v) => v).sort((a, b) => probs[b] - probs[a] || a - b);
   let mass = 0;
   let k = 0;
