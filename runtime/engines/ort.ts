@@ -107,28 +107,33 @@ export class OrtEngine implements InferenceEngine {
   /**
    * Prompts that arrive together often share a prefix no finished sequence holds yet: a world's system prompt, or
    * a whole prompt (a GRPO group's samples). Prefilling such a prefix once, as its own row, lets the batch start
-   * from it; first the prefixes shared by prompts that agree on their first WARM_MIN tokens, then whole prompts
-   * asked for more than once.
+   * from it: first the prefixes shared by prompts that agree on their first WARM_MIN tokens, then whole prompts
+   * asked for more than once. Last, a prompt with far more left to prefill than the others (a new world in a batch
+   * of later turns) is prefilled alone, so the batch is not padded to its length.
    */
   private async warm(model: Loaded, prompts: number[][], signal?: AbortSignal): Promise<void> {
     const cache = model.cache!;
-    const levels = [(p: number[]) => (p.length > WARM_MIN ? p.slice(0, WARM_MIN).join() : null), (p: number[]) => p.join()];
-    for (const keyOf of levels) {
+    const have = (p: number[]) => cache.lookup(p, false)?.length ?? 0;
+    const shared = (keyOf: (p: number[]) => string | null) => {
       const groups = new Map<string, number[][]>();
       for (const p of prompts) {
         const k = keyOf(p);
         if (k !== null) groups.set(k, [...(groups.get(k) ?? []), p]);
       }
-      const shared: number[][] = [];
-      for (const ps of groups.values()) {
-        if (ps.length < 2) continue;
+      return [...groups.values()].filter((ps) => ps.length > 1).map((ps) => {
         let n = Math.min(...ps.map((p) => p.length)) - 1;
         for (const p of ps) { let j = 0; while (j < n && p[j] === ps[0][j]) j++; n = j; }
-        const prefix = ps[0].slice(0, n);
-        if (n - (cache.lookup(prefix, false)?.length ?? 0) >= WARM_MIN) shared.push(prefix);
-      }
-      if (!shared.length) continue;
-      const reqs = shared.map((prompt) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, topP: 1, seed: 0 }));
+        return ps[0].slice(0, n);
+      });
+    };
+    const outliers = () => {
+      const fresh = prompts.map((p) => p.length - have(p));
+      const median = [...fresh].sort((a, b) => a - b)[fresh.length >> 1];
+      return prompts.filter((_, i) => fresh[i] > 2 * median + WARM_MIN).map((p) => p.slice(0, -1));
+    };
+    const levels = [() => shared((p) => (p.length > WARM_MIN ? p.slice(0, WARM_MIN).join() : null)), () => shared((p) => p.join()), outliers];
+    for (const level of levels) {
+      const reqs = level().filter((p) => p.length - have(p) >= WARM_MIN).map((prompt) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, topP: 1, seed: 0 }));
       for (let s = 0; s < reqs.length; s += this.opts.maxBatch) {
         const batch = reqs.slice(s, s + this.opts.maxBatch);
         await this.runBatch(model, batch, batch.map((r) => cache.lookup(r.prompt, false)), signal);

@@ -99,6 +99,24 @@ describe('OrtEngine with a prefix cache', () => {
     await Promise.all([cached.close(), plain.close()]);
   }, 120_000);
 
+  it('prefills a prompt with far more new tokens than its batch mates on its own, then decodes it with them', async () => {
+    const r = rng(4);
+    const words = (n: number) => Array.from({ length: n }, () => 7 + Math.floor(r() * 200));
+    const cached = await OrtEngine.load(dir, { maxBatch: 8 });
+    const plain = await OrtEngine.load(dir, { maxBatch: 8, prefixCacheBytes: 0 });
+    const firsts = Array.from({ length: 4 }, () => words(30));
+    const t1 = await cached.generate(firsts.map((p) => greedy(p, 6)));
+    const next = firsts.map((p, i) => p.concat(t1[i].tokens, words(3))).concat([words(70)]);
+    const before = cached.prefixCacheStats!;
+    const [a, b] = [await cached.generate(next.map((p) => greedy(p, 6))), await plain.generate(next.map((p) => greedy(p, 6)))];
+    expect(a.map((x) => x.tokens)).toEqual(b.map((x) => x.tokens));
+    const after = cached.prefixCacheStats!;
+    // every prompt, the new 70-token one too, started from the cache: the batch prefilled a few tokens per row
+    expect(after.hits - before.hits).toBe(5);
+    expect(after.reusedTokens - before.reusedTokens).toBe(next.reduce((n, p) => n + p.length, 0) - 4 * 4 - 1);
+    await Promise.all([cached.close(), plain.close()]);
+  }, 120_000);
+
   it('starts an empty cache when new weights are loaded', async () => {
     const e = await OrtEngine.load(dir, { maxBatch: 4 });
     const p = Array.from({ length: 30 }, (_, i) => 7 + i);
