@@ -49,7 +49,7 @@ export interface KlearConfig {
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
+  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 20, prefix: '',
   experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512, device: 'auto',
 };
 
@@ -63,7 +63,8 @@ type ModelRef = NodeRef<ModelSpec>;
 export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number; device?: KlearConfig['device']; rl?: KlearConfig['rl'] }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48, screen: 4,
-    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS, ...o.rl }, { tasks: o.tasks, model: o.from });
+    temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS,
+    rewards: { default: { answer: 0.25 } }, ...o.rl }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
   const onnx = d.node(`${id}_onnx`, exportOnnx, { policy_version: o.rl?.steps ?? o.steps }, { model });
   return { model, onnx };
