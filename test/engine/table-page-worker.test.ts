@@ -62,6 +62,12 @@ describe('page worker', () => {
     expect(await write('auto', calls)).toBe(here);
   });
 
+  it('a page larger than a staging slab goes in a buffer of its own, with the same bytes', async () => {
+    const big = rows(3_000);
+    big[1_500].messages[1].content = '日本'.repeat(1_500_000); // 9 MB of UTF-8 in one page
+    expect(await write('1', [big])).toBe(await write('0', [big]));
+  });
+
   it('drops the pages of a write that fails several pages in, as the in-thread encoder does', async () => {
     const bad = [...rows(15_000, 10), { ...makeTrajectory(3), turns: 'x' }] as never[];
     const out: string[] = [];
