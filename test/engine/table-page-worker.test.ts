@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -99,6 +99,20 @@ describe('page worker', () => {
   it('a page the worker cannot encode fails with its error', async () => {
     // Lengths at an unaligned offset: the Int32Array view throws in the worker.
     await expect(pageWorker().encode(-1, Buffer.from(new ArrayBuffer(16)), 16, [4, 0, 1, -1, 0, DELTA, 2, 1, 0], false)).rejects.toThrow(/table page worker: RangeError/);
+  });
+
+  it('loads from the CLI bundle (no TypeScript loader) and writes what the in-thread encoder writes', () => {
+    const hashes = (['1', '0'] as const).map((mode) => {
+      const store = join(dir, `store${mode}`);
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/agentforge.mjs'), 'run', 'dags/smoke.ts', '--plain'], {
+        cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, AGENTFORGE_STORE: store, AGENTFORGE_BUNDLE: '1', AGENTFORGE_PAGE_WORKER: mode },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const files = readdirSync(store, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('data.parquet')).sort();
+      return files.map((f) => sha(join(store, f)));
+    });
+    expect(hashes[0].length).toBeGreaterThan(0);
+    expect(hashes[0]).toEqual(hashes[1]);
   });
 
   it('does not keep a process alive', () => {
