@@ -161,7 +161,6 @@ const DICT_SAMPLE = 4096;
 const utf8 = new TextEncoder();
 const JOIN_CHUNK = 4096;
 
-/** Scratch memory for assembling pages (one page at a time, synchronously). */
 /** Staging memory: standalone ArrayBuffers (transferable to the worker, int32 views aligned). */
 class StagingWriter extends ByteWriter {
   alloc(size: number) { return Buffer.from(new ArrayBuffer(size)); }
@@ -223,9 +222,8 @@ export class PageJob {
   private pages: Page[] = [];
   private defs: [number, number][] = [];
   private reps = new Map<unknown, number>();
-
-  private slab = -1;
   private worker: ReturnType<typeof pageWorker> | null;
+  private slab = -1;
 
   constructor(offload: boolean) {
     this.worker = offload ? pageWorker() : null;
@@ -274,7 +272,7 @@ export class PageJob {
 }
 
 /**
- * One leaf's column chunk of a row group, built a page at a time (pages compress on the thread pool as they come).
+ * One leaf's column chunk of a row group, built a page at a time (each staged into a PageJob, which makes its body).
  * String columns start dictionary-encoded when a sample of the first page is low-cardinality, and fall back to
  * DELTA_LENGTH_BYTE_ARRAY for the rest of the chunk once the dictionary outgrows its limit. `mark`/`reset` undo the
  * pages added since a mark.
