@@ -140,7 +140,7 @@ export function encodePage(job, spec, emit) {
   const seen = new Map();
   lv.pos = 0;
   const levels = (off, n, max) => {
-    const key = off * 32 + max;
+    const key = off * 256 + max; // levels are bytes: max < 256
     let at = seen.get(key);
     if (!at) {
       const s = lv.pos;
