@@ -1,16 +1,19 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, writevSync } from 'node:fs';
-import { ChunkBuilder, footer, LevelCache, MAGIC, type ChunkMeta, type Compress, type LeafInfo, type RowGroupMeta } from './parquet.ts';
+import { ChunkBuilder, footer, MAGIC, PageJob, type ChunkMeta, type Compress, type LeafInfo, type RowGroupMeta } from './parquet.ts';
 import { Growable, newBuffers, Strings, type ColumnBuffers, type CompiledTable } from './shred.ts';
+import { workerMode } from './page-worker.ts';
 import { zstd } from './zstd.ts';
 
 /*
  * Column buffers → Parquet pages → row groups → one file; and the durable batch part format.
  *
  * Rows are shredded into column buffers; every PAGE_WEIGHT characters of rows (strings, plus 4 per list element)
- * the buffers are encoded as one page per column, compressed on the thread pool, and reused, so the strings a page
- * holds die young and the encoding reads them while they are still in cache. Pages collect into row groups of
- * ROW_GROUP_ROWS rows, written to the file in order. Pages made from rows of an unfinished write() are tentative:
- * `checkpoint`/`restore` drop them again if a later row of that call turns out invalid.
+ * the buffers are staged as one page per column (text UTF-8 encoded, dictionary indices looked up: what needs the JS
+ * strings) and reused, so the strings a page holds die young and are read while still in cache. The rest of the
+ * encoding and zstd run on the page worker (storage/page-worker.ts) once a table has made a couple of pages, on
+ * the main thread before that. Pages collect into row groups of ROW_GROUP_ROWS rows, written to the file in order.
+ * Pages made from rows of an unfinished write() are tentative: `checkpoint`/`restore` drop them again if a later row
+ * of that call turns out invalid.
  */
 
 export const ROW_GROUP_ROWS = 122_880; // DuckDB's default row group
@@ -33,6 +36,8 @@ export class TableEncoder {
   private groups: RowGroupMeta[] = [];
   private pending: Promise<void> = Promise.resolve();
   private failed: unknown = null;
+  private pagesMade = 0;
+  private worker = workerMode();
 
   constructor(private table: CompiledTable, readonly path: string, private compress: Compress | null) {
     this.buf = newBuffers(table.leaves);
@@ -44,11 +49,15 @@ export class TableEncoder {
   /** Encodes the buffered rows as one page per column and empties the buffers. */
   flushPage() {
     if (this.bufRows === 0) return;
-    const b = this.buf, cache = new LevelCache();
+    // A table's first pages are encoded here: small tables never start the worker.
+    const job = new PageJob(this.worker === 'always' || (this.worker === 'auto' && this.pagesMade >= 2));
+    const b = this.buf;
     this.table.leaves.forEach((_, i) => {
       const v = b.v[i];
-      this.group.chunks[i].addPage({ defs: b.d[i].a, reps: b.r[i]?.a ?? null, s0: 0, s1: b.d[i].n, vals: v.a, v0: 0, v1: v.n }, cache);
+      this.group.chunks[i].addPage({ defs: b.d[i].a, reps: b.r[i]?.a ?? null, s0: 0, s1: b.d[i].n, vals: v.a, v0: 0, v1: v.n }, job);
     });
+    job.run(this.compress);
+    this.pagesMade++;
     this.group.rows += this.bufRows;
     this.clearBuffers();
     if (this.group.rows >= ROW_GROUP_ROWS) { this.closed.push(this.group); this.group = this.newGroup(); }
@@ -90,8 +99,13 @@ export class TableEncoder {
     if (this.fd === null) { this.fd = openSync(this.path, 'w'); this.pos = writeSync(this.fd, MAGIC); }
     const offset = this.pos;
     const metas: ChunkMeta[] = [];
-    for (const c of g.chunks) {
-      const { parts, meta } = await c.bytes(this.pos);
+    // All chunks at once: awaited one by one, each dictionary page's compression would cost a thread round trip.
+    const chunks = g.chunks.map((c) => c.bytes());
+    for (const c of chunks) c.catch(() => {}); // the first failure is thrown below; later ones are not unhandled
+    for (const chunk of chunks) {
+      const { parts, meta } = await chunk;
+      meta.dataOffset += this.pos;
+      if (meta.dictOffset !== null) meta.dictOffset += this.pos;
       for (let k = 0; k < parts.length; k += 512) this.pos += writevSync(this.fd, parts.slice(k, k + 512));
       metas.push(meta);
     }

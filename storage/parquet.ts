@@ -5,8 +5,12 @@
  *
  * Encodings: levels RLE/bit-packed hybrid; strings dictionary-encoded (PLAIN_DICTIONARY) while the dictionary stays
  * small, else DELTA_LENGTH_BYTE_ARRAY (one UTF-8 encode of the joined column, no per-string copies); numbers and
- * booleans PLAIN. Compression runs on the libuv thread pool while the next column is encoded.
+ * booleans PLAIN. A page is staged by ChunkBuilder.addPage (what needs the JS values) into a PageJob, whose bytes
+ * storage/pages.mjs turns into page bodies: on the page worker, or here with compression on the libuv thread pool.
  */
+
+import { bitWidth, ByteWriter, DELTA, DICT, encodePage, PLAIN } from './pages.mjs';
+import { pageWorker } from './page-worker.ts';
 
 // Parquet enums (parquet.thrift).
 export const T_BOOLEAN = 0, T_INT32 = 1, T_DOUBLE = 5, T_BYTE_ARRAY = 6;
@@ -16,32 +20,10 @@ const E_PLAIN = 0, E_PLAIN_DICTIONARY = 2, E_RLE = 3, E_DELTA_LENGTH_BYTE_ARRAY 
 const CODEC_UNCOMPRESSED = 0, CODEC_ZSTD = 6;
 const PAGE_DATA = 0, PAGE_DICTIONARY = 2;
 
-/** Growable byte buffer with the primitive writers the format needs (little-endian, varints, Thrift compact). */
-export class Bytes {
-  buf: Buffer;
-  pos = 0;
+/** ByteWriter plus the Thrift compact protocol writers of page headers and the footer. */
+export class Bytes extends ByteWriter {
   private fieldStack: number[] = [];
   private lastField = 0;
-  constructor(size = 256) { this.buf = Buffer.allocUnsafe(size); }
-  ensure(n: number) {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const b = Buffer.allocUnsafe(size);
-    this.buf.copy(b, 0, 0, this.pos);
-    this.buf = b;
-  }
-  byte(b: number) { this.ensure(1); this.buf[this.pos++] = b; }
-  u32(v: number) { this.ensure(4); this.buf.writeUInt32LE(v, this.pos); this.pos += 4; }
-  bytes(b: Uint8Array) { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
-  /** Unsigned varint of a non-negative integer up to 2^53. */
-  varint(n: number) {
-    this.ensure(10);
-    while (n > 127) { this.buf[this.pos++] = (n % 128) | 128; n = Math.floor(n / 128); }
-    this.buf[this.pos++] = n;
-  }
-  zigzag(n: number) { this.varint(n >= 0 ? n * 2 : -n * 2 - 1); }
-  view(): Buffer { return this.buf.subarray(0, this.pos); }
 
   // Thrift compact protocol.
   private field(id: number, type: number) {
@@ -70,98 +52,6 @@ export class Bytes {
   elemEnd() { this.structEnd(); }
   /** Ends a top-level Thrift struct. */
   stop() { this.byte(0); this.lastField = 0; }
-}
-
-const bitWidth = (max: number) => (max <= 0 ? 0 : 32 - Math.clz32(max));
-
-/**
- * RLE/bit-packed hybrid encoding of vals[start, end) (small non-negative ints of `bw` bits, bw <= 24): runs of 8 or
- * more equal values become RLE runs, the rest bit-packed groups of 8 (only the last one padded).
- */
-export function hybrid(out: Bytes, vals: ArrayLike<number>, start: number, end: number, bw: number) {
-  const vbytes = (bw + 7) >> 3;
-  const packed = (a: number, b: number) => {
-    const groups = Math.ceil((b - a) / 8);
-    out.varint(groups * 2 + 1);
-    out.ensure(groups * bw + 4);
-    const buf = out.buf;
-    let pos = out.pos, acc = 0, bits = 0;
-    const stop = a + groups * 8;
-    for (let i = a; i < stop; i++) {
-      acc |= (i < b ? vals[i] : 0) << bits;
-      bits += bw;
-      while (bits >= 8) { buf[pos++] = acc & 255; acc >>>= 8; bits -= 8; }
-    }
-    out.pos = pos;
-  };
-  const rle = (v: number, count: number) => {
-    out.varint(count * 2);
-    for (let k = 0; k < vbytes; k++) out.byte((v >>> (8 * k)) & 255);
-  };
-  let pend = start, i = start;
-  while (i < end) {
-    const v = vals[i];
-    let j = i + 1;
-    while (j < end && vals[j] === v) j++;
-    if (j - i >= 8) {
-      let k = i;
-      if (i > pend) {
-        const rem = (i - pend) % 8;
-        if (rem) k = i + 8 - rem;
-        if (j - k < 8) { i = j; continue; }
-        packed(pend, k);
-      }
-      rle(v, j - k);
-      pend = j;
-    }
-    i = j;
-  }
-  if (pend < end) packed(pend, end);
-}
-
-/** Bit-packs `count` values of width w (<= 32) little-endian, LSB first, into out. */
-function packBits(out: Bytes, vals: ArrayLike<number>, start: number, count: number, total: number, w: number) {
-  if (w === 0) return;
-  out.ensure(Math.ceil((total * w) / 8) + 8);
-  const buf = out.buf;
-  let pos = out.pos, acc = 0, bits = 0;
-  if (w <= 24) {
-    for (let i = 0; i < total; i++) {
-      acc |= (i < count ? vals[start + i] : 0) << bits;
-      bits += w;
-      while (bits >= 8) { buf[pos++] = acc & 255; acc >>>= 8; bits -= 8; }
-    }
-    out.pos = pos;
-    return;
-  }
-  for (let i = 0; i < total; i++) {
-    const v = i < count ? vals[start + i] : 0;
-    acc += v * 2 ** bits; // exact below 2^53: bits < 8 and v < 2^32
-    bits += w;
-    while (bits >= 8) { buf[pos++] = acc % 256; acc = Math.floor(acc / 256); bits -= 8; }
-  }
-  out.pos = pos;
-}
-
-/** DELTA_BINARY_PACKED encoding of int32 values (block 128, 4 miniblocks of 32). */
-const DELTAS = new Float64Array(128);
-export function deltaBinaryPacked(out: Bytes, vals: Int32Array | number[], n: number) {
-  out.varint(128); out.varint(4); out.varint(n); out.zigzag(n ? vals[0] : 0);
-  const deltas = DELTAS;
-  for (let b = 1; b < n; b += 128) {
-    const m = Math.min(128, n - b);
-    let min = Infinity;
-    for (let k = 0; k < m; k++) { const d = vals[b + k] - vals[b + k - 1]; deltas[k] = d; if (d < min) min = d; }
-    out.zigzag(min);
-    const widths = [0, 0, 0, 0];
-    for (let mb = 0; mb < 4; mb++) {
-      let max = 0;
-      for (let k = mb * 32; k < Math.min(m, mb * 32 + 32); k++) { const d = deltas[k] - min; deltas[k] = d; if (d > max) max = d; }
-      widths[mb] = max === 0 ? 0 : max < 2 ** 31 ? 32 - Math.clz32(max) : 32;
-    }
-    for (const w of widths) out.byte(w);
-    for (let mb = 0; mb < 4 && mb * 32 < m; mb++) packBits(out, deltas, mb * 32, Math.min(32, m - mb * 32), 32, widths[mb]);
-  }
 }
 
 /** UTF-8 byte length of a JS string, counting lone surrogates as U+FFFD (3 bytes), as Buffer.write encodes them. */
@@ -236,29 +126,6 @@ export interface LeafInfo {
   repOwner: number;
 }
 
-/** Encoded level runs shared between the column chunks of one row group (equal streams are encoded once). */
-export class LevelCache {
-  private reps = new Map<unknown, Buffer>();
-  private defs: { key: Uint8Array; max: number; bytes: Buffer }[] = [];
-  levels(leaf: LeafInfo, c: ColumnSlice): Buffer {
-    let r: Buffer | undefined;
-    if (leaf.maxRep > 0) {
-      r = this.reps.get(c.reps);
-      if (!r) { r = levelBytes(c.reps!, c.s0, c.s1, leaf.maxRep); this.reps.set(c.reps, r); }
-    }
-    const key = (c.defs as Uint8Array).subarray(c.s0, c.s1);
-    let d = this.defs.find((e) => e.max === leaf.maxDef && e.key.length === key.length && Buffer.compare(e.key, key) === 0)?.bytes;
-    if (!d) { d = levelBytes(c.defs, c.s0, c.s1, leaf.maxDef); this.defs.push({ key, max: leaf.maxDef, bytes: d }); }
-    return r ? Buffer.concat([r, d]) : d;
-  }
-}
-
-function levelBytes(vals: ArrayLike<number>, s0: number, s1: number, max: number): Buffer {
-  const out = new Bytes(64 + ((s1 - s0) >> 2));
-  levelsInto(out, vals, s0, s1, max);
-  return Buffer.from(out.view());
-}
-
 /** One leaf column's slots for a page: levels for every slot, values for the defined ones. */
 export interface ColumnSlice {
   defs: ArrayLike<number>;
@@ -294,15 +161,11 @@ const DICT_SAMPLE = 4096;
 const utf8 = new TextEncoder();
 const JOIN_CHUNK = 4096;
 
-function levelsInto(out: Bytes, vals: ArrayLike<number>, s0: number, s1: number, max: number) {
-  const at = out.pos;
-  out.u32(0);
-  hybrid(out, vals, s0, s1, bitWidth(max));
-  out.buf.writeUInt32LE(out.pos - at - 4, at);
+/** Staging memory: standalone ArrayBuffers (transferable to the worker, int32 views aligned). */
+class StagingWriter extends ByteWriter {
+  alloc(size: number) { return Buffer.from(new ArrayBuffer(size)); }
 }
-
-/** Scratch memory for assembling pages (one page at a time, synchronously). */
-const scratch = { text: new Bytes(1 << 16), body: new Bytes(1 << 16), int32: new Int32Array(1 << 12) };
+const scratch = { int32: new Int32Array(1 << 12), job: new StagingWriter(1 << 16) };
 function scratchInt32(n: number): Int32Array {
   if (scratch.int32.length < n) scratch.int32 = new Int32Array(Math.max(n, scratch.int32.length * 2));
   return scratch.int32;
@@ -347,8 +210,69 @@ interface Page {
   max?: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * One leaf's column chunk of a row group, built a page at a time (pages compress on the thread pool as they come).
+ * One page of every column, staged as bytes (levels, UTF-8 text and lengths, dictionary indices, plain values) and
+ * encoded by pages.mjs, here or on the page worker. Equal level streams are staged, and encoded, once.
+ */
+export class PageJob {
+  readonly w: ByteWriter;
+  private spec: number[] = [];
+  private pages: Page[] = [];
+  private defs: [number, number][] = [];
+  private reps = new Map<unknown, number>();
+  private worker: ReturnType<typeof pageWorker> | null;
+  private slab = -1;
+
+  constructor(offload: boolean) {
+    this.worker = offload ? pageWorker() : null;
+    if (this.worker) { this.w = new StagingWriter(0); ({ buf: this.w.buf, slab: this.slab } = this.worker.staging()); } else this.w = scratch.job;
+    this.w.pos = 0;
+  }
+
+  /** Stages a column's level streams; returns the start of its spec. */
+  levels(leaf: LeafInfo, c: ColumnSlice): number[] {
+    const n = c.s1 - c.s0;
+    let r = -1;
+    if (leaf.maxRep > 0) {
+      r = this.reps.get(c.reps) ?? -1;
+      if (r < 0) { r = this.w.pos; this.w.bytes((c.reps as Uint8Array).subarray(c.s0, c.s1)); this.reps.set(c.reps, r); }
+    }
+    const key = (c.defs as Uint8Array).subarray(c.s0, c.s1);
+    let d = this.defs.find(([at, len]) => len === n && Buffer.compare(this.w.buf.subarray(at, at + n), key) === 0)?.[0];
+    if (d === undefined) { d = this.w.pos; this.w.bytes(key); this.defs.push([d, n]); }
+    return [n, d, leaf.maxDef, r, leaf.maxRep];
+  }
+
+  add(pages: Page[], page: Page, spec: number[]) {
+    pages.push(page);
+    this.pages.push(page);
+    for (const x of spec) this.spec.push(x);
+  }
+
+  /** Encodes the staged pages; each page's body becomes its bytes (compressed when `compress` is given: zstd). */
+  run(compress: Compress | null) {
+    if (!this.worker) {
+      encodePage(this.w.view(), this.spec, (k, raw) => {
+        const p = this.pages[k];
+        p.raw = raw.length;
+        if (!compress) { p.body = Buffer.from(raw); return; }
+        const { buf, release } = pool.take(raw);
+        p.body = compress(buf).then((b) => { release(); return b; }, (e) => { release(); throw e; });
+      });
+      return;
+    }
+    const done = this.worker.encode(this.slab, this.w.buf, this.w.pos, this.spec, compress !== null);
+    this.pages.forEach((p, k) => {
+      p.body = done.then((e) => { p.raw = e.raws[k]; return e.out.subarray(k ? e.ends[k - 1] : 0, e.ends[k]); });
+      p.body.catch(() => {}); // a page restore() dropped may fail unobserved
+    });
+  }
+}
+
+/**
+ * One leaf's column chunk of a row group, built a page at a time (each staged into a PageJob, which makes its body).
  * String columns start dictionary-encoded when a sample of the first page is low-cardinality, and fall back to
  * DELTA_LENGTH_BYTE_ARRAY for the rest of the chunk once the dictionary outgrows its limit. `mark`/`reset` undo the
  * pages added since a mark.
@@ -378,22 +302,14 @@ export class ChunkBuilder {
     if (state === 'undecided') this.dict = null;
   }
 
-  /** Queues a page assembled in `raw` (scratch memory: copied into pooled memory until compressed). */
-  private push(raw: Buffer, slots: number, nulls: number, encoding: number, minmax?: { min: number; max: number }) {
-    let body: Promise<Buffer> | Buffer;
-    if (this.compress) {
-      const { buf, release } = pool.take(raw);
-      body = this.compress(buf).then((b) => { release(); return b; }, (e) => { release(); throw e; });
-    } else body = Buffer.from(raw);
-    this.pages.push({ body, raw: raw.length, slots, nulls, encoding, ...minmax });
-  }
-
-  addPage(c: ColumnSlice, cache: LevelCache) {
+  addPage(c: ColumnSlice, job: PageJob) {
     const nSlots = c.s1 - c.s0, nVals = c.v1 - c.v0;
     if (nSlots === 0) return;
-    const levels = cache.levels(this.leaf, c);
+    const w = job.w;
+    const spec = job.levels(this.leaf, c);
     const nulls = nSlots - nVals;
     const kind = this.leaf.kind;
+    const page: Page = { body: EMPTY, raw: 0, slots: nSlots, nulls, encoding: E_PLAIN };
     if (kind === 'string' || kind === 'json') {
       const vals = c.vals as string[];
       if (this.dictState === 'undecided' && nVals > 0) {
@@ -404,60 +320,60 @@ export class ChunkBuilder {
         this.dictState = seen.size * 16 <= sample ? 'on' : 'off';
         if (this.dictState === 'on') this.dict = new Map();
       }
-      if (this.dictState === 'on' && this.dictPage(c, vals, levels, nSlots, nulls)) return;
+      if (this.dictState === 'on' && this.dictPage(c, vals, job, spec)) { page.encoding = E_PLAIN_DICTIONARY; job.add(this.pages, page, spec); return; }
       const lens = scratchInt32(nVals);
       let units = 0;
       for (let i = 0; i < nVals; i++) units += (lens[i] = vals[c.v0 + i].length);
-      const text = scratch.text;
-      text.pos = 0;
-      text.ensure(units + 64);
+      // Lengths go in front of the text, copied there once the text is written (non-ASCII values rewrite them).
+      w.pos = (w.pos + 3) & ~3;
+      w.ensure(nVals * 4 + units + 64);
+      const at = w.pos;
+      w.pos += nVals * 4;
+      const t0 = w.pos;
       // Values joined and UTF-8 encoded a few thousand at a time: one native call each, no per-value copies.
       for (let a = 0; a < nVals; a += JOIN_CHUNK) {
         const b = Math.min(a + JOIN_CHUNK, nVals);
         const joined = vals.slice(c.v0 + a, c.v0 + b).join('');
-        text.ensure(joined.length * 3);
-        const written = utf8.encodeInto(joined, text.buf.subarray(text.pos)).written;
+        w.ensure(joined.length * 3);
+        const written = utf8.encodeInto(joined, w.buf.subarray(w.pos)).written;
         if (written !== joined.length) {
           // Not ASCII: byte lengths per value; surrogate halves split across values would pair up in the join.
           let sum = 0;
           for (let i = a; i < b; i++) sum += (lens[i] = utf8Length(vals[c.v0 + i]));
           if (sum !== written) {
-            for (let i = a; i < b; i++) { const s = vals[c.v0 + i]; lens[i] = Buffer.byteLength(s, 'utf8'); text.ensure(lens[i]); text.pos += text.buf.write(s, text.pos, 'utf8'); }
+            for (let i = a; i < b; i++) { const s = vals[c.v0 + i]; lens[i] = Buffer.byteLength(s, 'utf8'); w.ensure(lens[i]); w.pos += w.buf.write(s, w.pos, 'utf8'); }
             continue;
           }
         }
-        text.pos += written;
+        w.pos += written;
       }
-      const body = scratch.body;
-      body.pos = 0;
-      body.ensure(levels.length + 64 + Math.ceil(nVals * 4.1) + text.pos);
-      body.bytes(levels);
-      deltaBinaryPacked(body, lens, nVals);
-      body.bytes(text.view());
-      this.push(body.view(), nSlots, nulls, E_DELTA_LENGTH_BYTE_ARRAY);
+      new Int32Array(w.buf.buffer, w.buf.byteOffset + at, nVals).set(lens.subarray(0, nVals));
+      spec.push(DELTA, at, nVals, w.pos - t0);
+      page.encoding = E_DELTA_LENGTH_BYTE_ARRAY;
     } else if (kind === 'int32' || kind === 'double') {
       const width = kind === 'int32' ? 4 : 8;
-      scratch.body.ensure(levels.length + nVals * width);
-      const body = scratch.body.buf.subarray(0, levels.length + nVals * width);
-      levels.copy(body, 0);
       const src = c.vals as Int32Array | Float64Array;
       let min = Infinity, max = -Infinity;
       for (let i = c.v0; i < c.v1; i++) { const v = src[i]; if (v < min) min = v; if (v > max) max = v; }
-      Buffer.from(src.buffer, src.byteOffset + c.v0 * width, nVals * width).copy(body, levels.length);
-      this.push(body, nSlots, nulls, E_PLAIN, nVals ? { min, max } : undefined);
+      if (nVals) { page.min = min; page.max = max; }
+      spec.push(PLAIN, w.pos, nVals * width, 0);
+      w.bytes(new Uint8Array(src.buffer, src.byteOffset + c.v0 * width, nVals * width));
     } else {
       const src = c.vals as Uint8Array;
-      scratch.body.ensure(levels.length + ((nVals + 7) >> 3));
-      const body = scratch.body.buf.subarray(0, levels.length + ((nVals + 7) >> 3)).fill(0);
-      levels.copy(body, 0);
+      const n = (nVals + 7) >> 3;
+      w.ensure(n);
+      const bits = w.buf.subarray(w.pos, w.pos + n).fill(0);
       let t = 0;
-      for (let i = 0; i < nVals; i++) if (src[c.v0 + i]) { body[levels.length + (i >> 3)] |= 1 << (i & 7); t++; }
-      this.push(body, nSlots, nulls, E_PLAIN, nVals ? { min: t === nVals ? 1 : 0, max: t > 0 ? 1 : 0 } : undefined);
+      for (let i = 0; i < nVals; i++) if (src[c.v0 + i]) { bits[i >> 3] |= 1 << (i & 7); t++; }
+      if (nVals) { page.min = t === nVals ? 1 : 0; page.max = t > 0 ? 1 : 0; }
+      spec.push(PLAIN, w.pos, n, 0);
+      w.pos += n;
     }
+    job.add(this.pages, page, spec);
   }
 
-  /** A dictionary-encoded page; false (dictionary dropped for the rest of the chunk) when it outgrows its limit. */
-  private dictPage(c: ColumnSlice, vals: string[], levels: Buffer, nSlots: number, nulls: number): boolean {
+  /** Stages a dictionary-encoded page; false (dictionary dropped for the rest of the chunk) when it outgrows its limit. */
+  private dictPage(c: ColumnSlice, vals: string[], job: PageJob, spec: number[]): boolean {
     const dict = this.dict!;
     const nVals = c.v1 - c.v0;
     const start = this.dictKeys.length;
@@ -481,23 +397,21 @@ export class ChunkBuilder {
       }
       idx[i] = k;
     }
-    const bw = Math.max(1, bitWidth(this.dictKeys.length - 1));
-    const body = scratch.body;
-    body.pos = 0;
-    body.ensure(levels.length + 16 + nVals * 2);
-    body.bytes(levels);
-    body.byte(bw);
-    hybrid(body, idx, 0, nVals, bw);
-    this.push(body.view(), nSlots, nulls, E_PLAIN_DICTIONARY);
+    const w = job.w;
+    w.pos = (w.pos + 3) & ~3;
+    w.ensure(nVals * 4);
+    new Int32Array(w.buf.buffer, w.buf.byteOffset + w.pos, nVals).set(idx.subarray(0, nVals));
+    spec.push(DICT, w.pos, nVals, Math.max(1, bitWidth(this.dictKeys.length - 1)));
+    w.pos += nVals * 4;
     return true;
   }
 
   get numPages() { return this.pages.length; }
 
-  /** The chunk's bytes (dictionary page first) for a file offset, and its metadata. */
-  async bytes(offset: number): Promise<{ parts: Buffer[]; meta: ChunkMeta }> {
+  /** The chunk's bytes (dictionary page first) and its metadata, offsets relative to the chunk's start. */
+  async bytes(): Promise<{ parts: Buffer[]; meta: ChunkMeta }> {
     const parts: Buffer[] = [];
-    let pos = offset, uncompressed = 0, dictOffset: number | null = null, dataOffset: number | null = null;
+    let pos = 0, uncompressed = 0, dictOffset: number | null = null, dataOffset: number | null = null;
     const encodings = new Set<number>([E_RLE]);
     const stats: ChunkMeta['stats'] = { nulls: 0 };
     const add = (raw: number, body: Buffer, header: Buffer) => { parts.push(header, body); pos += header.length + body.length; uncompressed += header.length + raw; };
@@ -545,7 +459,7 @@ export class ChunkBuilder {
       parts,
       meta: {
         type: this.type, encodings: [...encodings], path: this.leaf.path, codec: this.compress ? CODEC_ZSTD : CODEC_UNCOMPRESSED,
-        numValues: slots, uncompressed, compressed: pos - offset, dataOffset: dataOffset ?? offset, dictOffset, stats,
+        numValues: slots, uncompressed, compressed: pos, dataOffset: dataOffset ?? 0, dictOffset, stats,
       },
     };
   }
