@@ -49,7 +49,7 @@ export interface KlearConfig {
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 20, prefix: '',
+  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
   experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512, device: 'auto',
 };
 
