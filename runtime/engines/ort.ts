@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleToken, seededRandom, validateRequest, type GenerateRequest, type GenerateResult, type InferenceEngine } from './engine.ts';
-import { PrefixCache, type KvLayout, type PrefixCacheStats, type PrefixHit } from './prefix-cache.ts';
+import { commonPrefix, PrefixCache, type KvLayout, type PrefixCacheStats, type PrefixHit } from './prefix-cache.ts';
 
 export interface OnnxMeta {
   num_layers: number;
@@ -62,7 +62,7 @@ export class OrtEngine implements InferenceEngine {
   get meta(): OnnxMeta { return this.loaded.meta; }
 
   /** Prefix-cache counters of the current weights (null without a cache). */
-  get prefixCacheStats(): PrefixCacheStats | null { return this.loaded.cache ? { ...this.loaded.cache.stats } : null; }
+  get prefixCacheStats(): PrefixCacheStats | null { return this.loaded.cache?.stats ?? null; }
 
   async reload(dir: string, version?: number): Promise<void> {
     const next = await loadDir(dir, version, this.opts);
@@ -113,7 +113,6 @@ export class OrtEngine implements InferenceEngine {
    */
   private async warm(model: Loaded, prompts: number[][], signal?: AbortSignal): Promise<void> {
     const cache = model.cache!;
-    const have = (p: number[]) => cache.lookup(p, false)?.length ?? 0;
     const shared = (keyOf: (p: number[]) => string | null) => {
       const groups = new Map<string, number[][]>();
       for (const p of prompts) {
@@ -121,22 +120,21 @@ export class OrtEngine implements InferenceEngine {
         if (k !== null) groups.set(k, [...(groups.get(k) ?? []), p]);
       }
       return [...groups.values()].filter((ps) => ps.length > 1).map((ps) => {
-        let n = Math.min(...ps.map((p) => p.length)) - 1;
-        for (const p of ps) { let j = 0; while (j < n && p[j] === ps[0][j]) j++; n = j; }
+        const n = ps.reduce((m, p) => commonPrefix(p, ps[0], m), Math.min(...ps.map((p) => p.length)) - 1);
         return ps[0].slice(0, n);
       });
     };
     const outliers = () => {
-      const fresh = prompts.map((p) => p.length - have(p));
+      const fresh = prompts.map((p) => p.length - (cache.lookup(p, false)?.length ?? 0));
       const median = [...fresh].sort((a, b) => a - b)[fresh.length >> 1];
       return prompts.filter((_, i) => fresh[i] > 2 * median + WARM_MIN).map((p) => p.slice(0, -1));
     };
     const levels = [() => shared((p) => (p.length > WARM_MIN ? p.slice(0, WARM_MIN).join() : null)), () => shared((p) => p.join()), outliers];
     for (const level of levels) {
-      const reqs = level().filter((p) => p.length - have(p) >= WARM_MIN).map((prompt) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, topP: 1, seed: 0 }));
-      for (let s = 0; s < reqs.length; s += this.opts.maxBatch) {
-        const batch = reqs.slice(s, s + this.opts.maxBatch);
-        await this.runBatch(model, batch, batch.map((r) => cache.lookup(r.prompt, false)), signal);
+      const todo = level().map((prompt) => ({ prompt, hit: cache.lookup(prompt, false) })).filter((x) => x.prompt.length - (x.hit?.length ?? 0) >= WARM_MIN);
+      for (let s = 0; s < todo.length; s += this.opts.maxBatch) {
+        const batch = todo.slice(s, s + this.opts.maxBatch);
+        await this.runBatch(model, batch.map(({ prompt }) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, topP: 1, seed: 0 })), batch.map((x) => x.hit), signal);
       }
     }
   }
@@ -170,16 +168,13 @@ export class OrtEngine implements InferenceEngine {
     let past = pastW > 0 ? pastOf(hits, pastW, layout) : emptyPast(meta, reqs.length);
     let out = await model.session.run(feeds(ids, maskData, pos, live.length, width, maskCols, past, meta));
     // a row's own columns in the batch: its cached prefix, then its prefill and the tokens it was fed since
-    const keep = (done: Row[], at: (r: Row) => number) => {
-      if (!model.cache) return;
-      for (const r of done) {
-        if (r.out.finish === 'context' || r.out.tokens.length === 0) continue;
-        const fed = r.out.tokens.length - 1;
-        const segs: [number, number][] = [[pastW - r.cached, r.cached], [pastW + width - r.fresh, r.fresh + fed]];
-        const kv = past.map((t) => PrefixCache.gather(t.data as Float32Array, at(r), t.dims[2], segs, layout));
-        model.cache.insert(r.req.prompt.concat(r.out.tokens.slice(0, fed)), kv);
-      }
-    };
+    const keep = (which: (r: Row) => boolean) => live.forEach((r, b) => {
+      if (!model.cache || !which(r) || r.out.finish === 'context' || r.out.tokens.length === 0) return;
+      const fed = r.out.tokens.length - 1;
+      const segs: [number, number][] = [[pastW - r.cached, r.cached], [pastW + width - r.fresh, r.fresh + fed]];
+      const kv = past.map((t) => PrefixCache.gather(t.data as Float32Array, b, t.dims[2], segs, layout));
+      model.cache.insert(r.req.prompt.concat(r.out.tokens.slice(0, fed)), kv);
+    });
     for (;;) {
       if (signal?.aborted) throw new Error('generate aborted');
       const logits = out.logits;
@@ -188,8 +183,7 @@ export class OrtEngine implements InferenceEngine {
       past = presentOf(out, meta);
       if (live.every((r) => r.done)) break;
       if (live.filter((r) => r.done).length * 2 > live.length) {
-        const at = new Map(live.map((r, b) => [r, b]));
-        keep(live.filter((r) => r.done), (r) => at.get(r)!);
+        keep((r) => r.done);
         ({ live, past, maskData } = compact(live, past, maskData, maskCols));
       }
       // decode step: one token per live row; finished rows (before compaction) feed pad and are ignored
@@ -207,8 +201,7 @@ export class OrtEngine implements InferenceEngine {
       maskData = nextMask;
       out = await model.session.run(feeds(stepIds, maskData, stepPos, n, 1, maskCols, past, meta));
     }
-    const at = new Map(live.map((r, b) => [r, b]));
-    keep(live, (r) => at.get(r)!);
+    keep(() => true);
     return rows.map((r) => r.out);
   }
 

@@ -21,6 +21,13 @@ export interface PrefixCacheStats { lookups: number; hits: number; reusedTokens:
 
 const BLOCK = 8;
 
+/** How many leading tokens a and b share, at most `max`. */
+export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>, max: number): number {
+  let n = 0;
+  while (n < max && a[n] === b[n]) n++;
+  return n;
+}
+
 function blockHashes(tokens: ArrayLike<number>, upTo: number): number[] {
   const out: number[] = [];
   let h = 0x811c9dc5;
@@ -39,9 +46,11 @@ export class PrefixCache {
   /** Insertion order = recency (a hit moves a sequence to the end). */
   private seqs = new Set<CachedSeq>();
   private bytes = 0;
-  readonly stats: PrefixCacheStats = { lookups: 0, hits: 0, reusedTokens: 0, promptTokens: 0, sequences: 0, bytes: 0, evicted: 0 };
+  private counts = { lookups: 0, hits: 0, reusedTokens: 0, promptTokens: 0, evicted: 0 };
 
   constructor(readonly layout: KvLayout, readonly maxBytes: number, readonly minReuse = BLOCK) {}
+
+  get stats(): PrefixCacheStats { return { ...this.counts, sequences: this.seqs.size, bytes: this.bytes }; }
 
   /**
    * The longest cached prefix of `prompt` that still leaves one token to prefill (the logits come from it).
@@ -49,8 +58,8 @@ export class PrefixCache {
    */
   lookup(prompt: readonly number[], use = true): PrefixHit | null {
     if (use) {
-      this.stats.lookups++;
-      this.stats.promptTokens += prompt.length;
+      this.counts.lookups++;
+      this.counts.promptTokens += prompt.length;
     }
     const limit = prompt.length - 1;
     let seq: CachedSeq | undefined;
@@ -60,15 +69,13 @@ export class PrefixCache {
       seq = s;
     }
     if (!seq) return null;
-    const max = Math.min(limit, seq.tokens.length);
-    let n = 0;
-    while (n < max && seq.tokens[n] === prompt[n]) n++;
+    const n = commonPrefix(seq.tokens, prompt, Math.min(limit, seq.tokens.length));
     if (n < this.minReuse) return null;
     if (!use) return { seq, length: n };
     this.seqs.delete(seq);
     this.seqs.add(seq);
-    this.stats.hits++;
-    this.stats.reusedTokens += n;
+    this.counts.hits++;
+    this.counts.reusedTokens += n;
     return { seq, length: n };
   }
 
@@ -88,14 +95,12 @@ export class PrefixCache {
       if (this.bytes <= this.maxBytes) break;
       this.evict(old);
     }
-    this.stats.sequences = this.seqs.size;
-    this.stats.bytes = this.bytes;
   }
 
   private evict(seq: CachedSeq) {
     this.seqs.delete(seq);
     this.bytes -= seq.bytes;
-    this.stats.evicted++;
+    this.counts.evicted++;
     for (const h of seq.keys) if (this.byBlock.get(h) === seq) this.byBlock.delete(h);
   }
 
