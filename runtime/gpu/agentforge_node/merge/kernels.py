@@ -92,24 +92,24 @@ def ties(sub, xs, ws, cuts, lam, min_w, add, out):
 
 
 @_jit
-def band(sub, x, lo, hi, vals):
+def band(sub, x, lo, hi, vals, mask):
     """For |x − sub|: how many exceed hi, and the values in [lo, hi] copied into vals; returns (above, copied).
-    Few values fall inside, so blocks of 16 are tested branch-free and only a block holding one is searched.
-    `min(max(v, lo), hi) == v` is one comparison (two would compile to two branches) and is false for NaN."""
-    above, m = I32(0), 0
-    for s in range(0, x.size, 16):
-        e = min(s + 16, x.size)
-        hit = I32(0)
-        for i in range(s, e):
-            v = abs(x[i] - sub[i])
-            above += I32(v > hi)
-            hit += I32(min(max(v, lo), hi) == v)
-        if hit:
-            for i in range(s, e):
-                v = abs(x[i] - sub[i])
-                if min(max(v, lo), hi) == v:
-                    vals[m] = v
-                    m += 1
+    Few values fall inside, so a branch-free pass marks them in mask (bytes, zero on entry and on return, a multiple
+    of 8 long) and the copy skips eight unmarked bytes at a time. `min(max(v, lo), hi) == v` is false for NaN."""
+    above = I32(0)
+    for i in range(x.size):
+        v = abs(x[i] - sub[i])
+        above += I32(v > hi)
+        mask[i] = np.uint8(min(max(v, lo), hi) == v)
+    words, m = mask.view(np.uint64), 0
+    for w in range(words.size):
+        if words[w] == 0:
+            continue
+        for i in range(w * 8, min(w * 8 + 8, x.size)):
+            if mask[i]:
+                mask[i] = 0
+                vals[m] = abs(x[i] - sub[i])
+                m += 1
     return above, m
 
 
