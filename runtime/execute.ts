@@ -46,7 +46,7 @@ export function buildInputs(env: ExecEnv, k: KeyedNode, arts: Map<string, Artifa
   const specs = k.node.op.inputs as Record<string, InputSpec>;
   const handles: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const key = k.parts.inputs[name];
+    const key = k.reads[name];
     const base = spec.kind === 'many' || spec.kind === 'optional' ? spec.of : spec;
     const get = (kk: string) => {
       const a = arts.get(kk);
@@ -119,13 +119,15 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
     const art = {
       key: k.key, node_id: node.id, dag: env.dag, op: node.op.name, version: node.op.version, kind: spec.kind,
       path: `artifacts/${k.key}`, schema, rows, bytes: files.reduce((s, f) => s + f.size, 0), files, parts: k.parts, run_id: env.runId,
+      // A forced rerun keeps its key's identity: consumers already keyed on it.
+      same_as: arts.has(k.key) ? arts.get(k.key)!.same_as ?? null : await env.ledger.sameContent(node.id, k.key, files),
     };
-    const lineage = Object.entries(k.parts.inputs).flatMap(([input, v]) => (v === null ? [] : (Array.isArray(v) ? v : [v]).map((parent) => ({ input, parent }))));
+    const lineage = Object.entries(k.reads).flatMap(([input, v]) => (v === null ? [] : (Array.isArray(v) ? v : [v]).map((parent) => ({ input, parent }))));
     await env.ledger.commitArtifact(art, lineage, {
       runId: env.runId, nodeId: node.id, dag: env.dag, op: node.op.name, version: node.op.version, key: k.key,
       status: 'committed', seconds: (Date.now() - started) / 1000, params: node.params,
     });
-    env.store.markCommitted(k.key);
+    env.store.markCommitted(k.key, art.same_as);
     rmSync(checkpoint, { recursive: true, force: true });
     return { ...art, committed_at: new Date().toISOString() };
   } finally {

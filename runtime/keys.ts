@@ -1,20 +1,20 @@
 import { codeFiles, nodeKey, type Fingerprint, type KeyParts } from './fingerprint.ts';
 import { topoOrder, type Dag, type DagNode } from './dag.ts';
 
-export interface KeyedNode { node: DagNode; key: Fingerprint; parts: KeyParts }
+/** `reads`: the keys of the artifacts the node reads; `parts.inputs`: the keys it is keyed on (see computeKeys). */
+export interface KeyedNode { node: DagNode; key: Fingerprint; parts: KeyParts; reads: KeyParts['inputs'] }
 
 /**
  * A node's key = operator name + version + hashes of its code (module closure + declared paths) + canonical
  * params + its inputs' keys + declared env vars. Computed top-down without reading any artifact.
+ *
+ * Early cutoff: an input whose artifact is byte-identical to an earlier artifact of the same node (`sameAs`, from
+ * the store's index) counts by that earlier key. A change that leaves an output as it was (a refactor, a filter
+ * edit that keeps the same rows) therefore stops there: its consumers keep their keys and are not recomputed.
  */
-export function computeKeys(d: Dag): Map<string, KeyedNode> {
+export function computeKeys(d: Dag, sameAs: ReadonlyMap<string, string> = new Map()): Map<string, KeyedNode> {
   const out = new Map<string, KeyedNode>();
   for (const node of topoOrder(d)) {
-    const inputs: KeyParts['inputs'] = {};
-    for (const [name, ref] of Object.entries(node.inputs)) {
-      if (Array.isArray(ref)) inputs[name] = ref.map((r) => out.get(r.id)!.key);
-      else inputs[name] = ref ? out.get(ref.id)!.key : null;
-    }
     const env: KeyParts['env'] = {};
     for (const v of node.op.env ?? []) env[v] = process.env[v] ?? null;
     const parts: KeyParts = {
@@ -22,13 +22,37 @@ export function computeKeys(d: Dag): Map<string, KeyedNode> {
       version: node.op.version,
       code: codeFiles(node.op.module, node.op.codeDeps),
       params: node.params,
-      inputs,
+      inputs: {},
       env,
       external: node.op.fingerprint && node.params !== undefined ? node.op.fingerprint(node.params as never) : undefined,
     };
-    out.set(node.id, { node, key: nodeKey(parts), parts });
+    out.set(node.id, keyed(node, parts, out, sameAs));
   }
   return out;
+}
+
+/** The node keyed again on its inputs' keys as they are now (after upstream nodes ran in this run). */
+export function rekey(k: KeyedNode, keys: ReadonlyMap<string, KeyedNode>, sameAs: ReadonlyMap<string, string>): KeyedNode {
+  return keyed(k.node, k.parts, keys, sameAs);
+}
+
+function keyed(node: DagNode, parts: KeyParts, keys: ReadonlyMap<string, KeyedNode>, sameAs: ReadonlyMap<string, string>): KeyedNode {
+  const reads: KeyParts['inputs'] = {};
+  const inputs: KeyParts['inputs'] = {};
+  const canonical = (key: string) => sameAs.get(key) ?? key;
+  for (const [name, ref] of Object.entries(node.inputs)) {
+    if (Array.isArray(ref)) {
+      const ks = ref.map((r) => keys.get(r.id)!.key);
+      reads[name] = ks;
+      inputs[name] = ks.map(canonical);
+    } else {
+      const key = ref ? keys.get(ref.id)!.key : null;
+      reads[name] = key;
+      inputs[name] = key === null ? null : canonical(key);
+    }
+  }
+  const withInputs = { ...parts, inputs };
+  return { node, key: nodeKey(withInputs), parts: withInputs, reads };
 }
 
 /** Human-readable reasons why `now` differs from `before` (what `agentforge status` prints). */

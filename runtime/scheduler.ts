@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { DagValidationError, descendants, inputIds, topoOrder, validateDag, type Dag } from './dag.ts';
-import { computeKeys, type KeyedNode } from './keys.ts';
+import { computeKeys, rekey, type KeyedNode } from './keys.ts';
 import type { ExecEnv } from './execute.ts';
 import { silentReporter, type NodeStatus, type Reporter } from './progress.ts';
 import type { ArtifactRow } from '../storage/ledger.ts';
@@ -61,8 +61,13 @@ function plan(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, Artif
     }
     return new Set(opts.only);
   }
-  const forced = new Set([...(opts.force ?? []), ...descendants(d, opts.from ?? [])]);
+  const forced = forcedNodes(d, opts);
   return new Set(d.nodes.filter((n) => forced.has(n.id) || !isCommitted(n.id)).map((n) => n.id));
+}
+
+/** Nodes the flags make run whether or not their key is committed. */
+function forcedNodes(d: Dag, opts: RunOptions): Set<string> {
+  return new Set([...(opts.force ?? []), ...descendants(d, opts.from ?? []), ...(opts.only ?? [])]);
 }
 
 export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
@@ -71,10 +76,11 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
   checkNodeNames(d, opts.force, '--force');
   checkNodeNames(d, opts.from, '--from');
   checkNodeNames(d, opts.only, '--only');
-  const keys = computeKeys(d);
   const store = new Store(opts.storeDir);
+  const index = store.committedIndex();
+  const keys = computeKeys(d, index.sameAs);
   const reporter0 = opts.reporter ?? silentReporter;
-  const fast = noopFastPath(d, keys, store, opts);
+  const fast = noopFastPath(keys, store, index.keys, opts);
   if (fast) {
     for (const id of fast.nodes.keys()) reporter0.nodeEnd(id, 'cached');
     reporter0.close();
@@ -89,12 +95,15 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
   try {
     store.sweepTemp();
     const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
-    const indexed = store.committedKeys();
-    for (const key of committed.keys()) if (!indexed.has(key)) store.markCommitted(key); // heal after a crash between ledger and index
+    const indexed = store.committedIndex();
+    for (const [key, a] of committed) {
+      if (!indexed.keys.has(key)) store.markCommitted(key, a.same_as); // heal after a crash between ledger and index
+      if (a.same_as) index.sameAs.set(key, a.same_as);
+    }
     const toRun = plan(d, keys, committed, store, opts);
     await ledger.startRun(runId, d.name, opts.dagFile ?? '');
     const env: ExecEnv = { store, ledger, reporter, runId, dag: d.name, signal: opts.signal ?? new AbortController().signal };
-    const nodes = await schedule(d, keys, committed, toRun, env, opts);
+    const nodes = await schedule(d, keys, committed, toRun, index.sameAs, env, opts);
     const cancelled = env.signal.aborted;
     const ok = !cancelled && [...nodes.values()].every((r) => r.status === 'committed' || r.status === 'cached' || r.status === 'skipped');
     await ledger.finishRun(runId, cancelled ? 'cancelled' : ok ? 'ok' : 'failed');
@@ -107,15 +116,14 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
 }
 
 /** Every key already committed and nothing forced: answer from the committed-keys index without opening the ledger. */
-function noopFastPath(d: Dag, keys: Map<string, KeyedNode>, store: Store, opts: RunOptions): RunResult | undefined {
+function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set<string>, opts: RunOptions): RunResult | undefined {
   if (opts.force?.length || opts.from?.length || opts.only?.length) return undefined;
-  const committed = store.committedKeys();
   for (const k of keys.values()) if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key))) return undefined;
   const nodes = new Map<string, NodeResult>([...keys].map(([id, k]) => [id, { status: 'cached' as const, key: k.key }]));
   return { runId: 'noop', ok: true, cancelled: false, nodes };
 }
 
-async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, ArtifactRow>, toRun: Set<string>, env: ExecEnv, opts: RunOptions) {
+async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, ArtifactRow>, toRun: Set<string>, sameAs: Map<string, string>, env: ExecEnv, opts: RunOptions) {
   const { default: PQueue } = await import('p-queue'); // not needed by a no-op rerun, which must start fast
   const queue = new PQueue({ concurrency: opts.concurrency ?? 4 });
   const limits = { gpu: 1, ...(opts.limits ?? {}) };
@@ -123,9 +131,26 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
   const results = new Map<string, NodeResult>();
   const done = new Map<string, Promise<boolean>>();
 
+  const forced = forcedNodes(d, opts);
   const runOne = async (k: KeyedNode): Promise<boolean> => {
     const id = k.node.id;
     const depsOk = await Promise.all(inputIds(k.node).map((dep) => done.get(dep)!));
+    if (toRun.has(id) && !forced.has(id) && depsOk.every(Boolean) && !env.signal.aborted) {
+      // Early cutoff: an upstream node that ran may have reproduced an earlier output, and then this node keys on it.
+      const now = rekey(k, keys, sameAs);
+      if (now.key !== k.key) {
+        keys.set(id, now);
+        k = now;
+        const a = committed.get(k.key) ?? await env.ledger.artifact(k.key);
+        if (a && existsSync(env.store.artifactDir(a.key))) {
+          committed.set(k.key, a);
+          if (!env.store.committedKeys().has(k.key)) env.store.markCommitted(k.key, a.same_as); // heal, as above
+          results.set(id, { status: 'cached', key: k.key });
+          env.reporter.nodeEnd(id, 'cached', 'its inputs reproduced their earlier outputs');
+          return true;
+        }
+      }
+    }
     if (!toRun.has(id)) {
       const cachedOk = committed.has(k.key);
       results.set(id, { status: cachedOk ? 'cached' : 'skipped', key: k.key });
@@ -139,7 +164,7 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
       return false;
     }
     const tags = k.node.resources.filter((t) => tagQueues.has(t));
-    const exec = () => queue.add(() => attempt(k, committed, env, results));
+    const exec = () => queue.add(() => attempt(k, committed, sameAs, env, results));
     // Nested tag queues: a gpu node holds its gpu slot while it waits for a general slot.
     const wrapped = tags.reduce<() => Promise<boolean>>((inner, tag) => () => tagQueues.get(tag)!.add(inner) as Promise<boolean>, exec as () => Promise<boolean>);
     return wrapped();
@@ -149,7 +174,7 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
   return results;
 }
 
-async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, env: ExecEnv, results: Map<string, NodeResult>): Promise<boolean> {
+async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, sameAs: Map<string, string>, env: ExecEnv, results: Map<string, NodeResult>): Promise<boolean> {
   const { executeNode, NodeFailure } = await import('./execute.ts');
   const id = k.node.id;
   const started = Date.now();
@@ -158,6 +183,7 @@ async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, env: E
   try {
     const art = await executeNode(env, k, committed);
     committed.set(k.key, art);
+    if (art.same_as) sameAs.set(k.key, art.same_as);
     const seconds = (Date.now() - started) / 1000;
     results.set(id, { status: 'committed', key: k.key, seconds });
     env.reporter.nodeEnd(id, 'committed', art.rows !== null ? `${art.rows} rows` : undefined);

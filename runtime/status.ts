@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { validateDag, DagValidationError, type Dag } from './dag.ts';
 import { computeKeys, explainChange } from './keys.ts';
 import { Ledger } from '../storage/ledger.ts';
+import { readCommittedIndex } from '../storage/store.ts';
 
 export interface NodeStatusReport { node: string; op: string; key: string; state: 'fresh' | 'stale' | 'missing'; why: string[] }
 
@@ -13,7 +14,7 @@ export interface NodeStatusReport { node: string; op: string; key: string; state
 export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusReport[]> {
   const problems = validateDag(d);
   if (problems.length) throw new DagValidationError(d.name, problems);
-  const keys = computeKeys(d);
+  const keys = computeKeys(d, readCommittedIndex(join(storeDir, 'committed.keys')).sameAs);
   const ledger = await Ledger.openReadOnly(join(storeDir, 'ledger.duckdb'));
   try {
     const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
@@ -38,7 +39,7 @@ export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusRep
         const ref = k.node.inputs[input];
         const ids = Array.isArray(ref) ? ref.map((r) => r.id) : ref ? [ref.id] : [];
         const stale = ids.filter((i) => state.get(i) !== 'fresh');
-        return stale.length ? `upstream ${stale.map((s) => `'${s}'`).join(', ')} stale` : undefined;
+        return stale.length ? `upstream ${stale.map((s) => `'${s}'`).join(', ')} stale; reused as is if that reproduces its last output` : undefined;
       };
       const why = prev ? explainChange(prev.parts, k.parts, upstream) : ['never run'];
       state.set(k.node.id, 'stale');

@@ -2,7 +2,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FileEntry } from './store.ts';
+import { contentId, type FileEntry } from './store.ts';
 import type { KeyParts } from '../runtime/fingerprint.ts';
 
 /*
@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS executions (run_id VARCHAR, node_id VARCHAR, dag VARC
   key VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, seconds DOUBLE, params JSON, error VARCHAR);
 CREATE TABLE IF NOT EXISTS artifacts (key VARCHAR PRIMARY KEY, node_id VARCHAR, dag VARCHAR, op VARCHAR, version INTEGER,
   kind VARCHAR, path VARCHAR, schema JSON, rows BIGINT, bytes BIGINT, files JSON, parts JSON, run_id VARCHAR,
-  committed_at TIMESTAMP);
+  committed_at TIMESTAMP, same_as VARCHAR);
+ALTER TABLE artifacts ADD COLUMN IF NOT EXISTS same_as VARCHAR;
 CREATE TABLE IF NOT EXISTS lineage (key VARCHAR, input VARCHAR, parent_key VARCHAR);
 CREATE TABLE IF NOT EXISTS metrics (run_id VARCHAR, node_id VARCHAR, key VARCHAR, step BIGINT, name VARCHAR,
   value DOUBLE, ts TIMESTAMP);
@@ -27,6 +28,8 @@ export interface ArtifactRow {
   key: string; node_id: string; dag: string; op: string; version: number; kind: string; path: string;
   schema: unknown; rows: number | null; bytes: number; files: FileEntry[]; parts: KeyParts; run_id: string;
   committed_at: string;
+  /** An earlier artifact of the same node with byte-identical files (consumers key on that one), else null. */
+  same_as: string | null;
 }
 export interface MetricRow { runId: string; nodeId: string; key: string; step: number | null; name: string; value: number; ts: number }
 
@@ -104,7 +107,7 @@ export class Ledger {
       `DELETE FROM lineage WHERE key = ${lit(a.key)}`,
       `INSERT INTO artifacts VALUES (${lit(a.key)}, ${lit(a.node_id)}, ${lit(a.dag)}, ${lit(a.op)}, ${a.version}, ${lit(a.kind)}, ${lit(a.path)},
         ${lit(JSON.stringify(a.schema ?? null))}, ${lit(a.rows)}, ${lit(a.bytes)}, ${lit(JSON.stringify(a.files))}, ${lit(JSON.stringify(a.parts))},
-        ${lit(a.run_id)}, now())`,
+        ${lit(a.run_id)}, now(), ${lit(a.same_as)})`,
       ...lineage.map((l) => `INSERT INTO lineage VALUES (${lit(a.key)}, ${lit(l.input)}, ${lit(l.parent)})`),
       `INSERT INTO executions VALUES (${lit(exec.runId)}, ${lit(exec.nodeId)}, ${lit(exec.dag)}, ${lit(exec.op)}, ${exec.version}, ${lit(exec.key)},
         'committed', now() - to_seconds(${exec.seconds ?? 0}), now(), ${lit(exec.seconds ?? 0)}, ${lit(JSON.stringify(exec.params ?? null))}, NULL)`,
@@ -131,6 +134,17 @@ export class Ledger {
   async latestByNode(dag: string): Promise<Map<string, ArtifactRow>> {
     const rows = await this.all<ArtifactRow>(`SELECT * FROM artifacts WHERE dag = ${lit(dag)} QUALIFY row_number() OVER (PARTITION BY node_id ORDER BY committed_at DESC) = 1`);
     return new Map(rows.map((r) => [r.node_id, parseArtifact(r)]));
+  }
+
+  /**
+   * The key consumers should see for a new artifact of `nodeId` with these files: the canonical key of an earlier
+   * artifact of the node with the same content (a rerun whose output did not change), else null.
+   */
+  async sameContent(nodeId: string, key: string, files: FileEntry[]): Promise<string | null> {
+    const id = contentId(files);
+    const rows = await this.all<ArtifactRow>(`SELECT key, files, same_as FROM artifacts WHERE node_id = ${lit(nodeId)} AND key <> ${lit(key)} ORDER BY committed_at`);
+    const hit = rows.map(parseArtifact).find((r) => contentId(r.files) === id);
+    return hit ? (hit.same_as ?? hit.key) : null;
   }
 
   async deleteArtifact(key: string) {

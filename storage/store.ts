@@ -13,6 +13,29 @@ import { join, relative, resolve } from 'node:path';
 
 export interface FileEntry { name: string; sha256: string; size: number }
 
+/** Identity of an artifact's content: its files' names and checksums (what equal outputs share). */
+export function contentId(files: FileEntry[]): string {
+  const h = createHash('sha256');
+  for (const f of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(`${f.name}\0${f.sha256}\n`);
+  return h.digest('hex');
+}
+
+export interface CommittedIndex { keys: Set<string>; sameAs: Map<string, string> }
+
+/** Parses a store's committed.keys (see Store.committedIndex); an absent file is an empty store. */
+export function readCommittedIndex(path: string): CommittedIndex {
+  const keys = new Set<string>();
+  const sameAs = new Map<string, string>();
+  if (!existsSync(path)) return { keys, sameAs };
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{32})(?: ([0-9a-f]{32}))?$/.exec(line);
+    if (!m) continue;
+    keys.add(m[1]);
+    if (m[2]) sameAs.set(m[1], m[2]);
+  }
+  return { keys, sameAs };
+}
+
 export class StoreError extends Error {
   constructor(message: string) { super(message); this.name = 'StoreError'; }
 }
@@ -46,18 +69,19 @@ export class Store {
 
   /**
    * Keys committed in the ledger, mirrored one per line in a sidecar written after each ledger commit (so the
-   * index is never ahead of the ledger). A no-op rerun reads only this file and never loads DuckDB.
+   * index is never ahead of the ledger). A no-op rerun reads only this file and never loads DuckDB. A line
+   * `KEY SAME` says KEY's files are byte-identical to those of the earlier artifact SAME of the same node (its
+   * output did not change), which is what consumers key on: early cutoff (runtime/keys.ts).
    */
-  committedKeys(): Set<string> {
-    if (!existsSync(this.indexPath)) return new Set();
-    return new Set(readFileSync(this.indexPath, 'utf8').split('\n').filter((l) => /^[0-9a-f]{32}$/.test(l)));
-  }
-  markCommitted(key: string) { appendFileSync(this.indexPath, `${key}\n`); }
+  committedIndex(): CommittedIndex { return readCommittedIndex(this.indexPath); }
+  committedKeys(): Set<string> { return this.committedIndex().keys; }
+  markCommitted(key: string, sameAs?: string | null) { appendFileSync(this.indexPath, sameAs ? `${key} ${sameAs}\n` : `${key}\n`); }
   /** Called before the ledger row goes, so the index never names a key the ledger lacks. */
   unmarkCommitted(keys: string[]) {
     const drop = new Set(keys);
-    const keep = [...this.committedKeys()].filter((k) => !drop.has(k));
-    writeFileAtomic(this.indexPath, keep.map((k) => `${k}\n`).join(''));
+    const { keys: all, sameAs } = this.committedIndex();
+    const keep = [...all].filter((k) => !drop.has(k));
+    writeFileAtomic(this.indexPath, keep.map((k) => (sameAs.has(k) ? `${k} ${sameAs.get(k)}\n` : `${k}\n`)).join(''));
   }
   artifactDir(key: string) { return join(this.dir, 'artifacts', key); }
   checkpointDir(key: string) { return join(this.dir, 'checkpoints', key); }

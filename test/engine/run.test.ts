@@ -107,7 +107,7 @@ export const tripled = operator({ name: 'test-tripled', version: 1, params: z.ob
     const st = await dagStatus(chain(7), store.dir);
     expect(st.map((s) => s.state)).toEqual(['stale', 'stale', 'stale']);
     expect(st[0].why).toEqual(['param n: 5 → 7']);
-    expect(st[1].why).toEqual(["input xs changed (upstream 'a' stale)"]);
+    expect(st[1].why).toEqual(["input xs changed (upstream 'a' stale; reused as is if that reproduces its last output)"]);
   });
 });
 
