@@ -5,7 +5,7 @@
  *  - heldout_success_rl:  mean RL success (baseline: SFT), goal ≥ SFT + 0.10 absolute;
  *  - recipe_wall_s: wall time of the slowest seed's recipe, goal ≤ 1200 s on 2 CPU cores;
  * each with the per-seed values and the spread (sample standard deviation).
- *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON]
+ *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped.
  */
 import { join, resolve } from 'node:path';
@@ -25,10 +25,14 @@ const { values: a } = parseArgs({ options: {
   'rl-steps': { type: 'string', default: String(DEFAULT_CONFIG.rlSteps) },
   /** JSON of train-rl params replacing the recipe's, e.g. --rl '{"lr":3e-4,"group_size":16}' */
   rl: { type: 'string' },
+  /** 'sft' (RL on SFT's own tasks) or 'fresh' (new train-split tasks from another seed) */
+  'rl-pool': { type: 'string', default: DEFAULT_CONFIG.rlPool },
 } });
 const seeds = a.seeds.split(',').map(Number);
+if (a['rl-pool'] !== 'sft' && a['rl-pool'] !== 'fresh') throw new Error(`bench/learning: --rl-pool must be 'sft' or 'fresh', got '${a['rl-pool']}'`);
+const rlPool: 'sft' | 'fresh' = a['rl-pool'];
 const cfg = (seed: number) => ({ ...DEFAULT_CONFIG, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps']), rlSteps: Number(a['rl-steps']),
-  rl: a.rl ? rlOverrides(a.rl) : undefined });
+  rlPool, rl: a.rl ? rlOverrides(a.rl) : undefined });
 
 /** The given keys only (zod would fill in every default), checked against train-rl's schema. */
 function rlOverrides(json: string): Record<string, unknown> {
