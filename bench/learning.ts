@@ -3,7 +3,8 @@
  * one DAG (node ids prefixed s<seed>_), then reads each seed's eval table and prints, as JSON lines:
  *  - heldout_success_sft: mean SFT success over seeds (baseline: the untrained base), goal ≥ 0.50;
  *  - heldout_success_rl:  mean RL success (baseline: SFT), goal ≥ SFT + 0.10 absolute;
- *  - recipe_wall_s: wall time of the slowest seed's recipe, goal ≤ 1200 s on 2 CPU cores;
+ *  - merged_over_expert_own_domain: the merged model ÷ each expert on the expert's domain, worst expert, every seed ≥ 0.95;
+ *  - recipe_wall_s: node time of the slowest seed's recipe (cached nodes at their committed seconds), goal ≤ 1200 s;
  * each with the per-seed values and the spread (sample standard deviation).
  *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped.
@@ -14,6 +15,7 @@ import { dag } from '../runtime/dag.ts';
 import { runDag } from '../runtime/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
 import { EvalRow } from '../schemas/eval.ts';
+import { Ledger } from '../storage/ledger.ts';
 import { DEFAULT_CONFIG, klearRecipe } from '../dags/klear.ts';
 import { emit } from './report.ts';
 import { TrainRlParams } from '../operators/train-rl.ts';
@@ -59,6 +61,15 @@ if (failed.length) throw new Error(`bench/learning: nodes failed:\n${failed.map(
 const success: Record<string, number[]> = { base: [], sft: [], rl: [], merged: [], merged_vs_expert: [] };
 const wall: number[] = [];
 const c0 = cfg(seeds[0]);
+// A node cached from an earlier run counts with the seconds it took when it committed, so the recipe time is the
+// whole recipe's even when SFT comes from the store.
+const ledger = await Ledger.openReadOnly(join(a.store, 'ledger.duckdb'));
+const cachedKeys = [...res.nodes.values()].filter((n) => n.status === 'cached').map((n) => `'${n.key}'`);
+const committedSeconds = new Map((cachedKeys.length ? await ledger.all<{ key: string; seconds: number }>(
+  `SELECT key, arg_max(seconds, finished_at) AS seconds FROM executions WHERE status = 'committed' AND key IN (${cachedKeys.join(', ')}) GROUP BY key`) : [])
+  .map((r) => [r.key, Number(r.seconds)]));
+await ledger.close();
+const secondsOf = (n: { status: string; key: string; seconds?: number }) => (n.status === 'cached' ? committedSeconds.get(n.key) ?? 0 : n.seconds ?? 0);
 for (const s of seeds) {
   const e = res.nodes.get(`s${s}_eval`)!;
   const rows = await new TableReader<EvalRow>('eval', e.key, [join(a.store, 'artifacts', e.key, 'data.parquet')], EvalRow).all();
@@ -72,7 +83,7 @@ for (const s of seeds) {
     success.merged.push(at('merged'));
     success.merged_vs_expert.push(Math.min(...mergedOwn.map((m, i) => (own[i] ? m / own[i] : m > 0 ? 1 : 1))));
   }
-  wall.push([...res.nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + (n.seconds ?? 0), 0));
+  wall.push([...res.nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + secondsOf(n), 0));
 }
 const line = (metric: string, value: number[], baseline: number[], goal: string, pass: boolean, unit = 'fraction') => emit({
   bench: 'learning', metric, value: mean(value), unit, baseline: mean(baseline), ratio: mean(baseline) ? mean(value) / mean(baseline) : null,
@@ -82,7 +93,8 @@ line('heldout_success_sft', success.sft, success.base, '>= 0.50', mean(success.s
 line('heldout_success_rl', success.rl, success.sft, '>= sft + 0.10 (experts on their own domain)', mean(success.rl) - mean(success.sft) >= 0.1);
 if (success.merged.length) {
   line('heldout_success_merged', success.merged, success.sft, 'informational (all domains)', true);
-  line('merged_over_expert_own_domain', success.merged_vs_expert, success.merged_vs_expert.map(() => 1), '>= 0.95 of each expert on its own domain (worst expert)', mean(success.merged_vs_expert) >= 0.95, 'ratio');
+  line('merged_over_expert_own_domain', success.merged_vs_expert, success.merged_vs_expert.map(() => 1), '>= 0.95 of each expert on its own domain (worst expert, every seed)', success.merged_vs_expert.every((r) => r >= 0.95), 'ratio');
 }
 emit({ bench: 'learning', metric: 'recipe_wall_s', value: Math.max(...wall), unit: 's', baseline: null, ratio: null, goal: '<= 1200 (2 CPU cores)',
-  pass: wall.every((w) => w <= 1200), per_seed: wall, cached: [...res.nodes.values()].some((n) => n.status === 'cached') });
+  pass: wall.every((w) => w <= 1200), per_seed: wall, note: 'node seconds summed; cached nodes count with the seconds of their committed execution',
+  cached_nodes: cachedKeys.length });
