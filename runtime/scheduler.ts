@@ -146,7 +146,7 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
           committed.set(k.key, a);
           if (!env.store.committedKeys().has(k.key)) env.store.markCommitted(k.key, a.same_as); // heal, as above
           results.set(id, { status: 'cached', key: k.key });
-          env.reporter.nodeEnd(id, 'cached', 'its inputs reproduced their earlier outputs');
+          env.reporter.nodeEnd(id, 'cached', 'early cutoff: its inputs are the same as when it committed');
           return true;
         }
       }
