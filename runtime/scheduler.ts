@@ -5,7 +5,7 @@ import { computeKeys, rekey, type KeyedNode } from './keys.ts';
 import type { ExecEnv } from './execute.ts';
 import { silentReporter, type NodeStatus, type Reporter } from './progress.ts';
 import type { ArtifactRow } from '../storage/ledger.ts';
-import { RunLock, Store } from '../storage/store.ts';
+import { RunLock, Store, type CommittedIndex } from '../storage/store.ts';
 
 /*
  * runDag: validate → compute keys → decide what to run from the ledger alone → run in topological order with
@@ -95,15 +95,12 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
   try {
     store.sweepTemp();
     const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
-    const indexed = store.committedIndex();
-    for (const [key, a] of committed) {
-      if (!indexed.keys.has(key)) store.markCommitted(key, a.same_as); // heal after a crash between ledger and index
-      if (a.same_as) index.sameAs.set(key, a.same_as);
-    }
+    const indexed = store.committedIndex(); // again, under the lock: a run that held it may have committed since
+    for (const a of committed.values()) heal(store, indexed, a);
     const toRun = plan(d, keys, committed, store, opts);
     await ledger.startRun(runId, d.name, opts.dagFile ?? '');
     const env: ExecEnv = { store, ledger, reporter, runId, dag: d.name, signal: opts.signal ?? new AbortController().signal };
-    const nodes = await schedule(d, keys, committed, toRun, index.sameAs, env, opts);
+    const nodes = await schedule(d, keys, committed, toRun, indexed, env, opts);
     const cancelled = env.signal.aborted;
     const ok = !cancelled && [...nodes.values()].every((r) => r.status === 'committed' || r.status === 'cached' || r.status === 'skipped');
     await ledger.finishRun(runId, cancelled ? 'cancelled' : ok ? 'ok' : 'failed');
@@ -115,6 +112,15 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/** Mirrors a committed artifact into the index if a crash between ledger and index lost its line (same_as too). */
+function heal(store: Store, index: CommittedIndex, a: ArtifactRow) {
+  if (!index.keys.has(a.key)) {
+    store.markCommitted(a.key, a.same_as);
+    index.keys.add(a.key);
+  }
+  if (a.same_as) index.sameAs.set(a.key, a.same_as);
+}
+
 /** Every key already committed and nothing forced: answer from the committed-keys index without opening the ledger. */
 function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set<string>, opts: RunOptions): RunResult | undefined {
   if (opts.force?.length || opts.from?.length || opts.only?.length) return undefined;
@@ -123,7 +129,7 @@ function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set
   return { runId: 'noop', ok: true, cancelled: false, nodes };
 }
 
-async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, ArtifactRow>, toRun: Set<string>, sameAs: Map<string, string>, env: ExecEnv, opts: RunOptions) {
+async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, ArtifactRow>, toRun: Set<string>, index: CommittedIndex, env: ExecEnv, opts: RunOptions) {
   const { default: PQueue } = await import('p-queue'); // not needed by a no-op rerun, which must start fast
   const queue = new PQueue({ concurrency: opts.concurrency ?? 4 });
   const limits = { gpu: 1, ...(opts.limits ?? {}) };
@@ -137,14 +143,14 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
     const depsOk = await Promise.all(inputIds(k.node).map((dep) => done.get(dep)!));
     if (toRun.has(id) && !forced.has(id) && depsOk.every(Boolean) && !env.signal.aborted) {
       // Early cutoff: an upstream node that ran may have reproduced an earlier output, and then this node keys on it.
-      const now = rekey(k, keys, sameAs);
+      const now = rekey(k, keys, index.sameAs);
       if (now.key !== k.key) {
         keys.set(id, now);
         k = now;
         const a = committed.get(k.key) ?? await env.ledger.artifact(k.key);
         if (a && existsSync(env.store.artifactDir(a.key))) {
           committed.set(k.key, a);
-          if (!env.store.committedKeys().has(k.key)) env.store.markCommitted(k.key, a.same_as); // heal, as above
+          heal(env.store, index, a);
           results.set(id, { status: 'cached', key: k.key });
           env.reporter.nodeEnd(id, 'cached', 'early cutoff: its inputs are the same as when it committed');
           return true;
@@ -164,7 +170,7 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
       return false;
     }
     const tags = k.node.resources.filter((t) => tagQueues.has(t));
-    const exec = () => queue.add(() => attempt(k, committed, sameAs, env, results));
+    const exec = () => queue.add(() => attempt(k, committed, index, env, results));
     // Nested tag queues: a gpu node holds its gpu slot while it waits for a general slot.
     const wrapped = tags.reduce<() => Promise<boolean>>((inner, tag) => () => tagQueues.get(tag)!.add(inner) as Promise<boolean>, exec as () => Promise<boolean>);
     return wrapped();
@@ -174,7 +180,7 @@ async function schedule(d: Dag, keys: Map<string, KeyedNode>, committed: Map<str
   return results;
 }
 
-async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, sameAs: Map<string, string>, env: ExecEnv, results: Map<string, NodeResult>): Promise<boolean> {
+async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, index: CommittedIndex, env: ExecEnv, results: Map<string, NodeResult>): Promise<boolean> {
   const { executeNode, NodeFailure } = await import('./execute.ts');
   const id = k.node.id;
   const started = Date.now();
@@ -183,7 +189,8 @@ async function attempt(k: KeyedNode, committed: Map<string, ArtifactRow>, sameAs
   try {
     const art = await executeNode(env, k, committed);
     committed.set(k.key, art);
-    if (art.same_as) sameAs.set(k.key, art.same_as);
+    index.keys.add(k.key);
+    if (art.same_as) index.sameAs.set(k.key, art.same_as);
     const seconds = (Date.now() - started) / 1000;
     results.set(id, { status: 'committed', key: k.key, seconds });
     env.reporter.nodeEnd(id, 'committed', art.rows !== null ? `${art.rows} rows` : undefined);

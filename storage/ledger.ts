@@ -142,8 +142,8 @@ export class Ledger {
    */
   async sameContent(nodeId: string, key: string, files: FileEntry[]): Promise<string | null> {
     const id = contentId(files);
-    const rows = await this.all<ArtifactRow>(`SELECT key, files, same_as FROM artifacts WHERE node_id = ${lit(nodeId)} AND key <> ${lit(key)} ORDER BY committed_at`);
-    const hit = rows.map(parseArtifact).find((r) => contentId(r.files) === id);
+    const rows = await this.all<Pick<ArtifactRow, 'key' | 'files' | 'same_as'>>(`SELECT key, files, same_as FROM artifacts WHERE node_id = ${lit(nodeId)} AND key <> ${lit(key)} ORDER BY committed_at`);
+    const hit = rows.find((r) => contentId(typeof r.files === 'string' ? JSON.parse(r.files) : r.files) === id);
     return hit ? (hit.same_as ?? hit.key) : null;
   }
 
