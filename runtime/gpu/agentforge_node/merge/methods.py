@@ -66,17 +66,11 @@ class Scratch:
             buf = self._bufs[(slot, dtype)] = torch.empty(max(n, CHUNK), dtype=dtype)
         return buf[:n]
 
-    def zeros8(self, n: int) -> np.ndarray:
-        """n zero bytes; whoever uses them leaves them zero."""
-        buf = self._bufs.get((-1, torch.uint8))
+    def zeros(self, n: int, dtype: torch.dtype = F32) -> torch.Tensor:
+        """n zeros; whoever uses them leaves them zero."""
+        buf = self._bufs.get((-1, dtype))
         if buf is None or buf.numel() < n:
-            buf = self._bufs[(-1, torch.uint8)] = torch.zeros(max(n, CHUNK), dtype=torch.uint8)
-        return buf[:n].numpy()
-
-    def zeros(self, n: int) -> torch.Tensor:
-        buf = self._bufs.get((-1, F32))
-        if buf is None or buf.numel() < n:
-            buf = self._bufs[(-1, F32)] = torch.zeros(max(n, CHUNK), dtype=F32)
+            buf = self._bufs[(-1, dtype)] = torch.zeros(max(n, CHUNK), dtype=dtype)
         return buf[:n]
 
 
@@ -334,7 +328,7 @@ class _Deltas(Kernel):
     def _band(self, lo: np.ndarray, hi: np.ndarray, s: int, e: int, sc: Scratch) -> tuple[list[int], list[int], list[np.ndarray | None]]:
         sub, xs, _ = self.operands(s, e, sc)
         vals, above, inside, kept = sc.get(0, e - s).numpy(), [], [], []
-        mask = sc.zeros8((e - s + 7) & ~7)
+        mask = sc.zeros((e - s + 7) & ~7, torch.uint8).numpy()
         for j, x in enumerate(xs):
             a, m = _k.band(sub, x, lo[j], hi[j], vals, mask)
             above.append(int(a))
