@@ -54,15 +54,11 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     tmp = tempfile.mkdtemp(prefix=f"{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
     writer = ShardedWriter(tmp, entries, spec.max_shard_bytes)
     runner = Runner(_threads())
-    gpu = None
     try:
         try:
-            gpu = GpuIO(runner, device) if device else None
-            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, gpu, on_progress)
+            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, GpuIO(runner, device) if device else None, on_progress)
         finally:
             runner.close()  # no chunk may still be writing when the writer closes its files
-            if gpu:
-                gpu.close()
         files = writer.finish()
         files += _copy_aux(ref.path, tmp, spec.dtype)
         if os.path.isdir(out):
@@ -85,7 +81,6 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
         "bytes_out": writer.total_bytes,
         "seconds": seconds,
         "override_hits": resolver.hits,
-        "timings": gpu.timings if gpu else {},
     }
 
 
@@ -124,14 +119,13 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
         if not DTYPES[models[0].info(name).dtype].is_floating_point:
             sink.write(0, models[0].tensor(name))  # integer buffers (ids, masks) are not weights: keep the reference's
         else:
-            load = (lambda m: gpu.upload(*m.location(name))) if gpu else (lambda m: m.tensor(name))
-            inputs = [load(m) for m in experts]
-            first = load(base) if base else None
+            load = gpu.upload if gpu else (lambda t: t)
+            inputs = [load(m.tensor(name)) for m in experts]
+            first = load(base.tensor(name)) if base else None
             job = Job(name, None if slerp_pair else first, [first, *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
             kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
             if gpu:
-                started = time.perf_counter()
-                gpu.download(kernel.whole().to(DTYPES[dtype]).reshape(-1), sink, started)
+                gpu.download(kernel.whole().to(DTYPES[dtype]), sink)
             else:
                 kernel.prepare(runner)
                 runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)

@@ -306,11 +306,17 @@ class _Deltas(Kernel):
         return None, [(x - b) * m for x, m in zip(xs, keep)], b
 
     def whole_cuts(self, deltas: list[torch.Tensor]) -> list[float]:
-        """prepare()'s thresholds from the whole |δᵢ|: the same exact k-th largest of the non-NaN magnitudes."""
+        """prepare()'s thresholds from the whole |δᵢ| (exact k-th largest of the non-NaN magnitudes, as there)."""
         k = max(1, int(self.density * self.n))
         if not (self.density < 1 and k < self.n):
             return [float(c) for c in self.cuts]
-        return [t if t > 0 else 0.0 for t in (_kth_largest_whole(d.abs(), k) for d in deltas)]
+        out = []
+        for d in deltas:
+            mags = d.abs()
+            mags = mags[~torch.isnan(mags)] if torch.isnan(mags).any() else mags
+            t = float(torch.kthvalue(mags, mags.numel() - k + 1).values) if k <= mags.numel() else math.nan
+            out.append(float(np.float32(t)) if t > 0 else 0.0)
+        return out
 
     def _kth_largest(self, run: Runner, k: int) -> list[float]:
         """Exact k-th largest |δᵢ| per expert, without sorting or holding |δᵢ| whole: a 1-in-STRIDE sample brackets
@@ -453,22 +459,6 @@ class _Slerp(Kernel):
         self._factors(float(a64 @ a64), float(b64 @ b64), float(a64 @ b64))
         del a64, b64
         return a * float(self.ca) + b * float(self.cb)
-
-
-def _kth_largest_whole(mags: torch.Tensor, k: int) -> float:
-    """The k-th largest non-NaN value of a whole vector, exactly. As in _Deltas._kth_largest, a strided sample
-    brackets it, so the selection runs on the few values inside: torch.kthvalue on one whole CUDA vector runs in a
-    single thread block (seconds for 10⁸ elements). Counting makes the answer exact whatever the sample."""
-    n = mags.numel()
-    if n > SMALL:
-        stride = max(STRIDE, n >> 18)
-        lo, hi = _bracket(mags[stride // 2::stride].cpu().numpy().copy(), k, n)
-        r = k - int((mags > hi).sum())  # NaN compares false: neither above nor inside
-        band = mags[(mags >= lo) & (mags <= hi)]
-        if 0 < r <= band.numel():
-            return float(torch.kthvalue(band, band.numel() - r + 1).values)
-    vals = mags[~torch.isnan(mags)]
-    return float(torch.kthvalue(vals, vals.numel() - k + 1).values) if k <= vals.numel() else math.nan
 
 
 def _bracket(sample: np.ndarray, k: int, n: int) -> tuple[float, float]:

@@ -80,11 +80,6 @@ class ModelDir:
     def tensor(self, name: str) -> torch.Tensor:
         return self.where[name].tensor(name)
 
-    def location(self, name: str) -> tuple[str, TensorInfo]:
-        """The file holding tensor `name` and where in it (for readers that skip the mapping)."""
-        f = self.where[name]
-        return f.path, f.tensors[name]
-
     def release(self, name: str) -> None:
         self.where[name].release(name)
 
