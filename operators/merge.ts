@@ -50,8 +50,6 @@ export const MergeParams = z.object({
   /** Output dtype; unset = each tensor in its input dtype. Computation is always fp32. */
   dtype: z.enum(['float32', 'bfloat16', 'float16']).optional(),
   maxShardBytes: z.number().int().positive().default(2_000_000_000),
-  /** 'auto': on the runtime node's GPU when it has one (inputs read once; the same bits as the CPU path). */
-  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
 }).strict().superRefine((p, ctx) => {
   const check = (w: number[] | undefined, path: (string | number)[]) => {
     if (!w) return;
@@ -92,7 +90,7 @@ export function toRequest(p: MergeParams, base: string | undefined, experts: str
   return {
     method: p.method, experts, out, base: base ?? null, weights: p.weights ?? null, lam: p.lambda, density: p.density,
     drop_rate: p.dropRate, dare_combine: p.dareCombine, seed: p.seed, t: p.t, dtype: p.dtype ?? null,
-    max_shard_bytes: p.maxShardBytes, device: p.device,
+    max_shard_bytes: p.maxShardBytes,
     overrides: p.overrides.map((o) => ({
       pattern: o.pattern, weights: o.weights ?? null, lam: o.lambda ?? null, density: o.density ?? null,
       drop_rate: o.dropRate ?? null, t: o.t ?? null,
@@ -108,7 +106,7 @@ const NodeRecord = z.object({
 
 export const merge = operator({
   name: 'merge',
-  version: 3, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1). 3: GPU path
+  version: 2, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1)
   description: 'Merges fine-tuned models (linear, task arithmetic, TIES, DARE, SLERP) into one HF model directory.',
   params: MergeParams,
   inputs: { base: optional(model()), experts: many(model()) },

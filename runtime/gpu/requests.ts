@@ -90,7 +90,6 @@ export const MergeRequest = z.object({
     density: z.number().nullable().optional(), drop_rate: z.number().nullable().optional(), t: z.number().nullable().optional(),
   })).optional(),
   dtype: z.string().nullable().optional(), max_shard_bytes: z.number().int().optional(),
-  device: z.string().optional(),
 });
 export type MergeRequest = z.infer<typeof MergeRequest>;
 

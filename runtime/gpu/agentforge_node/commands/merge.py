@@ -30,7 +30,6 @@ class Request:
     overrides: list[dict] = field(default_factory=list)  # each an Override; parsed below so errors name the index
     dtype: str | None = None
     max_shard_bytes: int = 2_000_000_000
-    device: str = "auto"  # "auto": the GPU when torch sees one (same bits as the CPU path), "cpu", "cuda"
 
 
 def run(req: Request, emit: Emitter) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def run(req: Request, emit: Emitter) -> dict[str, Any]:
     spec = MergeSpec(method=req.method, weights=req.weights, lam=req.lam, density=req.density,
                      drop_rate=req.drop_rate, dare_combine=req.dare_combine, seed=req.seed, t=req.t,
                      overrides=[parse_request(Override, o, f"merge request.overrides[{i}]") for i, o in enumerate(req.overrides)],
-                     dtype=req.dtype, max_shard_bytes=req.max_shard_bytes, device=req.device)
+                     dtype=req.dtype, max_shard_bytes=req.max_shard_bytes)
 
     def progress(done: int, total: int) -> None:
         if stop.is_set():

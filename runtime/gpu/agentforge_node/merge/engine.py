@@ -2,9 +2,7 @@
 
 Peak memory is a few tensors: inputs are memory-mapped views whose pages are dropped after each tensor, and each
 tensor is computed in chunks (methods.Kernel) on one thread per core, every chunk written into its place in the
-output shard as soon as it is computed. With a GPU (spec.device "auto" or "cuda") a tensor's inputs go to the GPU
-instead, the kernel's `whole` form merges them there (same bits as the chunks), and the result comes back slice by
-slice (gpu_io.py): the inputs are read once, where TIES and SLERP read them twice on the CPU. The output appears under its final name only after every shard, the index
+output shard as soon as it is computed. The output appears under its final name only after every shard, the index
 and the copied config/tokenizer files are complete, so a merge killed at any point leaves no artifact (at most a
 `NAME.merge-tmp-*` folder beside it after a SIGKILL; removed on every other failure).
 """
@@ -23,7 +21,6 @@ from typing import Callable
 import torch
 
 from .errors import MergeInputError
-from .gpu_io import GpuIO
 from .methods import METHODS, Job, Kernel, Runner, Scratch, Whole
 from .model_dir import INDEX, ModelDir, check_compatible
 from .safetensors_io import DTYPES, ShardedWriter, TensorSink
@@ -40,7 +37,6 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     """Merges `experts` (and `base`) into HF directory `out`; returns the merge record."""
     started = time.perf_counter()
     validate(spec, len(experts), base is not None)
-    device = _device(spec)
     base_dir = ModelDir(base, "base") if base else None
     expert_dirs = [ModelDir(p, f"experts[{i}]") for i, p in enumerate(experts)]
     models = ([base_dir] if base_dir else []) + expert_dirs
@@ -56,7 +52,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     runner = Runner(_threads())
     try:
         try:
-            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, GpuIO(runner, device) if device else None, on_progress)
+            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
         finally:
             runner.close()  # no chunk may still be writing when the writer closes its files
         files = writer.finish()
@@ -71,7 +67,6 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     bytes_in = sum(m.weight_bytes() for m in models)
     return {
         "method": spec.method,
-        "device": str(device or "cpu"),
         "params": dataclasses.asdict(spec),
         "inputs": [{"label": m.label, "path": m.path, "fingerprint": m.fingerprint()} for m in models],
         "reference": ref.label,
@@ -95,20 +90,8 @@ def _discard(writer: ShardedWriter, tmp: str) -> None:
             continue
 
 
-def _device(spec: MergeSpec) -> torch.device | None:
-    """The GPU to merge on, or None for the CPU."""
-    if spec.device == "cpu":
-        return None
-    if torch.cuda.is_available():
-        return torch.device("cuda", torch.cuda.current_device())
-    if spec.device == "cuda":
-        raise MergeInputError("merge device 'cuda' was asked for, but torch sees no CUDA device here "
-                              f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use 'auto' or 'cpu'")
-    return None
-
-
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],
-            writer: ShardedWriter, runner: Runner, gpu: GpuIO | None, on_progress: Progress | None) -> None:
+            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> None:
     method = METHODS[spec.method]
     # SLERP interpolates between two models: base→expert when a base is given, else expert 0→expert 1.
     slerp_pair = spec.method == "slerp" and base is not None
@@ -119,16 +102,12 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
         if not DTYPES[models[0].info(name).dtype].is_floating_point:
             sink.write(0, models[0].tensor(name))  # integer buffers (ids, masks) are not weights: keep the reference's
         else:
-            load = gpu.upload if gpu else (lambda t: t)
-            inputs = [load(m.tensor(name)) for m in experts]
-            first = load(base.tensor(name)) if base else None
-            job = Job(name, None if slerp_pair else first, [first, *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
+            inputs = [m.tensor(name) for m in experts]
+            job = Job(name, None if slerp_pair else (base.tensor(name) if base else None),
+                      [base.tensor(name), *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
             kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
-            if gpu:
-                gpu.download(kernel.whole().to(DTYPES[dtype]), sink)
-            else:
-                kernel.prepare(runner)
-                runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
+            kernel.prepare(runner)
+            runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
         for m in models:
             m.release(name)
         if on_progress:

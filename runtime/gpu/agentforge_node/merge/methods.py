@@ -145,11 +145,6 @@ class Kernel:
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         raise NotImplementedError
 
-    def whole(self) -> torch.Tensor:
-        """The merged tensor at once, flat fp32, on the inputs' device (the GPU path, engine.py): one torch op per
-        operation of the kernel's formula, in its order, so the result equals the chunks' bit for bit."""
-        raise NotImplementedError
-
 
 class Whole(Kernel):
     """Adapter for a method registered without a kernel: its whole-tensor result, served in chunks."""
@@ -160,9 +155,6 @@ class Whole(Kernel):
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         return _f32(self.flat[s:e], sc, 0)
-
-    def whole(self) -> torch.Tensor:
-        return self.flat.to(F32)
 
 
 def evaluate(kernel: Kernel, shape: torch.Size) -> torch.Tensor:
@@ -257,12 +249,6 @@ class _Linear(Kernel):
         _k.linear(tuple(_np(x[s:e], sc, 2 + j) for j, x in enumerate(self.xs)), self.ws, out.numpy())
         return out
 
-    def whole(self) -> torch.Tensor:
-        acc = self.xs[0].to(F32) * float(self.ws[0])
-        for x, w in zip(self.xs[1:], self.ws[1:]):
-            acc = acc + x.to(F32) * float(w)
-        return acc
-
 
 class _Deltas(Kernel):
     """Methods over task vectors δᵢ = expertᵢ − base, after DARE's drop-and-rescale (drop > 0) and TIES's trim
@@ -295,28 +281,6 @@ class _Deltas(Kernel):
         for j, x in enumerate(xs):
             _k.dropped(b, x, self.keys[j], self.cutoff, self.scale, s, d[j])
         return sc.zeros(e - s).numpy(), tuple(d), b
-
-    def whole_operands(self) -> tuple[torch.Tensor | None, list[torch.Tensor], torch.Tensor]:
-        """operands() for the whole tensor; sub is None where the kernels subtract zero (x − 0 is x exactly)."""
-        b, xs = self.base.to(F32), [x.to(F32) for x in self.experts]
-        if not self.cutoff:
-            return b, xs, b
-        g = torch.arange(self.n, dtype=torch.int64, device=b.device)
-        keep = [(_coins(key, g) >= int(self.cutoff)).to(F32) * float(self.scale) for key in self.keys]
-        return None, [(x - b) * m for x, m in zip(xs, keep)], b
-
-    def whole_cuts(self, deltas: list[torch.Tensor]) -> list[float]:
-        """prepare()'s thresholds from the whole |δᵢ| (exact k-th largest of the non-NaN magnitudes, as there)."""
-        k = max(1, int(self.density * self.n))
-        if not (self.density < 1 and k < self.n):
-            return [float(c) for c in self.cuts]
-        out = []
-        for d in deltas:
-            mags = d.abs()
-            mags = mags[~torch.isnan(mags)] if torch.isnan(mags).any() else mags
-            t = float(torch.kthvalue(mags, mags.numel() - k + 1).values) if k <= mags.numel() else math.nan
-            out.append(float(np.float32(t)) if t > 0 else 0.0)
-        return out
 
     def _kth_largest(self, run: Runner, k: int) -> list[float]:
         """Exact k-th largest |δᵢ| per expert, without sorting or holding |δᵢ| whole: a 1-in-STRIDE sample brackets
@@ -383,14 +347,6 @@ class _TaskArithmetic(_Deltas):
         _k.task_arithmetic(sub, xs, self.ws, self.lam, add, out.numpy())
         return out
 
-    def whole(self) -> torch.Tensor:
-        sub, xs, add = self.whole_operands()
-        acc = None
-        for x, w in zip(xs, self.ws):
-            term = (x if sub is None else x - sub) * float(w)
-            acc = term if acc is None else acc + term
-        return acc * float(self.lam) + add
-
 
 class _Ties(_Deltas):
     def __init__(self, job: Job, drop: float) -> None:
@@ -403,21 +359,6 @@ class _Ties(_Deltas):
         out = sc.get(0, e - s)
         _k.ties(sub, xs, self.ws, self.cuts, self.lam, np.float32(min(self.weights)), add, out.numpy())
         return out
-
-    def whole(self) -> torch.Tensor:
-        sub, xs, add = self.whole_operands()
-        deltas = xs if sub is None else [x - sub for x in xs]
-        trimmed = [v * (v.abs() >= cut).to(F32) * float(w) for v, cut, w in zip(deltas, self.whole_cuts(deltas), self.ws)]
-        mass = trimmed[0]
-        for v in trimmed[1:]:
-            mass = mass + v
-        sign = torch.copysign(torch.ones_like(mass), mass)
-        total, divisor = torch.zeros_like(mass), torch.zeros_like(mass)
-        for v, w in zip(trimmed, self.ws):
-            p = torch.clamp_min(v * sign, 0.0)
-            divisor = divisor + (p > 0).to(F32) * float(w)
-            total = total + p
-        return total / torch.clamp_min(divisor, float(np.float32(min(self.weights)))) * (sign * float(self.lam)) + add
 
 
 def _dare_kernel(job: Job) -> Kernel:
@@ -437,9 +378,6 @@ class _Slerp(Kernel):
         aa = bb = ab = 0.0
         for x, y, z in run.chunks(lambda s, e, sc: _k.dots(_np(self.a[s:e], sc, 0), _np(self.b[s:e], sc, 1)), self.n):
             aa, bb, ab = aa + x, bb + y, ab + z
-        self._factors(aa, bb, ab)
-
-    def _factors(self, aa: float, bb: float, ab: float) -> None:
         na, nb = math.sqrt(aa), math.sqrt(bb)
         na, nb = (na if na > 1e-8 else 1.0), (nb if nb > 1e-8 else 1.0)
         dot = max(-1.0, min(1.0, ab / (na * nb)))
@@ -452,13 +390,6 @@ class _Slerp(Kernel):
         out = sc.get(2, e - s)
         _k.slerp(_np(self.a[s:e], sc, 0), _np(self.b[s:e], sc, 1), self.ca, self.cb, out.numpy())
         return out
-
-    def whole(self) -> torch.Tensor:
-        a, b = self.a.to(F32), self.b.to(F32)
-        a64, b64 = a.double(), b.double()
-        self._factors(float(a64 @ a64), float(b64 @ b64), float(a64 @ b64))
-        del a64, b64
-        return a * float(self.ca) + b * float(self.cb)
 
 
 def _bracket(sample: np.ndarray, k: int, n: int) -> tuple[float, float]:
@@ -476,28 +407,6 @@ def _bracket(sample: np.ndarray, k: int, n: int) -> tuple[float, float]:
         sample.partition(m - bottom)
         lo = float(sample[m - bottom])
     return lo, hi
-
-
-_M32 = 0xFFFFFFFF
-
-
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
-    """x·c mod 2³² for int64 x < 2³², in 16-bit halves so no product leaves int64."""
-    return ((x & 0xFFFF) * c + (((x >> 16) * c) & 0xFFFF) * 65536) & _M32
-
-
-def _mix_t(x: torch.Tensor) -> torch.Tensor:
-    """kernels._mix on int64 tensors holding uint32 values."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def _coins(key: int, index: torch.Tensor) -> torch.Tensor:
-    """kernels.coins for int64 element indices, on their device."""
-    return _mix_t((index & _M32) ^ _mix_t((index >> 32) ^ key)) >> 8
 
 
 def _key(seed: int, name: str, index: int) -> int:

@@ -13,7 +13,6 @@ from .errors import MergeInputError
 from .methods import METHODS, TensorParams
 
 OUT_DTYPES = ("float32", "bfloat16", "float16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -39,7 +38,6 @@ class MergeSpec:
     overrides: list[Override] = field(default_factory=list)
     dtype: str | None = None            # output dtype; None = each tensor in the reference model's dtype
     max_shard_bytes: int = 2_000_000_000
-    device: str = "auto"                # "cuda" computes on the GPU, "cpu" on the CPU, "auto" the GPU when there is one
 
 
 def validate(spec: MergeSpec, n_experts: int, has_base: bool) -> None:
@@ -60,8 +58,6 @@ def validate(spec: MergeSpec, n_experts: int, has_base: bool) -> None:
         problems.append(f"dare_combine must be 'linear' or 'ties', got {spec.dare_combine!r}")
     if spec.dtype is not None and spec.dtype not in OUT_DTYPES:
         problems.append(f"dtype must be one of {OUT_DTYPES} or null, got {spec.dtype!r}")
-    if spec.device not in DEVICES:
-        problems.append(f"device must be one of {DEVICES}, got {spec.device!r}")
     if spec.max_shard_bytes < 1:
         problems.append("max_shard_bytes must be positive")
     problems += _check_values(spec.method, "", spec.weights, spec.lam, spec.density, spec.drop_rate, spec.t, n_experts)
