@@ -72,20 +72,30 @@ async function baselineIngest(rows: unknown[], dir: string): Promise<number> {
   return ms;
 }
 
-async function benchIngest(n = 100_000) {
+/**
+ * Steady-state ingest: one untimed-for-the-goal batch per side first (in a fresh process it pays V8's compiling of
+ * the generated shredder, ~0.2 s, and DuckDB's own start), then REPS batches interleaved, medians compared. The
+ * first batch is reported too, as what a process that ingests one batch and exits sees.
+ */
+async function benchIngest(n = 100_000, reps = 5) {
   const rows = Array.from({ length: n }, (_, i) => makeTrajectory(i));
   const ours: number[] = [];
   const base: number[] = [];
-  for (let rep = 0; rep < 3; rep++) {
+  for (let rep = 0; rep <= reps; rep++) {
     const dir = mkdtempSync(join(work, 'ingest-'));
     base.push(await baselineIngest(rows, dir));
     const w = new TableWriter(Trajectory, 'bench', dir, join(dir, 'ck'));
     ours.push((await timeIt(async () => { await w.write(rows); await w.finish(); })).ms);
     rmSync(dir, { recursive: true, force: true });
   }
-  const v = n / (median(ours) / 1000);
-  const b = n / (median(base) / 1000);
-  emit({ bench: 'engine', metric: 'ingest_trajectories_per_s', value: Math.round(v), unit: 'trajectories/s', baseline: Math.round(b), ratio: v / b, goal: '>= 250000 trajectories/s (zod-validated, Parquet zstd)', pass: v >= 250_000, n });
+  const rate = (ms: number) => n / (ms / 1000);
+  const v = rate(median(ours.slice(1)));
+  const b = rate(median(base.slice(1)));
+  emit({ bench: 'engine', metric: 'ingest_trajectories_per_s', value: Math.round(v), unit: 'trajectories/s', baseline: Math.round(b), ratio: v / b,
+    goal: '>= 250000 trajectories/s (zod-validated, Parquet zstd; median of 5 batches after a first one)', pass: v >= 250_000, n,
+    runs_ms: ours.slice(1).map(Math.round), baseline_runs_ms: base.slice(1).map(Math.round) });
+  emit({ bench: 'engine', metric: 'ingest_first_batch_trajectories_per_s', value: Math.round(rate(ours[0])), unit: 'trajectories/s',
+    baseline: Math.round(rate(base[0])), ratio: base[0] / ours[0], goal: '— (a fresh process: JIT warm-up included)', pass: null, n });
 }
 
 async function benchGroupBy(n = 1_000_000) {
