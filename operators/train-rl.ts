@@ -39,6 +39,14 @@ export const TrainRlParams = z.object({
    * differ (0 = off). Tasks the policy always solves then cost `screen` rollouts instead of `group_size`.
    */
   screen: z.number().int().min(0).default(0),
+  /**
+   * Which groups dynamic sampling keeps: 'reward_varies' (any reward difference) or 'outcome_varies' (successes and
+   * failures both, DAPO's filter): with the latter a group of failures that differ only in the shaping terms is
+   * left out, where GRPO's std scaling would give those small differences the weight of a success.
+   */
+  keep_groups: z.enum(['reward_varies', 'outcome_varies']).default('reward_varies'),
+  /** GRPO's (r − mean) / std advantages; false = Dr. GRPO's r − mean, so reward weights keep their proportions. */
+  scale_rewards: z.boolean().default(true),
   temperature: z.number().gt(0).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   lr: z.number().positive().default(1e-5),
@@ -77,14 +85,14 @@ export const trainRl = operator({
     if (!tasks.length) throw new Error(`train-rl: input tasks (node ${inputs.tasks.node}) have no train task${p.worlds ? ` of worlds ${p.worlds.join(', ')}` : ''}`);
     const trainer = { model_dir: inputs.model.dir, checkpoint_dir: join(ctx.checkpointDir, 'trainer'), temperature: p.temperature,
       eps_low: p.eps_low, eps_high: p.eps_high, beta_kl: p.beta_kl, tis_cap: p.tis_cap, lr: p.lr, micro_batch_size: p.micro_batch_size, mini_batches: p.mini_batches,
-      checkpoint_every: p.checkpoint_every, seed: p.seed, device: p.device, dynamic_sampling: false };
+      checkpoint_every: p.checkpoint_every, seed: p.seed, device: p.device, dynamic_sampling: false, scale_rewards: p.scale_rewards };
     const store = new StepStore(join(ctx.checkpointDir, 'steps'));
     const session = await RlSession.start({ signal: ctx.signal, onEvent: forwardEvents(ctx) });
     ctx.progress.total(p.steps, 'steps');
     try {
       const r = await rlLoop({
         tasks, session, trainer, exportDir: join(ctx.checkpointDir, 'export'), store, steps: p.steps, groups: p.groups,
-        groupSize: p.group_size, dynamic: p.dynamic_sampling, maxGroups: Math.max(p.max_groups, p.groups), screen: p.screen, skipSolved: p.skip_solved, seed: p.seed,
+        groupSize: p.group_size, dynamic: p.dynamic_sampling, maxGroups: Math.max(p.max_groups, p.groups), screen: p.screen, keep: p.keep_groups, skipSolved: p.skip_solved, seed: p.seed,
         concurrency: p.concurrency, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: p.top_p },
         rewards: p.rewards, signal: ctx.signal, metric: ctx.metric, log: ctx.log, afterStep: (s) => ctx.progress.set(s),
       });

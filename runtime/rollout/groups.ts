@@ -43,9 +43,17 @@ export async function runGroups(tasks: Task[], o: GroupOptions, from = 0, to = o
   return Promise.all(groups);
 }
 
-/** True when the group's trainable rewards differ (GRPO gets a non-zero advantage from it). */
-export function isInformative(group: Rollout[], eps = 1e-9): boolean {
-  const rs = group.filter((r) => r.trainable).map((r) => r.reward ?? 0);
+/**
+ * What makes a group worth training: 'reward_varies', any difference in its trainable rewards (GRPO gets a non-zero
+ * advantage from it), or 'outcome_varies', successes and failures both (DAPO's filter on accuracy 0 or 1): a group
+ * that only varies in the shaping terms (format, validity, efficiency, partial answers) is then left out.
+ */
+export type KeepGroups = 'reward_varies' | 'outcome_varies';
+
+export function isInformative(group: Rollout[], keep: KeepGroups = 'reward_varies', eps = 1e-9): boolean {
+  const t = group.filter((r) => r.trainable);
+  if (keep === 'outcome_varies') return t.some((r) => r.success === true) && t.some((r) => r.success !== true);
+  const rs = t.map((r) => r.reward ?? 0);
   return rs.length >= 2 && Math.max(...rs) - Math.min(...rs) > eps;
 }
 
@@ -68,7 +76,8 @@ export interface DynamicBatch {
  * Speed-RL, Zhang et al. 2025); a group that would only have varied in samples s..G-1 is lost. Sample k has the
  * same id and seed either way.
  */
-export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions, screen = 0): Promise<DynamicBatch> {
+export async function sampleBatch(next: (n: number) => Task[], groups: number, maxGroups: number, dynamic: boolean, o: GroupOptions, screen = 0,
+  keep: KeepGroups = 'reward_varies'): Promise<DynamicBatch> {
   const out: DynamicBatch = { kept: [], all: [], droppedSolved: 0, droppedFailed: 0, tried: 0 };
   const screening = dynamic && screen >= 2 && screen < o.groupSize;
   while (out.kept.length < groups && out.tried < maxGroups) {
@@ -78,13 +87,13 @@ export async function sampleBatch(next: (n: number) => Task[], groups: number, m
     out.tried += tasks.length;
     const wave = await runGroups(tasks, o, 0, screening ? screen : o.groupSize);
     if (screening) {
-      const varied = tasks.map((_, i) => i).filter((i) => isInformative(wave[i]));
+      const varied = tasks.map((_, i) => i).filter((i) => isInformative(wave[i], keep));
       const more = await runGroups(varied.map((i) => tasks[i]), o, screen, o.groupSize);
       varied.forEach((i, j) => wave[i].push(...more[j]));
     }
     for (const g of wave) {
       out.all.push(g);
-      if ((!dynamic || isInformative(g)) && out.kept.length < groups) out.kept.push(g);
+      if ((!dynamic || isInformative(g, keep)) && out.kept.length < groups) out.kept.push(g);
       else if (g.every((r) => r.success)) out.droppedSolved++;
       else out.droppedFailed++;
     }

@@ -12,7 +12,7 @@ import type { RlStepRequest, RlStepResult } from '../gpu/rl-requests.ts';
 import type { RewardParams } from '../rewards/mix.ts';
 import type { RolloutLimits, Sampling } from './agent-loop.ts';
 import { groupOptions, loadPolicy, type Policy } from './policy.ts';
-import { sampleBatch, taskStream } from './groups.ts';
+import { sampleBatch, taskStream, type KeepGroups } from './groups.ts';
 import { StepStore, type StepRecord } from './steps.ts';
 import { rolloutMetrics } from './metrics.ts';
 import { hash32 } from '../worlds/rng.ts';
@@ -33,6 +33,8 @@ export interface RlLoopOptions {
   maxGroups: number;
   /** Screen each task with this many rollouts before completing its group (0 = off; see groups.ts sampleBatch). */
   screen?: number;
+  /** Which groups dynamic sampling keeps (groups.ts KeepGroups); default 'reward_varies'. */
+  keep?: KeepGroups;
   /** Leave out of later steps the tasks whose whole group succeeded (they carry no GRPO signal any more). */
   skipSolved?: boolean;
   seed: number;
@@ -86,7 +88,7 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
     return s;
   };
   const t0 = performance.now();
-  const b = await sampleBatch(stream.next, o.groups, o.maxGroups, o.dynamic, { ...base, score }, o.screen ?? 0);
+  const b = await sampleBatch(stream.next, o.groups, o.maxGroups, o.dynamic, { ...base, score }, o.screen ?? 0, o.keep);
   times.rollout_wall_s = (performance.now() - t0) / 1000;
   const kept = new Set(b.kept.flat().map((r) => r.id));
   const all = b.all.flat();

@@ -98,10 +98,33 @@ describe('groups', () => {
     expect(b.tried).toBe(3);
   });
 
+  it("'outcome_varies' keeps groups with successes and failures, not failures that differ only in shaping", async () => {
+    // every task fails; sample 0 answers with one letter missing (partial answer credit), the others say nothing useful
+    const nearMiss: Script = (p, turn) => (turn === 0 ? goldStatus(p, 0) : goldStatus(p, turn).replace(/\w\.$/, '.'));
+    const shaped = options({
+      score: (r, t) => scoreRollout(r, t, RewardParams.parse({ default: { answer: 0.25 } })),
+      run: (job) => runRollout(job, { world: getWorld('retail'), user: scriptedUser(job.task), gen: new BatchingGenerator(new ScriptedEngine(ct, job.sample === 0 ? nearMiss : wrong)),
+        ct, limits: { ...DEFAULT_LIMITS, maxContext: 16_384 }, sampling: { temperature: 1, topP: 1 } }),
+    });
+    const byReward = await sampleBatch(inOrder(), 2, 4, true, shaped);
+    expect(byReward.kept).toHaveLength(2);
+    expect(byReward.kept.flat().every((r) => !r.success)).toBe(true);
+    expect(new Set(byReward.kept[0].map((r) => r.reward)).size).toBe(2);
+    const byOutcome = await sampleBatch(inOrder(), 2, 4, true, shaped, 0, 'outcome_varies');
+    expect([byOutcome.kept.length, byOutcome.tried, byOutcome.droppedFailed]).toEqual([0, 4, 4]);
+    // on the mixed tasks of the default policy both filters keep the same groups
+    const mixed = await sampleBatch(inOrder(), 3, 12, true, options(), 0, 'outcome_varies');
+    expect(mixed.kept.map((g) => g[0].task_id)).toEqual((await sampleBatch(inOrder(), 3, 12, true, options())).kept.map((g) => g[0].task_id));
+  });
+
   it('untrainable rollouts do not make a group informative', () => {
     const base = { trainable: true, reward: 1 } as never;
     expect(isInformative([base, { ...(base as object), reward: 0, trainable: false } as never])).toBe(false);
     expect(isInformative([base, { ...(base as object), reward: 0 } as never])).toBe(true);
+    const ok = { trainable: true, reward: 1.2, success: true } as never, bad = { trainable: true, reward: 0.1, success: false } as never;
+    expect(isInformative([ok, bad], 'outcome_varies')).toBe(true);
+    expect(isInformative([bad, { ...(bad as object), reward: 0.3 } as never], 'outcome_varies')).toBe(false);
+    expect(isInformative([ok, { ...(bad as object), trainable: false } as never], 'outcome_varies')).toBe(false);
   });
 
   it('the task stream is seeded, endless and covers every task once per pass', () => {
