@@ -69,7 +69,11 @@ type ModelRef = NodeRef<ModelSpec>;
 /** An RL run from `from` on the train tasks of `worlds`; returns the policy and its ONNX export. */
 export function addRlExpert(d: DagBuilder, id: string, o: { tasks: TaskRef; from: ModelRef; worlds: string[] | null; seed: number; steps: number; device?: KlearConfig['device']; rl?: KlearConfig['rl'] }):
   { model: ModelRef; onnx: NodeRef<FilesSpec> } {
+  // Groups are kept when they mix successes and failures (DAPO's filter) and advantages are r − mean (Dr. GRPO): with
+  // GRPO's std scaling on any reward difference, half of seed 2's trained bank groups were failures differing only in
+  // the shaping terms, weighed like a success. Three seeds: RL experts 0.790 vs 0.782, merged 0.790 vs 0.773.
   const model = d.node(id, trainRl, { worlds: o.worlds, steps: o.steps, groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48, screen: 4,
+    keep_groups: 'outcome_varies', scale_rewards: false,
     temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, seed: o.seed, concurrency: 64, device: o.device ?? 'auto', limits: LIMITS,
     rewards: { default: { answer: 0.25 } }, ...o.rl }, { tasks: o.tasks, model: o.from });
   d.node(`${id}_rollouts`, rlRollouts, {}, { run: model });
