@@ -101,12 +101,12 @@ export function toRequest(p: MergeParams, base: string | undefined, experts: str
 /** What the node returns (the fields this operator reads; the rest is kept verbatim in merge.json). */
 const NodeRecord = z.object({
   inputs: z.array(z.object({ label: z.string(), path: z.string(), fingerprint: z.string() })),
-  tensors: z.number(), bytes_in: z.number(), bytes_out: z.number(), seconds: z.number(),
+  tensors: z.number(), bytes_in: z.number(), bytes_out: z.number(), seconds: z.number(), seconds_statistics: z.number(),
 }).passthrough();
 
 export const merge = operator({
   name: 'merge',
-  version: 2, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1)
+  version: 3, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1); 3: statistics-pass seconds in merge.json
   description: 'Merges fine-tuned models (linear, task arithmetic, TIES, DARE, SLERP) into one HF model directory.',
   params: MergeParams,
   inputs: { base: optional(model()), experts: many(model()) },
@@ -118,7 +118,8 @@ export const merge = operator({
     if (problems.length) throw new Error(`merge node '${ctx.nodeId}':\n  - ${problems.join('\n  - ')}`);
     const request = toRequest(params, inputs.base?.dir, inputs.experts.map((e) => e.dir), out.dir);
     const record = await runNode('merge', MergeRequest.parse(request), { signal: ctx.signal, onEvent: forwardEvents(ctx), result: NodeRecord });
-    ctx.log(`merged ${record.tensors} tensors, ${(record.bytes_in / 1e6).toFixed(1)} MB in ${record.seconds.toFixed(1)} s`);
+    ctx.log(`merged ${record.tensors} tensors, ${(record.bytes_in / 1e6).toFixed(1)} MB in ${record.seconds.toFixed(1)} s`
+      + (record.seconds_statistics > 0 ? ` (${record.seconds_statistics.toFixed(1)} s of it in the statistics pass)` : ''));
     // The merge record: which method and params made this model from which inputs (ledger keys + weight fingerprints).
     const mergeRecord = {
       method: params.method, params,
@@ -128,6 +129,7 @@ export const merge = operator({
       },
       fingerprints: record.inputs.map(({ label, fingerprint }) => ({ label, fingerprint })),
       tensors: record.tensors, bytesIn: record.bytes_in, bytesOut: record.bytes_out, seconds: record.seconds,
+      secondsStatistics: record.seconds_statistics,
     };
     writeFileSync(join(out.dir, 'merge.json'), JSON.stringify(mergeRecord, null, 2));
   },

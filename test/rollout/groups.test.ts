@@ -100,7 +100,7 @@ describe('groups', () => {
 
   it("'outcome_varies' keeps groups with successes and failures, not failures that differ only in shaping", async () => {
     // every task fails; sample 0 answers with one letter missing (partial answer credit), the others say nothing useful
-    const nearMiss: Script = (p, turn) => (turn === 0 ? goldStatus(p, 0) : goldStatus(p, turn).replace(/\w\.$/, '.'));
+    const nearMiss: Script = (p, turn) => (turn === 0 ? goldStatus(p, 0) : (goldStatus(p, turn) ?? '').replace(/\w\.$/, '.'));
     const shaped = options({
       score: (r, t) => scoreRollout(r, t, RewardParams.parse({ default: { answer: 0.25 } })),
       run: (job) => runRollout(job, { world: getWorld('retail'), user: scriptedUser(job.task), gen: new BatchingGenerator(new ScriptedEngine(ct, job.sample === 0 ? nearMiss : wrong)),

@@ -56,6 +56,16 @@ def test_linear_streams_sharded_inputs_into_sharded_output(tmp_path):
         assert (out / aux).read_bytes() == (tmp_path / "e0" / aux).read_bytes()
     assert rec["tensors"] == len(base) and rec["inputs"][0]["fingerprint"].startswith("sha256:")
     assert not [p for p in os.listdir(tmp_path) if "merge-tmp" in p]
+    assert rec["seconds_statistics"] == 0  # one pass: nothing to compute before the output
+
+
+def test_record_times_the_statistics_pass_of_two_pass_methods(tmp_path):
+    family(tmp_path)
+    experts = [str(tmp_path / "e0"), str(tmp_path / "e1")]
+    ties = merge_models(MergeSpec("ties", density=0.5), str(tmp_path / "base"), experts, str(tmp_path / "ties"))
+    ta = merge_models(MergeSpec("task_arithmetic"), str(tmp_path / "base"), experts, str(tmp_path / "ta"))
+    assert 0 < ties["seconds_statistics"] < ties["seconds"]
+    assert ta["seconds_statistics"] == 0
 
 
 def test_weights_one_zero_reproduce_first_model_files_exactly(tmp_path):

@@ -50,9 +50,10 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     tmp = tempfile.mkdtemp(prefix=f"{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
     writer = ShardedWriter(tmp, entries, spec.max_shard_bytes)
     runner = Runner(_threads())
+    timing = {"statistics": 0.0}
     try:
         try:
-            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
+            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress, timing)
         finally:
             runner.close()  # no chunk may still be writing when the writer closes its files
         files = writer.finish()
@@ -75,6 +76,9 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
         "bytes_in": bytes_in,
         "bytes_out": writer.total_bytes,
         "seconds": seconds,
+        # The per-tensor statistics pass (TIES's top-k thresholds, SLERP's norms) that must finish before a tensor's
+        # first output element: such methods read every input twice, linear and task arithmetic once.
+        "seconds_statistics": timing["statistics"],
         "override_hits": resolver.hits,
     }
 
@@ -91,7 +95,7 @@ def _discard(writer: ShardedWriter, tmp: str) -> None:
 
 
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],
-            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> None:
+            writer: ShardedWriter, runner: Runner, on_progress: Progress | None, timing: dict[str, float]) -> None:
     method = METHODS[spec.method]
     # SLERP interpolates between two models: base→expert when a base is given, else expert 0→expert 1.
     slerp_pair = spec.method == "slerp" and base is not None
@@ -106,7 +110,9 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
             job = Job(name, None if slerp_pair else (base.tensor(name) if base else None),
                       [base.tensor(name), *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
             kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
-            kernel.prepare(runner)
+            t = time.perf_counter()
+            if kernel.prepare(runner):
+                timing["statistics"] += time.perf_counter() - t
             runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
         for m in models:
             m.release(name)

@@ -139,8 +139,9 @@ class Kernel:
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def prepare(self, run: Runner) -> None:
-        pass
+    def prepare(self, run: Runner) -> bool:
+        """Whatever must be known of the whole tensor before its first chunk; True if that read the inputs."""
+        return False
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         raise NotImplementedError
@@ -265,10 +266,12 @@ class _Deltas(Kernel):
         self.keys = [_key(job.seed, job.name, i) for i in range(len(self.experts))]
         self.cuts = np.zeros(len(self.experts), np.float32)  # TIES: |δᵢ| < cuts[i] is trimmed
 
-    def prepare(self, run: Runner) -> None:
+    def prepare(self, run: Runner) -> bool:
         k = max(1, int(self.density * self.n))
         if self.density < 1 and k < self.n:
             self.cuts = np.array([t if t > 0 else 0.0 for t in self._kth_largest(run, k)], np.float32)
+            return True
+        return False
 
     def operands(self, s: int, e: int, sc: Scratch) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         """(sub, xs, add) for the kernels, which take δᵢ = xsᵢ − sub and add `add` at the end: the experts and the
@@ -372,7 +375,7 @@ class _Slerp(Kernel):
         super().__init__(self.a.numel())
         self.ca, self.cb = np.float32(1.0 - self.t), np.float32(self.t)
 
-    def prepare(self, run: Runner) -> None:
+    def prepare(self, run: Runner) -> bool:
         # Norms and dot accumulate in fp64 (one fp32 dot over 10⁸ elements drifts by ~1e-4 relative), summed in
         # chunk order so the result does not depend on which thread finished first.
         aa = bb = ab = 0.0
@@ -385,6 +388,7 @@ class _Slerp(Kernel):
             theta = math.acos(dot)
             self.ca = np.float32(math.sin((1 - self.t) * theta) / math.sin(theta))
             self.cb = np.float32(math.sin(self.t * theta) / math.sin(theta))
+        return True
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         out = sc.get(2, e - s)
