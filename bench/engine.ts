@@ -9,8 +9,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Trajectory } from '../schemas/trajectory.ts';
 import { TableWriter } from '../storage/table.ts';
@@ -77,22 +75,17 @@ async function baselineIngest(rows: unknown[], dir: string): Promise<number> {
 /**
  * Steady-state ingest: one untimed-for-the-goal batch per side first (in a fresh process it pays V8's compiling of
  * the generated shredder, ~0.2 s, and DuckDB's own start), then REPS batches interleaved, medians compared. The
- * first batch is reported too, as what a process that ingests one batch and exits sees.
+ * first batch is reported too, as what a process that ingests one batch and exits sees. No forced GC between
+ * batches: a full collection shrinks V8's heap, and regrowing it cost our side 10-25 % (A/B, 2 runs each: 279k and
+ * 291k/s without, 213k and 247k/s with).
  */
-// Each timed batch starts from a collected heap: without it one side's garbage (the baseline's ~70 MB of NDJSON
-// strings, our pages) is collected in the other side's timing.
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
-
 async function benchIngest(n = 100_000, reps = 5) {
   const rows = Array.from({ length: n }, (_, i) => makeTrajectory(i));
   const ours: number[] = [];
   const base: number[] = [];
   for (let rep = 0; rep <= reps; rep++) {
     const dir = mkdtempSync(join(work, 'ingest-'));
-    collect();
     base.push(await baselineIngest(rows, dir));
-    collect();
     const w = new TableWriter(Trajectory, 'bench', dir, join(dir, 'ck'));
     ours.push((await timeIt(async () => { await w.write(rows); await w.finish(); })).ms);
     rmSync(dir, { recursive: true, force: true });
