@@ -128,6 +128,8 @@ describe('merge operator in a DAG', () => {
     expect(record.inputs.base.key).toBe(r.nodes.get('base')!.key);
     expect(record.inputs.experts.map((e: { key: string }) => e.key)).toEqual([r.nodes.get('e1')!.key, r.nodes.get('e2')!.key]);
     expect(record.fingerprints).toHaveLength(3);
+    expect(record.secondsStatistics).toBeGreaterThan(0); // TIES's thresholds: a pass before the output
+    expect(record.secondsStatistics).toBeLessThan(record.seconds);
     // The shard's own header (8-byte length + JSON) lists every tensor of the Llama layout, in fp32.
     const raw = readFileSync(join(dir, 'model.safetensors'));
     const header = JSON.parse(raw.subarray(8, 8 + Number(raw.readBigUInt64LE(0))).toString('utf8'));
