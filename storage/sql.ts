@@ -97,7 +97,14 @@ export async function runReadOnly(session: SqlSession, sql: string): Promise<{ c
       if (verb) throw refuse(i, verb);
       throw e;
     }
-    if (!READ_ONLY.has(prepared.statementType)) throw refuse(i, StatementType[prepared.statementType] ?? String(prepared.statementType));
+    if (!READ_ONLY.has(prepared.statementType)) {
+      const err = refuse(i, StatementType[prepared.statementType] ?? String(prepared.statementType));
+      // DuckDB runs a PIVOT whose values are not listed as CREATE TYPE (an enum of the distinct values) + SELECT.
+      if (/^\s*(?:WITH\b[\s\S]*)?PIVOT\b/i.test(statementText(sql, i))) {
+        err.message += ". A PIVOT without an IN list makes DuckDB create an enum type first: list the values, e.g. PIVOT (…) ON name IN ('a', 'b') USING first(v)";
+      }
+      throw err;
+    }
     const reader = await prepared.runAndReadAll();
     last = { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
   }

@@ -43,4 +43,9 @@ describe('agentforge sql', () => {
     }
     expect((await runReadOnly(session, 'SELECT count(*)::INTEGER AS n FROM d')).rows).toEqual([{ n: 4 }]);
   });
+  it('a PIVOT with its values listed runs; without them the refusal says how to list them', async () => {
+    const listed = await runReadOnly(session, "PIVOT (SELECT 'x' AS k, 1 AS v UNION ALL SELECT 'y', 2) ON k IN ('x', 'y') USING sum(v)");
+    expect(listed.rows).toEqual([{ x: '1', y: '2' }]);
+    await expect(runReadOnly(session, "PIVOT (SELECT 'x' AS k, 1 AS v) ON k USING sum(v)")).rejects.toThrow(/is a CREATE statement.*list the values, e\.g\. PIVOT/);
+  });
 });
