@@ -76,7 +76,7 @@ def merge(spec_json: str, out: str, base: str, experts: list[str]) -> dict:
     rec = merge_models(MergeSpec(**raw), None if base == "-" else base, experts, out)
     seconds = time.perf_counter() - started
     largest = max(m.info(n).nbytes for m in [ModelDir(experts[0], "e")] for n in m.names)
-    return {"seconds": seconds, "statistics_seconds": rec["seconds_statistics"], "bytes_in": rec["bytes_in"], "rss_before_kb": rss_before,
+    return {"seconds": seconds, "seconds_statistics": rec["seconds_statistics"], "bytes_in": rec["bytes_in"], "rss_before_kb": rss_before,
             "peak_rss_kb": _status_kb("VmHWM"), "largest_tensor_bytes": largest}
 
 
