@@ -50,10 +50,9 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     tmp = tempfile.mkdtemp(prefix=f"{os.path.basename(os.path.abspath(out))}.merge-tmp-", dir=os.path.dirname(os.path.abspath(out)))
     writer = ShardedWriter(tmp, entries, spec.max_shard_bytes)
     runner = Runner(_threads())
-    timing = {"statistics": 0.0}
     try:
         try:
-            _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress, timing)
+            statistics_s = _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
         finally:
             runner.close()  # no chunk may still be writing when the writer closes its files
         files = writer.finish()
@@ -78,7 +77,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
         "seconds": seconds,
         # The per-tensor statistics pass (TIES's top-k thresholds, SLERP's norms) that must finish before a tensor's
         # first output element: such methods read every input twice, linear and task arithmetic once.
-        "seconds_statistics": timing["statistics"],
+        "seconds_statistics": statistics_s,
         "override_hits": resolver.hits,
     }
 
@@ -95,8 +94,10 @@ def _discard(writer: ShardedWriter, tmp: str) -> None:
 
 
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],
-            writer: ShardedWriter, runner: Runner, on_progress: Progress | None, timing: dict[str, float]) -> None:
+            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> float:
+    """Writes every tensor; returns the seconds spent in statistics passes (kernels whose prepare read the inputs)."""
     method = METHODS[spec.method]
+    statistics_s = 0.0
     # SLERP interpolates between two models: base→expert when a base is given, else expert 0→expert 1.
     slerp_pair = spec.method == "slerp" and base is not None
     models = ([base] if base else []) + experts
@@ -112,12 +113,13 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
             kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
             t = time.perf_counter()
             if kernel.prepare(runner):
-                timing["statistics"] += time.perf_counter() - t
+                statistics_s += time.perf_counter() - t
             runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
         for m in models:
             m.release(name)
         if on_progress:
             on_progress(i + 1, total)
+    return statistics_s
 
 
 def _put(kernel: Kernel, sink: TensorSink, dtype: torch.dtype, s: int, e: int, sc: Scratch) -> None:
