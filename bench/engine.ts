@@ -22,7 +22,7 @@ const BIN = join(ROOT, 'bin/agentforge.mjs');
 const work = mkdtempSync(join(tmpdir(), 'af-bench-engine-'));
 
 function writeDag50(dir: string, rows: number) {
-  const lines = [`import { dag } from '${ROOT}/runtime/dag.ts';`, `import { blob } from '${ROOT}/operators/bench/blob.ts';`,
+  const lines = [`import { dag } from '${ROOT}/runtime/engine/dag.ts';`, `import { blob } from '${ROOT}/operators/bench/blob.ts';`,
     `export default dag('bench50', (d) => {`];
   for (let i = 0; i < 50; i++) lines.push(`  d.node('n${i}', blob, { rows: ${rows}, width: 100, salt: 's${i}' });`);
   lines.push('});');
@@ -49,8 +49,8 @@ async function benchNoop() {
     const small = noopSeconds(writeDag50(dir, 100), join(work, 'noop-small'));
     const large = noopSeconds(writeDag50(dir, 10_000), join(work, 'noop-large'));
     // The engine's own share: the same no-op in-process (DAG loaded, keys computed, index read).
-    const { loadDag } = await import('../runtime/cli/load.ts');
-    const { runDag } = await import('../runtime/scheduler.ts');
+    const { loadDag } = await import('../runtime/engine/cli/load.ts');
+    const { runDag } = await import('../runtime/engine/scheduler.ts');
     const { dag } = await loadDag(join(dir, 'dag50-10000.ts'));
     const inProc = median(await (async () => { const t: number[] = []; for (let i = 0; i < 5; i++) t.push((await timeIt(() => runDag(dag, { storeDir: join(work, 'noop-large') }))).ms / 1000); return t; })());
     emit({ bench: 'engine', metric: 'noop_rerun_50_nodes_in_process', value: inProc, unit: 's', baseline: small, ratio: inProc / small, goal: 'informational: the engine share of the CLI no-op (the rest is node + tsx + module loading)', pass: null });

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Trajectory } from '../schemas/trajectory.ts';
-import { mulberry32 } from '../runtime/rng.ts';
+import { mulberry32 } from '../runtime/engine/rng.ts';
 
 /** A realistic 5-message tool-use trajectory (system, user, assistant+call, tool, assistant). */
 export function makeTrajectory(i: number): z.input<typeof Trajectory> {

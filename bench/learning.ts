@@ -11,8 +11,8 @@
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dag } from '../runtime/dag.ts';
-import { runDag } from '../runtime/scheduler.ts';
+import { dag } from '../runtime/engine/dag.ts';
+import { runDag } from '../runtime/engine/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
 import { EvalRow } from '../schemas/eval.ts';
 import { Ledger } from '../storage/ledger.ts';

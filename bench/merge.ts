@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensurePythonEnv, GPU_DIR } from '../runtime/gpu/env.ts';
+import { ensurePythonEnv, GPU_DIR } from '../runtime/node/env.ts';
 import { emit } from './report.ts';
 
 // ≈ 92M params, 368 MB fp32 per model; BENCH_MERGE_SMALL=1 shrinks everything to a seconds-long smoke run.

@@ -16,11 +16,11 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/gpu/env.ts';
-import { runNode } from '../runtime/gpu/client.ts';
-import { InitModelResult } from '../runtime/gpu/requests.ts';
-import type { RlSample } from '../runtime/gpu/rl-requests.ts';
-import { RlSession } from '../runtime/gpu/rl-session.ts';
+import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/node/env.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { InitModelResult } from '../runtime/node/requests.ts';
+import type { RlSample } from '../runtime/node/rl-requests.ts';
+import { RlSession } from '../runtime/node/rl-session.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 
 const TRL_PIN = 'trl==1.16.0';

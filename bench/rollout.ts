@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OrtEngine } from '../runtime/engines/ort.ts';
+import { OrtEngine } from '../runtime/agent/engines/ort.ts';
 import { rng } from '../test/fixtures/conversations.ts';
 import { pythonBin, runProcess, tinyOnnxModel } from '../test/fixtures/python.ts';
 

@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/gpu/env.ts';
-import { runNode } from '../runtime/gpu/client.ts';
-import { InitModelResult, TrainSftResult } from '../runtime/gpu/requests.ts';
+import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/node/env.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { InitModelResult, TrainSftResult } from '../runtime/node/requests.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 
 const TRL_PIN = 'trl==1.16.0';

@@ -13,11 +13,11 @@ import { join, resolve } from 'node:path';
 import type { Trajectory } from '../schemas/trajectory.ts';
 import { makeTasks, WORLD_NAMES, getWorld } from '../runtime/worlds/index.ts';
 import { hash32 } from '../runtime/worlds/rng.ts';
-import { runEpisode, systemPrompt } from '../runtime/synth/episode.ts';
-import { scriptedTeacher, scriptedUser } from '../runtime/synth/scripted.ts';
+import { runEpisode, systemPrompt } from '../runtime/agent/episode.ts';
+import { scriptedTeacher, scriptedUser } from '../runtime/agent/scripted.ts';
 import { synthesize } from '../runtime/synth/synthesize.ts';
-import { openAIChatPolicy } from '../runtime/engines/openai-chat.ts';
-import { runDag } from '../runtime/scheduler.ts';
+import { openAIChatPolicy } from '../runtime/agent/engines/openai-chat.ts';
+import { runDag } from '../runtime/engine/scheduler.ts';
 import { emit, timeIt } from './report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

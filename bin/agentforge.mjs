@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The CLI and DAG modules are TypeScript. runtime/cli/bundle.mjs runs them from an esbuild bundle cached under
+// The CLI and DAG modules are TypeScript. runtime/engine/cli/bundle.mjs runs them from an esbuild bundle cached under
 // node_modules/.cache/agentforge (rebuilt whenever a file in it changes), falling back to tsx's loader.
-import { launch } from '../runtime/cli/bundle.mjs';
+import { launch } from '../runtime/engine/cli/bundle.mjs';
 process.exitCode = await launch(process.argv.slice(2));

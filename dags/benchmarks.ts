@@ -1,4 +1,4 @@
-import { dag } from '../runtime/dag.ts';
+import { dag } from '../runtime/engine/dag.ts';
 import { loadModel } from '../operators/load-model.ts';
 import { exportOnnx } from '../operators/export-onnx.ts';
 import { evalBfcl } from '../operators/eval-bfcl.ts';

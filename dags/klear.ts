@@ -9,8 +9,8 @@
  * adds an RL run on a subset of worlds (per-domain experts, e.g. for a later merge).
  */
 import type { z } from 'zod';
-import { dag, type DagBuilder, type NodeRef } from '../runtime/dag.ts';
-import type { FilesSpec, ModelSpec, TableSpec } from '../runtime/operator.ts';
+import { dag, type DagBuilder, type NodeRef } from '../runtime/engine/dag.ts';
+import type { FilesSpec, ModelSpec, TableSpec } from '../runtime/engine/operator.ts';
 import type { Task } from '../schemas/task.ts';
 import { makeTasks } from '../operators/make-tasks.ts';
 import { synthesize } from '../operators/synthesize.ts';

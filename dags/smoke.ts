@@ -1,4 +1,4 @@
-import { dag } from '../runtime/dag.ts';
+import { dag } from '../runtime/engine/dag.ts';
 import { generateEpisodes } from '../operators/smoke/generate-episodes.ts';
 import { scoreEpisodes } from '../operators/smoke/score-episodes.ts';
 import { filterEpisodes } from '../operators/smoke/filter-episodes.ts';

@@ -1,4 +1,4 @@
-import { dag } from '../runtime/dag.ts';
+import { dag } from '../runtime/engine/dag.ts';
 import { makeTasks } from '../operators/make-tasks.ts';
 import { synthesize } from '../operators/synthesize.ts';
 import { verify } from '../operators/verify.ts';

@@ -13,9 +13,9 @@
  */
 import { z } from 'zod';
 import { Trajectory } from '../schemas/trajectory.ts';
-import { model, operator, table } from '../runtime/operator.ts';
+import { model, operator, table } from '../runtime/engine/operator.ts';
 import { loadChatTokenizer, tokenizeConversation, type ChatTokenizer } from '../runtime/agent/tokenize.ts';
-import { seededRandom } from '../runtime/engines/engine.ts';
+import { seededRandom } from '../runtime/agent/engines/engine.ts';
 
 export const SftShardRow = z.object({
   input_ids: z.array(z.number().int()),

@@ -1,11 +1,11 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { files, operator, optional, table } from '../runtime/operator.ts';
-import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/benchmarks/agent.ts';
-import { BFCL_CATEGORIES, bfclTools, isRelevanceCategory, loadBfcl, type BfclEntry } from '../runtime/benchmarks/bfcl/data.ts';
-import { renderAnswer } from '../runtime/benchmarks/bfcl/render.ts';
-import { scoreEntry } from '../runtime/benchmarks/bfcl/score.ts';
+import { files, operator, optional, table } from '../runtime/engine/operator.ts';
+import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/eval/agent.ts';
+import { BFCL_CATEGORIES, bfclTools, isRelevanceCategory, loadBfcl, type BfclEntry } from '../runtime/eval/bfcl/data.ts';
+import { renderAnswer } from '../runtime/eval/bfcl/render.ts';
+import { scoreEntry } from '../runtime/eval/bfcl/score.ts';
 import type { Message } from '../schemas/message.ts';
 
 /** One scored BFCL entry; query per-category accuracy with `select category, avg(valid::int) from {table} group by 1`. */
@@ -18,7 +18,7 @@ const BATCH = 50;
 /*
  * eval-bfcl: BFCL v4 single-turn categories. Each entry's functions are offered as tools, the reply (native tool
  * calls, or a JSON / Python-syntax call list in text) is decoded and scored with BFCL's AST rules
- * (runtime/benchmarks/bfcl/checker.ts). A request that fails after retries is a scored failure
+ * (runtime/eval/bfcl/checker.ts). A request that fails after retries is a scored failure
  * (error_type 'request_error'), never a crashed node. Durable batches of 50 entries: a rerun resumes.
  */
 export const evalBfcl = operator({

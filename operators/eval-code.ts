@@ -1,10 +1,10 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { files, operator, optional, table } from '../runtime/operator.ts';
-import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/benchmarks/agent.ts';
-import { extractCode, runCodeTask } from '../runtime/benchmarks/code/evaluate.ts';
-import { loadHumanEval, loadMbpp, loadQuixBugs, type CodeTask } from '../runtime/benchmarks/code/tasks.ts';
+import { files, operator, optional, table } from '../runtime/engine/operator.ts';
+import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/eval/agent.ts';
+import { extractCode, runCodeTask } from '../runtime/eval/code/evaluate.ts';
+import { loadHumanEval, loadMbpp, loadQuixBugs, type CodeTask } from '../runtime/eval/code/tasks.ts';
 import type { ChatPolicy } from '../runtime/agent/policy.ts';
 
 /** One sample of one code task; pass@k comes from the per-task (n, passed) counts. */

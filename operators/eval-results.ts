@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { many, operator, optional, table } from '../runtime/operator.ts';
-import { meanOverTasks, passAtK, passHatK } from '../runtime/benchmarks/passk.ts';
+import { many, operator, optional, table } from '../runtime/engine/operator.ts';
+import { meanOverTasks, passAtK, passHatK } from '../runtime/eval/passk.ts';
 import { BfclVerdictRow } from './eval-bfcl.ts';
 import { CodeSampleRow } from './eval-code.ts';
 import { TauTrialRow } from './eval-tau.ts';

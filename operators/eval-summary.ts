@@ -4,10 +4,10 @@
  *   agentforge sql "select model, world, success, pass_hat_k from eval"
  */
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { EvalRollout, EvalRow } from '../schemas/eval.ts';
-import { summarize } from '../runtime/rollout/evaluate.ts';
-import { groupBy } from '../runtime/collections.ts';
+import { summarize } from '../runtime/eval/summarize.ts';
+import { groupBy } from '../runtime/engine/collections.ts';
 
 export const evalSummary = operator({
   name: 'eval-summary',

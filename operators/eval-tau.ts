@@ -1,12 +1,12 @@
 import PQueue from 'p-queue';
 import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
-import { files, operator, optional, table } from '../runtime/operator.ts';
-import { AGENT_ENV, AgentParams, chooseAgent, endpointPolicy } from '../runtime/benchmarks/agent.ts';
+import { files, operator, optional, table } from '../runtime/engine/operator.ts';
+import { AGENT_ENV, AgentParams, chooseAgent, endpointPolicy } from '../runtime/eval/agent.ts';
 import { TAU_SPLITS, type TauDomain } from '../runtime/worlds/tau/data.ts';
-import { runTauEpisode } from '../runtime/worlds/tau/episode.ts';
-import { GoldPolicy } from '../runtime/worlds/tau/gold-policy.ts';
-import { LlmUser, ScriptedUser, type TauUser } from '../runtime/worlds/tau/user.ts';
+import { runTauEpisode } from '../runtime/eval/tau/episode.ts';
+import { GoldPolicy } from '../runtime/eval/tau/gold-policy.ts';
+import { LlmUser, ScriptedUser, type TauUser } from '../runtime/eval/tau/user.ts';
 import { TauWorld, toTask } from '../runtime/worlds/tau/world.ts';
 
 /** One τ-bench trial; pass^k per domain comes from the per-task success counts (see benchmark-results). */

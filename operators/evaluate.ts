@@ -5,12 +5,13 @@
  *   agentforge sql "select model, task_id, verdict from eval_rollouts where not success"
  */
 import { z } from 'zod';
-import { files, many, operator, table } from '../runtime/operator.ts';
+import { files, many, operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { EvalRollout } from '../schemas/eval.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
-import { LimitParams, loadPolicy, rolloutTasks, toLimits } from '../runtime/rollout/policy.ts';
-import { verifyTrajectory } from '../runtime/synth/verify.ts';
+import { LimitParams, loadPolicy, toLimits } from '../runtime/agent/local.ts';
+import { rolloutTasks } from '../runtime/rl/rollouts.ts';
+import { verifyTrajectory } from '../runtime/worlds/verify.ts';
 
 export const EvaluateParams = z.object({
   labels: z.array(z.string().min(1)).min(1),

@@ -1,12 +1,12 @@
 /*
- * export-onnx: the model as ONNX with KV-cache inputs/outputs (see runtime/gpu/agentforge_node/onnx_export.py for
+ * export-onnx: the model as ONNX with KV-cache inputs/outputs (see runtime/node/agentforge_node/onnx_export.py for
  * the graph signature), plus meta.json and the tokenizer/config files, so TS engines decode incrementally.
  */
 import { z } from 'zod';
-import { files, model, operator } from '../runtime/operator.ts';
-import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
-import { ExportOnnxResult } from '../runtime/gpu/requests.ts';
+import { files, model, operator } from '../runtime/engine/operator.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
+import { ExportOnnxResult } from '../runtime/node/requests.ts';
 
 export const exportOnnx = operator({
   name: 'export-onnx',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Trajectory, Verdict } from '../schemas/trajectory.ts';
 import { Curated, curate, FilterParams } from '../runtime/synth/filter.ts';
 

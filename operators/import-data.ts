@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
 import { importRow } from '../runtime/synth/import.ts';
 import { fileRows } from '../runtime/synth/import-files.ts';

@@ -7,10 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { z } from 'zod';
-import { model, operator, table } from '../runtime/operator.ts';
-import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
-import { InitModelResult } from '../runtime/gpu/requests.ts';
+import { model, operator, table } from '../runtime/engine/operator.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
+import { InitModelResult } from '../runtime/node/requests.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { makeTasks as generate, WORLD_NAMES } from '../runtime/worlds/index.ts';
 

@@ -1,14 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { many, model, operator, optional } from '../runtime/operator.ts';
-import { MergeRequest } from '../runtime/gpu/requests.ts';
+import { many, model, operator, optional } from '../runtime/engine/operator.ts';
+import { MergeRequest } from '../runtime/node/requests.ts';
 export { MergeRequest };
-import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
 
 /*
- * Model merging, executed by the runtime node (runtime/gpu/agentforge_node/merge): linear, task arithmetic, TIES,
+ * Model merging, executed by the runtime node (runtime/node/agentforge_node/merge): linear, task arithmetic, TIES,
  * DARE (+ linear or TIES) and SLERP, streamed tensor by tensor from sharded safetensors into a complete HF
  * directory (config, tokenizer and chat template of the base, or of the first expert when there is no base).
  * Parameter mistakes are zod refinements, so `agentforge validate` reports them before anything runs; checks that

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { model, operator, table } from '../runtime/operator.ts';
+import { model, operator, table } from '../runtime/engine/operator.ts';
 import { Rollout } from '../schemas/rollout.ts';
 import { TableReader } from '../storage/table.ts';
 

@@ -3,12 +3,13 @@
  * reward. Groups are written in durable batches, so a killed run resumes without losing or repeating a group.
  */
 import { z } from 'zod';
-import { files, operator, table } from '../runtime/operator.ts';
+import { files, operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Rollout } from '../schemas/rollout.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
-import { LimitParams, loadPolicy, rolloutTasks, toLimits } from '../runtime/rollout/policy.ts';
-import { rolloutMetrics } from '../runtime/rollout/metrics.ts';
+import { LimitParams, loadPolicy, toLimits } from '../runtime/agent/local.ts';
+import { rolloutTasks } from '../runtime/rl/rollouts.ts';
+import { rolloutMetrics } from '../runtime/rl/metrics.ts';
 
 export const RolloutParams = z.object({
   split: z.enum(['train', 'heldout']).default('train'),

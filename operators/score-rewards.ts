@@ -4,11 +4,11 @@
  *   agentforge sql "select world, avg(reward_components.outcome), avg(reward) from <node> group by world"
  */
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Rollout } from '../schemas/rollout.ts';
 import { RewardParams, scoreRollout } from '../runtime/rewards/mix.ts';
-import { rolloutMetrics } from '../runtime/rollout/metrics.ts';
+import { rolloutMetrics } from '../runtime/rl/metrics.ts';
 
 export const scoreRewards = operator({
   name: 'score-rewards',

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
 import type { ChatPolicy } from '../runtime/agent/policy.ts';
-import { openAIChatPolicy, openAIOptionsFromEnv } from '../runtime/engines/openai-chat.ts';
-import { scriptedTeacher, scriptedUser } from '../runtime/synth/scripted.ts';
+import { openAIChatPolicy, openAIOptionsFromEnv } from '../runtime/agent/engines/openai-chat.ts';
+import { scriptedTeacher, scriptedUser } from '../runtime/agent/scripted.ts';
 import { llmUser } from '../runtime/synth/llm-user.ts';
-import { NOISE_KINDS } from '../runtime/synth/plan.ts';
+import { NOISE_KINDS } from '../runtime/agent/plan.ts';
 import { synthesize as synthesizeAll } from '../runtime/synth/synthesize.ts';
 
 /*

@@ -8,15 +8,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { model, operator, table } from '../runtime/operator.ts';
+import { model, operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Rollout } from '../schemas/rollout.ts';
-import { RlSession } from '../runtime/gpu/rl-session.ts';
-import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
+import { RlSession } from '../runtime/node/rl-session.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
-import { LimitParams, toLimits } from '../runtime/rollout/policy.ts';
-import { rlLoop } from '../runtime/rollout/rl-loop.ts';
-import { StepStore } from '../runtime/rollout/steps.ts';
+import { LimitParams, toLimits } from '../runtime/agent/local.ts';
+import { rlLoop } from '../runtime/rl/rl-loop.ts';
+import { StepStore } from '../runtime/rl/steps.ts';
 import { TableWriter } from '../storage/table.ts';
 
 export const TrainRlParams = z.object({

@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { model, operator, table } from '../runtime/operator.ts';
-import { runNode } from '../runtime/gpu/client.ts';
-import { forwardEvents, nodeCode } from '../runtime/gpu/bridge.ts';
-import { TrainSftResult } from '../runtime/gpu/requests.ts';
+import { model, operator, table } from '../runtime/engine/operator.ts';
+import { runNode } from '../runtime/node/client.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
+import { TrainSftResult } from '../runtime/node/requests.ts';
 
 /** The shard columns the trainer reads (build-sft-shards writes these and more). */
 export const SftShardColumns = z.object({

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { operator, table } from '../runtime/operator.ts';
+import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Trajectory, Verdict } from '../schemas/trajectory.ts';
-import { verdictWithoutTask, verifyTrajectory } from '../runtime/synth/verify.ts';
+import { verdictWithoutTask, verifyTrajectory } from '../runtime/worlds/verify.ts';
 
 /** Replays each trajectory on a fresh world and checks it against its task's goal: one Verdict with reasons each. */
 export const verify = operator({

@@ -11,7 +11,7 @@ vitest_rc=$?
 python="$(npx tsx scripts/python-env.ts)" || { echo "could not bootstrap the Python env for the runtime node"; python=""; }
 pytest_rc=1
 if [ -n "$python" ]; then
-  (cd runtime/gpu && "$python" -m pytest -q -p no:cacheprovider --junitxml="$out/pytest.xml" tests)
+  (cd runtime/node && "$python" -m pytest -q -p no:cacheprovider --junitxml="$out/pytest.xml" tests)
   pytest_rc=$?
 fi
 

@@ -3,7 +3,6 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { contentId, type FileEntry } from './store.ts';
-import type { KeyParts } from '../runtime/fingerprint.ts';
 
 /*
  * The ledger is a DuckDB file in the store. Everything a no-op rerun, `status`, `runs` and `sql` need is here,
@@ -26,7 +25,7 @@ CREATE TABLE IF NOT EXISTS metrics (run_id VARCHAR, node_id VARCHAR, key VARCHAR
 
 export interface ArtifactRow {
   key: string; node_id: string; dag: string; op: string; version: number; kind: string; path: string;
-  schema: unknown; rows: number | null; bytes: number; files: FileEntry[]; parts: KeyParts; run_id: string;
+  schema: unknown; rows: number | null; bytes: number; files: FileEntry[]; parts: unknown; run_id: string;
   committed_at: string;
   /** An earlier artifact of the same node with byte-identical files (consumers key on that one), else null. */
   same_as: string | null;

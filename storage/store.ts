@@ -71,7 +71,7 @@ export class Store {
    * Keys committed in the ledger, mirrored one per line in a sidecar written after each ledger commit (so the
    * index is never ahead of the ledger). A no-op rerun reads only this file and never loads DuckDB. A line
    * `KEY SAME` says KEY's files are byte-identical to those of the earlier artifact SAME of the same node (its
-   * output did not change), which is what consumers key on: early cutoff (runtime/keys.ts).
+   * output did not change), which is what consumers key on: early cutoff (runtime/engine/keys.ts).
    */
   committedIndex(): CommittedIndex { return readCommittedIndex(this.indexPath); }
   committedKeys(): Set<string> { return this.committedIndex().keys; }

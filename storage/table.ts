@@ -6,7 +6,6 @@ import { sqlString, tableCodec, type TableCodec } from './codec.ts';
 import { appendPart, encodePart, PAGE_WEIGHT, TableEncoder, writeDurable, type Checkpoint } from './columnar.ts';
 import { compileTable, mark, newBuffers, rollback, type ColumnBuffers, type CompiledTable } from './shred.ts';
 import { zstd } from './zstd.ts';
-import type { TableInput, TableOutput } from '../runtime/operator.ts';
 
 /*
  * Tables: rows are validated against the zod schema and stored as one zstd Parquet file whose column types come
@@ -43,7 +42,7 @@ interface Sink {
  * Schemas the compiler models (storage/shred.ts: nearly all) take the columnar path (storage/columnar.ts: rows
  * shredded straight into columns, Parquet written here); others keep the NDJSON → DuckDB path.
  */
-export class TableWriter<S extends z.ZodObject> implements TableOutput<z.input<S>> {
+export class TableWriter<S extends z.ZodObject> {
   private sink: Sink;
   readonly resumedBatches: ReadonlySet<string>;
 
@@ -255,7 +254,7 @@ class NdjsonSink implements Sink {
 }
 
 /** Reads a committed table artifact. One in-memory DuckDB per reader; rows are decoded with the schema's codec. */
-export class TableReader<T> implements TableInput<T> {
+export class TableReader<T> {
   private codec: TableCodec;
   constructor(readonly node: string, readonly key: string, readonly files: string[], schema: z.ZodObject) {
     this.codec = tableCodec(schema);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, table } from '../../runtime/operator.ts';
+import { operator, table } from '../../runtime/engine/operator.ts';
 
 const Blob = z.object({ i: z.number().int(), payload: z.string() });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, table } from '../../runtime/operator.ts';
+import { operator, table } from '../../runtime/engine/operator.ts';
 import { ScoredEpisode } from '../../schemas/smoke.ts';
 
 export const filterEpisodes = operator({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { operator, table } from '../../runtime/operator.ts';
+import { operator, table } from '../../runtime/engine/operator.ts';
 import { Episode } from '../../schemas/smoke.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { mulberry32 } from '../../runtime/engine/rng.ts';
 
 const WORLDS = ['retail', 'travel', 'bank'];
 const TOOLS = ['search', 'get', 'update', 'cancel', 'confirm'];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, table } from '../../runtime/operator.ts';
+import { operator, table } from '../../runtime/engine/operator.ts';
 import { Episode, ScoredEpisode } from '../../schemas/smoke.ts';
 
 /** Adds a score: success minus a length penalty and a penalty per failed call. */

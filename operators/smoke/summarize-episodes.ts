@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { operator, report, table } from '../../runtime/operator.ts';
+import { operator, report, table } from '../../runtime/engine/operator.ts';
 import { ScoredEpisode, SmokeSummary } from '../../schemas/smoke.ts';
 
 /** Aggregates in DuckDB over the input's Parquet, without materialising rows in JS. */

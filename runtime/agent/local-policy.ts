@@ -2,7 +2,7 @@ import type { Message } from '../../schemas/message.ts';
 import type { ChatPolicy, ChatRequest } from './policy.ts';
 import { ChatTokens, decodeIds } from './tokenize.ts';
 import { parseAssistant, toAssistantMessage } from './parse.ts';
-import { loadPolicy } from '../rollout/policy.ts';
+import { loadPolicy } from './local.ts';
 
 /*
  * A local model artifact (an ONNX export dir: model.onnx + meta.json + tokenizer files) as a ChatPolicy, so

@@ -6,11 +6,11 @@
  */
 import type { Task } from '../../schemas/task.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
-import { finalAnswer, verifyTrajectory } from '../synth/verify.ts';
+import { finalAnswer, verifyTrajectory } from '../worlds/verify.ts';
 
 export type RewardFn = (r: Rollout, task: Task) => number;
 
-/** The world's goal verifier: final state, required outputs, refusal policy (runtime/synth/verify.ts). */
+/** The world's goal verifier: final state, required outputs, refusal policy (runtime/worlds/verify.ts). */
 export const outcome: RewardFn = (r, task) => (verifyTrajectory(r, task).pass ? 1 : 0);
 
 const CUT_OFF = new Set(['max_tokens', 'context_overflow', 'tool_loop', 'max_turns', 'error']);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Trajectory, type Verdict } from '../../schemas/trajectory.ts';
 import { canonicalJson } from '../worlds/hash.ts';
 import { hash32, Rng } from '../worlds/rng.ts';
-import { groupBy } from '../collections.ts';
+import { groupBy } from '../engine/collections.ts';
 
 /*
  * Curation of verified trajectories, as a pure function: every input row comes back with kept + reasons, so the

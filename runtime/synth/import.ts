@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import type { Message, ToolCall } from '../../schemas/message.ts';
 import { ToolSpec } from '../../schemas/tool.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
-import { parseArguments } from '../engines/openai-chat.ts';
+import { parseArguments } from '../agent/engines/openai-chat.ts';
 
 /*
  * Open data → Trajectory. Three row shapes: OpenAI `{messages, tools}`, ShareGPT `{conversations: [{from, value}]}`

@@ -1,7 +1,7 @@
 import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
 import type { ChatPolicy, ChatRequest } from '../agent/policy.ts';
-import { USER_STOP } from './scripted.ts';
+import { USER_STOP } from '../agent/scripted.ts';
 
 /*
  * A user simulator played by a chat model (e.g. through openai-chat.ts). The model sees the conversation from the

@@ -16,7 +16,7 @@
  * Tags: kind:<name>, refusal (policy requires refusing), ask_user (a fact is in task.hidden_facts only),
  * distractors (extra irrelevant tools are offered).
  *
- * Outcome check: verifyTrajectory(trajectory, task) → Verdict, in runtime/synth/verify.ts.
+ * Outcome check: verifyTrajectory(trajectory, task) → Verdict, in runtime/worlds/verify.ts.
  */
 import type { Task } from '../../schemas/task.ts';
 import { BaseWorld, type WorldDef } from './base.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tinyOnnxModel } from '../fixtures/python.ts';
 import { localModelPolicy } from '../../runtime/agent/local-policy.ts';
-import { chooseAgent, AgentParams } from '../../runtime/benchmarks/agent.ts';
+import { chooseAgent, AgentParams } from '../../runtime/eval/agent.ts';
 
 describe('local-model ChatPolicy', () => {
   it('answers a tool-use conversation from an ONNX export, deterministically when greedy', async () => {

@@ -3,10 +3,10 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message } from '../../schemas/message.ts';
-import { BFCL_CATEGORIES, isRelevanceCategory, loadBfcl, type BfclEntry } from '../../runtime/benchmarks/bfcl/data.ts';
-import { renderAnswer } from '../../runtime/benchmarks/bfcl/render.ts';
-import { scoreEntry, accuracyByCategory } from '../../runtime/benchmarks/bfcl/score.ts';
-import { parsePythonCalls } from '../../runtime/benchmarks/bfcl/pycall.ts';
+import { BFCL_CATEGORIES, isRelevanceCategory, loadBfcl, type BfclEntry } from '../../runtime/eval/bfcl/data.ts';
+import { renderAnswer } from '../../runtime/eval/bfcl/render.ts';
+import { scoreEntry, accuracyByCategory } from '../../runtime/eval/bfcl/score.ts';
+import { parsePythonCalls } from '../../runtime/eval/bfcl/pycall.ts';
 import { parsePyJson, pyDumps, type PyObj } from '../../runtime/worlds/tau/pyvalue.ts';
 
 /*

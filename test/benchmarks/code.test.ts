@@ -3,9 +3,9 @@ import PQueue from 'p-queue';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractCode, runCodeTask, type CodeVerdict } from '../../runtime/benchmarks/code/evaluate.ts';
-import { loadHumanEval, loadMbpp, loadQuixBugs, readJsonLines, type CodeTask } from '../../runtime/benchmarks/code/tasks.ts';
-import { passAtK, passHatK } from '../../runtime/benchmarks/passk.ts';
+import { extractCode, runCodeTask, type CodeVerdict } from '../../runtime/eval/code/evaluate.ts';
+import { loadHumanEval, loadMbpp, loadQuixBugs, readJsonLines, type CodeTask } from '../../runtime/eval/code/tasks.ts';
+import { passAtK, passHatK } from '../../runtime/eval/passk.ts';
 
 /*
  * Canonical solutions must pass and QuixBugs' buggy programs must fail, in the sandbox. By default a deterministic

@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDag } from '../../runtime/scheduler.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
 import { openSqlSession, runReadOnly } from '../../storage/sql.ts';
 import { benchmarksDag } from '../../dags/benchmarks.ts';
-import { chooseAgent, AgentParams } from '../../runtime/benchmarks/agent.ts';
+import { chooseAgent, AgentParams } from '../../runtime/eval/agent.ts';
 import { replayGold, TauWorld } from '../../runtime/worlds/tau/world.ts';
 
 /*

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TAU_DIR, TAU_SPLITS, type TauDomain } from '../../runtime/worlds/tau/data.ts';
-import { GoldPolicy } from '../../runtime/worlds/tau/gold-policy.ts';
-import { runTauEpisode } from '../../runtime/worlds/tau/episode.ts';
+import { GoldPolicy } from '../../runtime/eval/tau/gold-policy.ts';
+import { runTauEpisode } from '../../runtime/eval/tau/episode.ts';
 import { hashableRepr, isObj, parsePyJson, pyKeys, type Py, type PyObj } from '../../runtime/worlds/tau/pyvalue.ts';
-import { ScriptedUser } from '../../runtime/worlds/tau/user.ts';
+import { ScriptedUser } from '../../runtime/eval/tau/user.ts';
 import { replayGold, TauWorld, toTask } from '../../runtime/worlds/tau/world.ts';
 
 /*

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatPolicy, ChatRequest } from '../../runtime/agent/policy.ts';
-import { LlmUser, ScriptedUser, readFacts, STOP } from '../../runtime/worlds/tau/user.ts';
+import { LlmUser, ScriptedUser, readFacts, STOP } from '../../runtime/eval/tau/user.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTauDomain, readTasks } from '../../runtime/worlds/tau/data.ts';
-import { runTauEpisode } from '../../runtime/worlds/tau/episode.ts';
+import { runTauEpisode } from '../../runtime/eval/tau/episode.ts';
 import { TauWorld, toTask } from '../../runtime/worlds/tau/world.ts';
 
 const instruction = loadTauDomain('retail').tasks('test')[0].instruction; // Yusuf Rossi in 19122, order #W2378156

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dag, validateDag } from '../../runtime/dag.ts';
+import { dag, validateDag } from '../../runtime/engine/dag.ts';
 import { DEFAULT_CONFIG, klearRecipe, type KlearConfig } from '../../dags/klear.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
 

@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadDag } from '../../runtime/cli/load.ts';
-import { computeKeys } from '../../runtime/keys.ts';
-import { runDag } from '../../runtime/scheduler.ts';
+import { loadDag } from '../../runtime/engine/cli/load.ts';
+import { computeKeys } from '../../runtime/engine/keys.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
 import { tempStore } from './fixtures.ts';
 
 /*
- * bin/agentforge.mjs runs the CLI and the DAG module from an esbuild bundle (runtime/cli/bundle.mjs). Cache keys
+ * bin/agentforge.mjs runs the CLI and the DAG module from an esbuild bundle (runtime/engine/cli/bundle.mjs). Cache keys
  * depend on which module declared each operator and on the files it imports: they must be the same as under tsx,
  * and an edit to any bundled file must reach the next run.
  */

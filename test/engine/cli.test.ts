@@ -43,7 +43,7 @@ describe('agentforge CLI', () => {
       const r = cli(['run', join(dir, 'broken.ts')], s.dir);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/DAG module .*broken\.ts failed to import: config missing: set FOO/);
-      writeFileSync(join(dir, 'invalid.ts'), `import { dag } from '../../../runtime/dag.ts';\nimport { double } from '../fixtures.ts';\nexport default dag('inv', (d) => { d.node('x', double); d.node('x', double); });\n`);
+      writeFileSync(join(dir, 'invalid.ts'), `import { dag } from '../../../runtime/engine/dag.ts';\nimport { double } from '../fixtures.ts';\nexport default dag('inv', (d) => { d.node('x', double); d.node('x', double); });\n`);
       const v = cli(['run', join(dir, 'invalid.ts')], s.dir);
       expect(v.status).toBe(2);
       expect(v.stderr).toMatch(/DAG 'inv' is invalid \(3 problems\)[\s\S]*declared twice[\s\S]*not wired/);

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { runDag } from '../../runtime/scheduler.ts';
-import { dagStatus } from '../../runtime/status.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
+import { dagStatus } from '../../runtime/engine/status.ts';
 import { Ledger } from '../../storage/ledger.ts';
 import { Store } from '../../storage/store.ts';
 import { TableReader } from '../../storage/table.ts';
 import { ScoredEpisode } from '../../schemas/smoke.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { mulberry32 } from '../../runtime/engine/rng.ts';
 import { tempStore } from './fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');

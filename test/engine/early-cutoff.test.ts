@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { dag } from '../../runtime/dag.ts';
-import { runDag } from '../../runtime/scheduler.ts';
-import { dagStatus } from '../../runtime/status.ts';
+import { dag } from '../../runtime/engine/dag.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
+import { dagStatus } from '../../runtime/engine/status.ts';
 import { Ledger } from '../../storage/ledger.ts';
 import { calls, double, numbers, tempStore, total } from './fixtures.ts';
 

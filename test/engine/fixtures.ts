@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { model, operator, report, table } from '../../runtime/operator.ts';
+import { model, operator, report, table } from '../../runtime/engine/operator.ts';
 
 export function tempStore(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'af-store-'));

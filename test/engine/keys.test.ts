@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, nodeKey, sha256 } from '../../runtime/fingerprint.ts';
-import { computeKeys } from '../../runtime/keys.ts';
-import { dag } from '../../runtime/dag.ts';
+import { canonicalJson, nodeKey, sha256 } from '../../runtime/engine/fingerprint.ts';
+import { computeKeys } from '../../runtime/engine/keys.ts';
+import { dag } from '../../runtime/engine/dag.ts';
 import { double, numbers } from './fixtures.ts';
 
 describe('canonical serialisation (golden hashes: changing these invalidates every cache)', () => {
@@ -39,7 +39,7 @@ describe('node keys', () => {
   });
   it('hash the operator module and its local imports, not packages', () => {
     const parts = computeKeys(build(3)).get('a')!.parts;
-    expect(Object.keys(parts.code)).toEqual(expect.arrayContaining(['test/engine/fixtures.ts', 'runtime/operator.ts']));
+    expect(Object.keys(parts.code)).toEqual(expect.arrayContaining(['test/engine/fixtures.ts', 'runtime/engine/operator.ts']));
     expect(Object.keys(parts.code).some((f) => f.includes('node_modules'))).toBe(false);
   });
 });

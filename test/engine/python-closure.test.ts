@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pythonModuleClosure } from '../../runtime/fingerprint.ts';
+import { pythonModuleClosure } from '../../runtime/engine/fingerprint.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'af-pyclosure-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

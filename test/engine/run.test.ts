@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { dag } from '../../runtime/dag.ts';
-import { runDag, UsageError } from '../../runtime/scheduler.ts';
-import { dagStatus } from '../../runtime/status.ts';
-import { gc } from '../../runtime/gc.ts';
+import { dag } from '../../runtime/engine/dag.ts';
+import { runDag, UsageError } from '../../runtime/engine/scheduler.ts';
+import { dagStatus } from '../../runtime/engine/status.ts';
+import { gc } from '../../runtime/engine/gc.ts';
 import { badRows, calls, double, failing, numbers, tempStore, total } from './fixtures.ts';
 
 let store: ReturnType<typeof tempStore>;
@@ -81,7 +81,7 @@ describe('code changes invalidate keys (the operator and the helpers it imports)
     try {
       writeFileSync(join(dir, 'helper.ts'), 'export const factor = 3;\n');
       writeFileSync(join(dir, 'op.ts'), `import { z } from 'zod';
-import { operator, table } from '../../../runtime/operator.ts';
+import { operator, table } from '../../../runtime/engine/operator.ts';
 import { factor } from './helper.ts';
 export const tripled = operator({ name: 'test-tripled', version: 1, params: z.object({}), inputs: {},
   output: table(z.object({ v: z.number() })), async run({ out }) { await out.write([{ v: factor }]); } });
@@ -114,7 +114,7 @@ export const tripled = operator({ name: 'test-tripled', version: 1, params: z.ob
 describe('external fingerprints', () => {
   it('a change outside the store that the operator fingerprints makes the node stale', async () => {
     const { z } = await import('zod');
-    const { operator, table } = await import('../../runtime/operator.ts');
+    const { operator, table } = await import('../../runtime/engine/operator.ts');
     const { readFileSync } = await import('node:fs');
     const src = join(store.dir, 'outside.txt');
     writeFileSync(src, 'one');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dag } from '../../runtime/dag.ts';
-import { runDag } from '../../runtime/scheduler.ts';
+import { dag } from '../../runtime/engine/dag.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
 import { openSqlSession, runReadOnly, type SqlSession } from '../../storage/sql.ts';
 import { double, numbers, tempStore, total } from './fixtures.ts';
 

@@ -14,7 +14,7 @@ import { ToolSpec } from '../../schemas/tool.ts';
 import { compileTable, newBuffers, type ColumnBuffers } from '../../storage/shred.ts';
 import { RowValidationError, TableReader, TableWriter } from '../../storage/table.ts';
 import { sqlString } from '../../storage/codec.ts';
-import { mulberry32 } from '../../runtime/rng.ts';
+import { mulberry32 } from '../../runtime/engine/rng.ts';
 import { makeTrajectory } from '../../bench/fixtures.ts';
 
 /*

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { dag, validateDag } from '../../runtime/dag.ts';
-import { operator, table } from '../../runtime/operator.ts';
+import { dag, validateDag } from '../../runtime/engine/dag.ts';
+import { operator, table } from '../../runtime/engine/operator.ts';
 import { double, makeModel, numbers, texts, total } from './fixtures.ts';
 
 describe('DAG validation reports every problem at once', () => {

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIds, loadChatTokenizer, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
-import type { GenerateRequest } from '../../runtime/engines/engine.ts';
-import { OpenAICompletionsEngine } from '../../runtime/engines/openai-completions.ts';
-import { OrtEngine } from '../../runtime/engines/ort.ts';
+import type { GenerateRequest } from '../../runtime/agent/engines/engine.ts';
+import { OpenAICompletionsEngine } from '../../runtime/agent/engines/openai-completions.ts';
+import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
 import { startCompletionsServer, type LoopbackServer } from '../fixtures/completions-server.ts';
 import { tinyOnnxModel } from '../fixtures/python.ts';
 

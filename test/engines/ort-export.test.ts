@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadChatTokenizer, tokenizeConversation } from '../../runtime/agent/tokenize.ts';
-import { OrtEngine } from '../../runtime/engines/ort.ts';
-import { runNode } from '../../runtime/gpu/client.ts';
+import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
+import { runNode } from '../../runtime/node/client.ts';
 import { randomConversation } from '../fixtures/conversations.ts';
 import { pythonBin, runProcess } from '../fixtures/python.ts';
-import { tinyModel } from '../gpu/helpers.ts';
+import { tinyModel } from '../node/helpers.ts';
 
 describe('OrtEngine on export-onnx output', () => {
   it('greedy decoding equals torch generate on the init-model weights', async () => {

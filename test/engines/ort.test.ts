@@ -4,8 +4,8 @@
  * of different lengths across several batches. Plus seeded sampling, stop/length handling and hot reload.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest } from '../../runtime/engines/engine.ts';
-import { OrtEngine } from '../../runtime/engines/ort.ts';
+import type { GenerateRequest } from '../../runtime/agent/engines/engine.ts';
+import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
 import { pythonBin, runProcess, tinyOnnxModel } from '../fixtures/python.ts';
 import { rng } from '../fixtures/conversations.ts';
 

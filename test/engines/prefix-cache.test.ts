@@ -4,9 +4,9 @@
  * its prefix comes from the cache or is prefilled again.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest } from '../../runtime/engines/engine.ts';
-import { OrtEngine } from '../../runtime/engines/ort.ts';
-import { PrefixCache, type KvLayout } from '../../runtime/engines/prefix-cache.ts';
+import type { GenerateRequest } from '../../runtime/agent/engines/engine.ts';
+import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
+import { PrefixCache, type KvLayout } from '../../runtime/agent/engines/prefix-cache.ts';
 import { tinyOnnxModel } from '../fixtures/python.ts';
 import { rng } from '../fixtures/conversations.ts';
 

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { dag, validateDag } from '../../runtime/dag.ts';
-import { model, operator } from '../../runtime/operator.ts';
-import { runDag } from '../../runtime/scheduler.ts';
-import { ensurePythonEnv, GPU_DIR } from '../../runtime/gpu/env.ts';
+import { dag, validateDag } from '../../runtime/engine/dag.ts';
+import { model, operator } from '../../runtime/engine/operator.ts';
+import { runDag } from '../../runtime/engine/scheduler.ts';
+import { ensurePythonEnv, GPU_DIR } from '../../runtime/node/env.ts';
 import { arityProblems, merge, MergeParams, MergeRequest, toRequest } from '../../operators/merge.ts';
 import { tempStore } from '../engine/fixtures.ts';
 

@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RlSession } from '../../runtime/gpu/rl-session.ts';
-import { rlLoop, type RlLoopOptions } from '../../runtime/rollout/rl-loop.ts';
-import { StepStore } from '../../runtime/rollout/steps.ts';
+import { RlSession } from '../../runtime/node/rl-session.ts';
+import { rlLoop, type RlLoopOptions } from '../../runtime/rl/rl-loop.ts';
+import { StepStore } from '../../runtime/rl/steps.ts';
 import { RewardParams } from '../../runtime/rewards/mix.ts';
-import { DEFAULT_LIMITS } from '../../runtime/rollout/agent-loop.ts';
+import { DEFAULT_LIMITS } from '../../runtime/agent/loop.ts';
 import { pythonBin, tinyOnnxModel } from '../fixtures/python.ts';
 import { statusTasks } from '../rollout/helpers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openTasks, solvedTasks } from '../../runtime/rollout/rl-loop.ts';
-import type { StepRecord } from '../../runtime/rollout/steps.ts';
+import { openTasks, solvedTasks } from '../../runtime/rl/rl-loop.ts';
+import type { StepRecord } from '../../runtime/rl/steps.ts';
 import { statusTasks } from '../rollout/helpers.ts';
 import { rolloutRow } from './rows.ts';
 
@@ -32,7 +32,7 @@ describe('skipping solved tasks in RL', () => {
 
 describe('train-rl screen param', () => {
   it('is checked with the DAG, before anything runs', async () => {
-    const { dag, validateDag } = await import('../../runtime/dag.ts');
+    const { dag, validateDag } = await import('../../runtime/engine/dag.ts');
     const { makeTasks } = await import('../../operators/make-tasks.ts');
     const { loadModel } = await import('../../operators/load-model.ts');
     const { trainRl } = await import('../../operators/train-rl.ts');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../runtime/rollout/evaluate.ts';
+import { summarize } from '../../runtime/eval/summarize.ts';
 import { rolloutRow as row } from './rows.ts';
 
 describe('summarize (eval table rows)', () => {

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { runNode } from '../../runtime/gpu/client.ts';
-import { ForwardResult } from '../../runtime/gpu/requests.ts';
-import { RlSample, RlStepRequest } from '../../runtime/gpu/rl-requests.ts';
-import { RlSession } from '../../runtime/gpu/rl-session.ts';
-import { python, tinyModel } from '../gpu/helpers.ts';
+import { runNode } from '../../runtime/node/client.ts';
+import { ForwardResult } from '../../runtime/node/requests.ts';
+import { RlSample, RlStepRequest } from '../../runtime/node/rl-requests.ts';
+import { RlSession } from '../../runtime/node/rl-session.ts';
+import { python, tinyModel } from '../node/helpers.ts';
 
 /** Two groups of three completions after a 4-token prompt; behaviour logprobs deliberately off (TIS kicks in). */
 function samples(): RlSample[] {

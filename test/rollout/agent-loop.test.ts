@@ -5,10 +5,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadChatTokenizer, tokenizeConversation, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
-import { DEFAULT_LIMITS, runRollout, type RolloutLimits } from '../../runtime/rollout/agent-loop.ts';
-import { BatchingGenerator } from '../../runtime/rollout/batcher.ts';
+import { DEFAULT_LIMITS, runRollout, type RolloutLimits } from '../../runtime/agent/loop.ts';
+import { BatchingGenerator } from '../../runtime/agent/batcher.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
-import { scriptedUser } from '../../runtime/synth/scripted.ts';
+import { scriptedUser } from '../../runtime/agent/scripted.ts';
 import { scoreRollout, RewardParams } from '../../runtime/rewards/mix.ts';
 import type { World } from '../../runtime/worlds/world.ts';
 import type { Task } from '../../schemas/task.ts';

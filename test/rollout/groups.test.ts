@@ -5,12 +5,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadChatTokenizer, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
-import { DEFAULT_LIMITS, runRollout } from '../../runtime/rollout/agent-loop.ts';
-import { BatchingGenerator } from '../../runtime/rollout/batcher.ts';
-import { isInformative, runGroups, sampleBatch, taskStream, type GroupOptions } from '../../runtime/rollout/groups.ts';
+import { DEFAULT_LIMITS, runRollout } from '../../runtime/agent/loop.ts';
+import { BatchingGenerator } from '../../runtime/agent/batcher.ts';
+import { isInformative, runGroups, sampleBatch, taskStream, type GroupOptions } from '../../runtime/rl/groups.ts';
 import { RewardParams, scoreRollout } from '../../runtime/rewards/mix.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
-import { scriptedUser } from '../../runtime/synth/scripted.ts';
+import { scriptedUser } from '../../runtime/agent/scripted.ts';
 import type { Task } from '../../schemas/task.ts';
 import { tinyTokenizer } from '../fixtures/python.ts';
 import { goldStatus, ScriptedEngine, statusTasks, type Script } from './helpers.ts';

@@ -3,7 +3,7 @@
  * assistant says (text), and returns the text's token ids (+ <|im_end|>) with constant logprobs — so the agent
  * loop, parser, world and rewards all run for real on chosen behaviour (good, malformed, looping, endless).
  */
-import type { GenerateRequest, GenerateResult, InferenceEngine } from '../../runtime/engines/engine.ts';
+import type { GenerateRequest, GenerateResult, InferenceEngine } from '../../runtime/agent/engines/engine.ts';
 import { decodeIds, encodeText, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
 import type { Task } from '../../schemas/task.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';

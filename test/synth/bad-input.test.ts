@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
-import { verifyTrajectory } from '../../runtime/synth/verify.ts';
+import { verifyTrajectory } from '../../runtime/worlds/verify.ts';
 import { call, episode, fixedTeacher, say } from './helpers.ts';
 
 const task = makeTasks('retail', { seed: 2, n: 200 }).find((t) => t.tags.includes('kind:order_status') && t.tags.includes('distractors'))!;

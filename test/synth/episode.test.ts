@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks, WORLD_NAMES } from '../../runtime/worlds/index.ts';
-import { verifyTrajectory } from '../../runtime/synth/verify.ts';
-import { scriptedTeacher } from '../../runtime/synth/scripted.ts';
-import { NOISE_KINDS } from '../../runtime/synth/plan.ts';
+import { verifyTrajectory } from '../../runtime/worlds/verify.ts';
+import { scriptedTeacher } from '../../runtime/agent/scripted.ts';
+import { NOISE_KINDS } from '../../runtime/agent/plan.ts';
 import { episode } from './helpers.ts';
 
 const tasks = Object.fromEntries(WORLD_NAMES.map((w) => [w, makeTasks(w, { seed: 21, n: 60 })]));

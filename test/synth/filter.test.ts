@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Trajectory, Verdict } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
 import { actionSignature, curate, FilterParams } from '../../runtime/synth/filter.ts';
-import { verifyTrajectory } from '../../runtime/synth/verify.ts';
+import { verifyTrajectory } from '../../runtime/worlds/verify.ts';
 import { episode } from './helpers.ts';
 
 const tasks = [...makeTasks('retail', { seed: 6, n: 30 }), ...makeTasks('bank', { seed: 6, n: 30 })];

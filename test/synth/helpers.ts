@@ -3,9 +3,9 @@ import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import type { ChatPolicy, ChatRequest } from '../../runtime/agent/policy.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
-import { runEpisode } from '../../runtime/synth/episode.ts';
-import { scriptedTeacher, scriptedUser } from '../../runtime/synth/scripted.ts';
-import type { NoiseOptions } from '../../runtime/synth/plan.ts';
+import { runEpisode } from '../../runtime/agent/episode.ts';
+import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
+import type { NoiseOptions } from '../../runtime/agent/plan.ts';
 
 export async function episode(task: Task, seed = 1, noise: NoiseOptions = { rate: 0 }, teacher?: ChatPolicy): Promise<Trajectory> {
   return runEpisode({ task, world: getWorld(task.world), teacher: teacher ?? scriptedTeacher(task, seed, noise), user: scriptedUser(task), seed, trajectoryId: `${task.id}:s${seed}` });

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
-import { scriptedTeacher, scriptedUser } from '../../runtime/synth/scripted.ts';
+import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
 
 /*
  * A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benches. It plays the scripted

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
 import { hash32 } from '../../runtime/worlds/rng.ts';
-import { openAIChatPolicy, parseArguments } from '../../runtime/engines/openai-chat.ts';
-import { scriptedTeacher, scriptedUser } from '../../runtime/synth/scripted.ts';
+import { openAIChatPolicy, parseArguments } from '../../runtime/agent/engines/openai-chat.ts';
+import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
 import { llmUser } from '../../runtime/synth/llm-user.ts';
 import { synthesize, synthJobs, type BatchSink } from '../../runtime/synth/synthesize.ts';
-import { verifyTrajectory } from '../../runtime/synth/verify.ts';
+import { verifyTrajectory } from '../../runtime/worlds/verify.ts';
 import { startLoopback, type Fault, type Loopback } from './loopback-server.ts';
 
 const tasks = [...makeTasks('retail', { seed: 31, n: 10 }), ...makeTasks('bank', { seed: 31, n: 10 })];

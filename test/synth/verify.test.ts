@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
-import { verifyTrajectory } from '../../runtime/synth/verify.ts';
+import { verifyTrajectory } from '../../runtime/worlds/verify.ts';
 import { clone, episode } from './helpers.ts';
 
 const pool = new Map<string, Task[]>();

@@ -1,0 +1,207 @@
+import type { z } from 'zod';
+import { isOperator, type AnyOperator, type ArtifactSpec, type InputSpec, type ManySpec, type OptionalSpec, type Operator } from './operator.ts';
+import { schemaSignature } from '../../storage/codec.ts';
+
+/*
+ * A DAG module: `export default dag('name', (d) => { const a = d.node('a', op, params, inputs) ... })`.
+ * Building never throws on a user mistake: problems are collected and reported all at once by validateDag,
+ * each naming the node and the fix.
+ */
+
+export interface NodeRef<O extends ArtifactSpec = ArtifactSpec> { readonly __ref: true; readonly id: string; readonly spec?: O }
+
+type RefFor<I> =
+  I extends ManySpec<infer A> ? NodeRef<A>[] :
+  I extends OptionalSpec<infer A> ? NodeRef<A> | undefined :
+  I extends ArtifactSpec ? NodeRef<I> : never;
+export type InputRefs<I extends Record<string, InputSpec>> = { [K in keyof I]: RefFor<I[K]> };
+
+export interface NodeOptions {
+  /** Extra resource tags on top of the operator's own. */
+  resources?: string[];
+}
+
+export interface DagNode {
+  id: string;
+  op: AnyOperator;
+  rawParams: unknown;
+  params: unknown;
+  inputs: Record<string, NodeRef | NodeRef[] | undefined>;
+  resources: string[];
+}
+
+export interface Dag {
+  readonly __dag: true;
+  name: string;
+  description?: string;
+  nodes: DagNode[];
+  /** Problems found while building (bad params, bad ids); validateDag adds the graph-level ones. */
+  buildErrors: string[];
+}
+
+export interface DagBuilder {
+  node<P extends z.ZodObject, I extends Record<string, InputSpec>, O extends ArtifactSpec>(
+    id: string, op: Operator<P, I, O>, params?: z.input<P>, inputs?: InputRefs<I>, opts?: NodeOptions,
+  ): NodeRef<O>;
+  /** A reference to a node declared elsewhere in this DAG (forward references make cycles expressible, and reportable). */
+  ref<O extends ArtifactSpec = ArtifactSpec>(id: string): NodeRef<O>;
+}
+
+const ID = /^[a-z][a-z0-9_]*$/;
+
+export function dag(name: string, build: (d: DagBuilder) => void, opts: { description?: string } = {}): Dag {
+  const nodes: DagNode[] = [];
+  const buildErrors: string[] = [];
+  const builder: DagBuilder = {
+    node(id, op, params, inputs, nodeOpts) {
+      if (!isOperator(op)) {
+        buildErrors.push(`node '${id}': the second argument is not an operator (declare it with operator({...}) and import it)`);
+        return { __ref: true, id };
+      }
+      const parsed = op.params.safeParse(params ?? {});
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          buildErrors.push(`node '${id}' (${op.name}): param ${issue.path.join('.') || '(root)'}: ${issue.message} — fix the params passed to d.node('${id}', …)`);
+        }
+      }
+      nodes.push({
+        id, op, rawParams: params ?? {}, params: parsed.success ? parsed.data : undefined,
+        inputs: (inputs ?? {}) as DagNode['inputs'],
+        resources: [...new Set([...(op.resources ?? []), ...(nodeOpts?.resources ?? [])])],
+      });
+      return { __ref: true, id, spec: op.output };
+    },
+    ref(id) { return { __ref: true, id }; },
+  };
+  build(builder);
+  return { __dag: true, name, description: opts.description, nodes, buildErrors };
+}
+
+export function isDag(x: unknown): x is Dag {
+  return typeof x === 'object' && x !== null && (x as Dag).__dag === true;
+}
+
+export class DagValidationError extends Error {
+  constructor(readonly dagName: string, readonly problems: string[]) {
+    super(`DAG '${dagName}' is invalid (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  - ${problems.join('\n  - ')}`);
+    this.name = 'DagValidationError';
+  }
+}
+
+const describe = (s: ArtifactSpec) => (s.kind === 'table' || s.kind === 'report' ? `${s.kind}(${s.label})` : `${s.kind}()`);
+
+function checkEdge(node: DagNode, input: string, want: ArtifactSpec, from: DagNode): string[] {
+  const have = from.op.output as ArtifactSpec;
+  const where = `node '${node.id}' input '${input}'`;
+  if (have.kind !== want.kind) {
+    return [`${where} expects ${describe(want)} but node '${from.id}' (${from.op.name}) produces ${describe(have)} — wire a node that outputs ${want.kind}`];
+  }
+  if (want.kind !== 'table' || have.kind !== 'table') return [];
+  const need = schemaSignature(want.schema);
+  const got = schemaSignature(have.schema);
+  const out: string[] = [];
+  for (const [col, type] of Object.entries(need)) {
+    if (!(col in got)) out.push(`${where}: column '${col}' is required but node '${from.id}' (${from.op.name}) does not produce it — change the upstream schema or the input spec`);
+    else if (got[col] !== type) out.push(`${where}: column '${col}' is ${type} in the input schema but ${got[col]} in node '${from.id}''s output`);
+  }
+  return out;
+}
+
+/** Every problem in the definition, or [] when it can run. */
+export function validateDag(d: Dag): string[] {
+  const problems = [...d.buildErrors];
+  const byId = new Map<string, DagNode>();
+  for (const n of d.nodes) {
+    if (!ID.test(n.id)) problems.push(`node '${n.id}': ids are lower_snake_case (letters, digits, _), e.g. 'verify_sft'`);
+    if (byId.has(n.id)) problems.push(`node '${n.id}' is declared twice (operators ${byId.get(n.id)!.op.name} and ${n.op.name}) — give each node a unique id`);
+    else byId.set(n.id, n);
+  }
+  for (const n of d.nodes) {
+    const specs = n.op.inputs as Record<string, InputSpec>;
+    for (const name of Object.keys(n.inputs)) {
+      if (!(name in specs)) problems.push(`node '${n.id}': unknown input '${name}'; ${n.op.name} takes: ${Object.keys(specs).join(', ') || '(no inputs)'}`);
+    }
+    for (const [name, spec] of Object.entries(specs)) {
+      const wired = n.inputs[name];
+      const base = spec.kind === 'many' || spec.kind === 'optional' ? spec.of : spec;
+      if (wired === undefined) {
+        if (spec.kind !== 'optional') problems.push(`node '${n.id}': input '${name}' (${describe(base)}) is not wired — pass { ${name}: <node ref> } to d.node('${n.id}', …)`);
+        continue;
+      }
+      const refs = Array.isArray(wired) ? wired : [wired];
+      if (Array.isArray(wired) !== (spec.kind === 'many')) {
+        problems.push(`node '${n.id}': input '${name}' takes ${spec.kind === 'many' ? 'a list of refs' : 'one ref'}`);
+        continue;
+      }
+      for (const ref of refs) {
+        const from = byId.get(ref?.id);
+        if (!from) { problems.push(`node '${n.id}': input '${name}' refers to '${ref?.id}', which is not a node of this DAG`); continue; }
+        problems.push(...checkEdge(n, name, base, from));
+      }
+    }
+  }
+  const cycle = findCycle(d.nodes, byId);
+  if (cycle) problems.push(`cycle: ${cycle.join(' → ')} — a node cannot depend on its own output`);
+  return problems;
+}
+
+export function inputIds(n: DagNode): string[] {
+  const out: string[] = [];
+  for (const v of Object.values(n.inputs)) {
+    if (Array.isArray(v)) out.push(...v.map((r) => r.id));
+    else if (v) out.push(v.id);
+  }
+  return out;
+}
+
+function findCycle(nodes: DagNode[], byId: Map<string, DagNode>): string[] | undefined {
+  const state = new Map<string, 1 | 2>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 2) return undefined;
+    if (state.get(id) === 1) return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 1);
+    path.push(id);
+    const n = byId.get(id);
+    for (const dep of n ? inputIds(n) : []) {
+      if (!byId.has(dep)) continue;
+      const c = visit(dep);
+      if (c) return c;
+    }
+    path.pop();
+    state.set(id, 2);
+    return undefined;
+  };
+  for (const n of nodes) {
+    const c = visit(n.id);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+/** Nodes in dependency order (assumes a validated DAG). */
+export function topoOrder(d: Dag): DagNode[] {
+  const byId = new Map(d.nodes.map((n) => [n.id, n]));
+  const done = new Set<string>();
+  const out: DagNode[] = [];
+  const visit = (n: DagNode) => {
+    if (done.has(n.id)) return;
+    done.add(n.id);
+    for (const dep of inputIds(n)) visit(byId.get(dep)!);
+    out.push(n);
+  };
+  d.nodes.forEach(visit);
+  return out;
+}
+
+export function descendants(d: Dag, ids: string[]): Set<string> {
+  const out = new Set(ids);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const n of d.nodes) {
+      if (!out.has(n.id) && inputIds(n).some((i) => out.has(i))) { out.add(n.id); grew = true; }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ArtifactSpec, InputSpec, OperatorContext } from './operator.ts';
+import type { KeyedNode } from './keys.ts';
+import type { Reporter } from './progress.ts';
+import type { ArtifactRow, Ledger, MetricRow } from '../../storage/ledger.ts';
+import { Store } from '../../storage/store.ts';
+import { TableReader, TableWriter } from '../../storage/table.ts';
+import { schemaSignature } from '../../storage/codec.ts';
+
+/*
+ * Runs one node: builds its input handles from committed artifacts (checksums verified), stages its output in a
+ * temp dir, and on success publishes it and records the artifact, lineage and execution in one ledger
+ * transaction. On failure or cancellation nothing is committed; checkpoints stay for the next attempt.
+ */
+
+export interface ExecEnv {
+  store: Store;
+  ledger: Ledger;
+  reporter: Reporter;
+  runId: string;
+  dag: string;
+  signal: AbortSignal;
+}
+
+export class NodeFailure extends Error {
+  constructor(readonly nodeId: string, message: string, readonly cause?: unknown) { super(message); this.name = 'NodeFailure'; }
+}
+
+function inputHandle(env: ExecEnv, spec: ArtifactSpec, art: ArtifactRow, nodeId: string) {
+  env.store.verify(art.key, art.files, art.node_id);
+  const dir = env.store.artifactDir(art.key);
+  const ref = { node: art.node_id, key: art.key };
+  switch (spec.kind) {
+    case 'table': return new TableReader(art.node_id, art.key, [join(dir, 'data.parquet')], spec.schema);
+    case 'report': {
+      const parsed = spec.schema.safeParse(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')));
+      if (!parsed.success) throw new NodeFailure(nodeId, `input report from node ${art.node_id} no longer fits its schema: ${parsed.error.issues[0].message}`);
+      return { ...ref, value: parsed.data };
+    }
+    default: return { ...ref, dir };
+  }
+}
+
+export function buildInputs(env: ExecEnv, k: KeyedNode, arts: Map<string, ArtifactRow>) {
+  const specs = k.node.op.inputs as Record<string, InputSpec>;
+  const handles: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const key = k.reads[name];
+    const base = spec.kind === 'many' || spec.kind === 'optional' ? spec.of : spec;
+    const get = (kk: string) => {
+      const a = arts.get(kk);
+      if (!a) throw new NodeFailure(k.node.id, `input '${name}': no committed artifact ${kk}`);
+      return inputHandle(env, base, a, k.node.id);
+    };
+    handles[name] = key === null || key === undefined ? undefined : Array.isArray(key) ? key.map(get) : get(key);
+  }
+  return handles;
+}
+
+function makeContext(env: ExecEnv, k: KeyedNode, dirs: { checkpoint: string; tmp: string }, metrics: MetricRow[]): OperatorContext {
+  let total: number | undefined;
+  let unit = 'items';
+  let done = 0;
+  const id = k.node.id;
+  return {
+    nodeId: id, runId: env.runId, key: k.key, signal: env.signal, storeDir: env.store.dir,
+    checkpointDir: dirs.checkpoint, tmpDir: dirs.tmp,
+    env: Object.fromEntries(Object.entries(k.parts.env).map(([a, b]) => [a, b ?? undefined])),
+    progress: {
+      total(n, u) { total = n; if (u) unit = u; env.reporter.nodeProgress(id, done, total, unit); },
+      tick(n = 1) { done += n; env.reporter.nodeProgress(id, done, total, unit); },
+      set(d) { done = d; env.reporter.nodeProgress(id, done, total, unit); },
+    },
+    metric(name, value, step) { metrics.push({ runId: env.runId, nodeId: id, key: k.key, step: step ?? null, name, value, ts: Date.now() }); },
+    log(message) { env.reporter.log(id, message); },
+  };
+}
+
+function outputHandle(spec: ArtifactSpec, nodeId: string, stage: string, checkpoint: string) {
+  if (spec.kind === 'table') return new TableWriter(spec.schema, nodeId, stage, checkpoint);
+  if (spec.kind === 'report') return {};
+  return { dir: stage };
+}
+
+async function finishOutput(spec: ArtifactSpec, out: unknown, result: unknown, stage: string, nodeId: string) {
+  if (spec.kind === 'table') return { rows: await (out as TableWriter<never>).finish(), schema: schemaSignature(spec.schema) };
+  if (spec.kind === 'report') {
+    const parsed = spec.schema.safeParse(result);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new NodeFailure(nodeId, `report fails its schema at ${i.path.join('.') || '(root)'}: ${i.message}; nothing was committed`);
+    }
+    writeFileSync(join(stage, 'report.json'), JSON.stringify(parsed.data, null, 2));
+  }
+  return { rows: null, schema: null };
+}
+
+/** Executes and commits one node; throws NodeFailure (or rethrows the operator's error) when it does not commit. */
+export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, ArtifactRow>): Promise<ArtifactRow> {
+  const { node } = k;
+  const stage = env.store.tempDir(`stage-${node.id}`);
+  const tmp = env.store.tempDir(`scratch-${node.id}`);
+  const checkpoint = env.store.checkpointDir(k.key);
+  mkdirSync(checkpoint, { recursive: true });
+  const metrics: MetricRow[] = [];
+  const flush = setInterval(() => { void env.ledger.insertMetrics(metrics.splice(0)); }, 2000);
+  const started = Date.now();
+  try {
+    const inputs = buildInputs(env, k, arts);
+    const spec = node.op.output as ArtifactSpec;
+    const out = outputHandle(spec, node.id, stage, checkpoint);
+    const ctx = makeContext(env, k, { checkpoint, tmp }, metrics);
+    const result = await node.op.run({ params: node.params, inputs, out, ctx } as never);
+    if (env.signal.aborted) throw new NodeFailure(node.id, 'cancelled');
+    const { rows, schema } = await finishOutput(spec, out, result, stage, node.id);
+    if (env.signal.aborted) throw new NodeFailure(node.id, 'cancelled');
+    const files = env.store.publish(stage, k.key);
+    const art = {
+      key: k.key, node_id: node.id, dag: env.dag, op: node.op.name, version: node.op.version, kind: spec.kind,
+      path: `artifacts/${k.key}`, schema, rows, bytes: files.reduce((s, f) => s + f.size, 0), files, parts: k.parts, run_id: env.runId,
+      // A forced rerun keeps its key's identity: consumers already keyed on it.
+      same_as: arts.has(k.key) ? arts.get(k.key)!.same_as ?? null : await env.ledger.sameContent(node.id, k.key, files),
+    };
+    const lineage = Object.entries(k.reads).flatMap(([input, v]) => (v === null ? [] : (Array.isArray(v) ? v : [v]).map((parent) => ({ input, parent }))));
+    await env.ledger.commitArtifact(art, lineage, {
+      runId: env.runId, nodeId: node.id, dag: env.dag, op: node.op.name, version: node.op.version, key: k.key,
+      status: 'committed', seconds: (Date.now() - started) / 1000, params: node.params,
+    });
+    env.store.markCommitted(k.key, art.same_as);
+    rmSync(checkpoint, { recursive: true, force: true });
+    return { ...art, committed_at: new Date().toISOString() };
+  } finally {
+    clearInterval(flush);
+    await env.ledger.insertMetrics(metrics.splice(0)).catch(() => undefined);
+    rmSync(stage, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

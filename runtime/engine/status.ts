@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateDag, DagValidationError, type Dag } from './dag.ts';
+import { computeKeys, explainChange } from './keys.ts';
+import type { KeyParts } from './fingerprint.ts';
+import { Ledger } from '../../storage/ledger.ts';
+import { readCommittedIndex } from '../../storage/store.ts';
+
+export interface NodeStatusReport { node: string; op: string; key: string; state: 'fresh' | 'stale' | 'missing'; why: string[] }
+
+/**
+ * Fresh/stale per node and why, from the ledger alone: a node is fresh when its current key is committed; a
+ * stale node lists what differs from its last committed execution (param, code file, env, input).
+ */
+export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusReport[]> {
+  const problems = validateDag(d);
+  if (problems.length) throw new DagValidationError(d.name, problems);
+  const keys = computeKeys(d, readCommittedIndex(join(storeDir, 'committed.keys')).sameAs);
+  const ledger = await Ledger.openReadOnly(join(storeDir, 'ledger.duckdb'));
+  try {
+    const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
+    const latest = await ledger.latestByNode(d.name);
+    const out: NodeStatusReport[] = [];
+    const state = new Map<string, NodeStatusReport['state']>();
+    for (const k of keys.values()) {
+      const a = committed.get(k.key);
+      const base = { node: k.node.id, op: k.node.op.name, key: k.key };
+      if (a && existsSync(join(storeDir, a.path))) {
+        state.set(k.node.id, 'fresh');
+        out.push({ ...base, state: 'fresh', why: [] });
+        continue;
+      }
+      if (a) {
+        state.set(k.node.id, 'missing');
+        out.push({ ...base, state: 'missing', why: [`artifact folder ${a.path} is gone; rerun recomputes it`] });
+        continue;
+      }
+      const prev = latest.get(k.node.id);
+      const upstream = (input: string) => {
+        const ref = k.node.inputs[input];
+        const ids = Array.isArray(ref) ? ref.map((r) => r.id) : ref ? [ref.id] : [];
+        const stale = ids.filter((i) => state.get(i) !== 'fresh');
+        return stale.length ? `upstream ${stale.map((s) => `'${s}'`).join(', ')} stale; reused as is if that reproduces its last output` : undefined;
+      };
+      const why = prev ? explainChange(prev.parts as KeyParts, k.parts, upstream) : ['never run'];
+      state.set(k.node.id, 'stale');
+      out.push({ ...base, state: 'stale', why });
+    }
+    return out;
+  } finally {
+    await ledger.close();
+  }
+}

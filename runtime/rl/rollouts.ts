@@ -1,0 +1,47 @@
+/*
+ * `rolloutTasks` is the one place where tasks become scored rollout groups, shared by the rollout, evaluate and
+ * train-rl operators.
+ */
+import type { Task } from '../../schemas/task.ts';
+import type { Rollout } from '../../schemas/rollout.ts';
+import { scriptedUser } from '../agent/scripted.ts';
+import type { World } from '../worlds/world.ts';
+import { runRollout, type RolloutLimits, type Sampling } from '../agent/loop.ts';
+import { worldPool, type Policy } from '../agent/local.ts';
+import { runGroups, type GroupOptions } from './groups.ts';
+import { scoreRollout, RewardParams } from '../rewards/mix.ts';
+
+export interface RolloutTasksOptions {
+  policy: Pick<Policy, 'ct' | 'gen'>;
+  limits: RolloutLimits;
+  sampling: Sampling;
+  rewards: RewardParams;
+  groupSize: number;
+  concurrency: number;
+  step: number;
+  seed: number;
+  signal?: AbortSignal;
+  /** Wraps the world a rollout gets (tests inject failing worlds). */
+  world?: (task: Task) => World;
+}
+
+/** GroupOptions that run one agent loop per job and score it with the mixed reward. */
+export function groupOptions(o: RolloutTasksOptions): GroupOptions {
+  const pool = worldPool();
+  return {
+    step: o.step, seed: o.seed, groupSize: o.groupSize, concurrency: o.concurrency, signal: o.signal,
+    score: (r, task) => scoreRollout(r, task, o.rewards),
+    run: async (job) => {
+      const world = o.world ? o.world(job.task) : pool.get(job.task.world);
+      try {
+        return await runRollout(job, { world, user: scriptedUser(job.task), gen: o.policy.gen, ct: o.policy.ct, limits: o.limits, sampling: o.sampling, signal: o.signal });
+      } finally {
+        if (!o.world) pool.put(world);
+      }
+    },
+  };
+}
+
+export function rolloutTasks(tasks: Task[], o: RolloutTasksOptions): Promise<Rollout[][]> {
+  return runGroups(tasks, groupOptions(o));
+}
