@@ -7,11 +7,7 @@ import { BFCL_CATEGORIES, bfclTools, isRelevanceCategory, loadBfcl, type BfclEnt
 import { renderAnswer } from '../runtime/eval/bfcl/render.ts';
 import { scoreEntry } from '../runtime/eval/bfcl/score.ts';
 import type { Message } from '../schemas/message.ts';
-
-/** One scored BFCL entry; query per-category accuracy with `select category, avg(valid::int) from {table} group by 1`. */
-export const BfclVerdictRow = z.object({
-  id: z.string(), category: z.string(), valid: z.boolean(), error_type: z.string(), error: z.string(), decoded: z.string(),
-});
+import { BfclVerdictRow } from '../runtime/eval/results.ts';
 
 const BATCH = 50;
 

@@ -6,11 +6,7 @@ import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/eval/agent.ts';
 import { extractCode, runCodeTask } from '../runtime/eval/code/evaluate.ts';
 import { loadHumanEval, loadMbpp, loadQuixBugs, type CodeTask } from '../runtime/eval/code/tasks.ts';
 import type { ChatPolicy } from '../runtime/agent/policy.ts';
-
-/** One sample of one code task; pass@k comes from the per-task (n, passed) counts. */
-export const CodeSampleRow = z.object({
-  task_id: z.string(), benchmark: z.string(), sample: z.number().int(), passed: z.boolean(), outcome: z.string(), reason: z.string(),
-});
+import { CodeSampleRow } from '../runtime/eval/results.ts';
 
 const INSTRUCTION: Record<CodeTask['benchmark'], string> = {
   humaneval: 'Complete the following Python function. Reply with the complete function in one ```python block.',

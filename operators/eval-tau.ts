@@ -8,12 +8,7 @@ import { runTauEpisode } from '../runtime/eval/tau/episode.ts';
 import { GoldPolicy } from '../runtime/eval/tau/gold-policy.ts';
 import { LlmUser, ScriptedUser, type TauUser } from '../runtime/eval/tau/user.ts';
 import { TauWorld, toTask } from '../runtime/worlds/tau/world.ts';
-
-/** One τ-bench trial; pass^k per domain comes from the per-task success counts (see benchmark-results). */
-export const TauTrialRow = z.object({
-  task_id: z.string(), domain: z.string(), split: z.string(), task_index: z.number().int(), trial: z.number().int(),
-  reward: z.number(), hash_match: z.boolean(), missing_outputs: z.array(z.string()), ended: z.string(), steps: z.number().int(), error: z.string(),
-});
+import { TauTrialRow } from '../runtime/eval/results.ts';
 
 /*
  * eval-tau: τ-bench retail/airline episodes (runtime/worlds/tau), `trials` per task for pass^k. The user simulator
