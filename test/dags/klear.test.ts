@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { dag, validateDag } from '../../runtime/engine/dag.ts';
-import { DEFAULT_CONFIG, klearRecipe, type KlearConfig } from '../../dags/klear.ts';
+import { DEFAULT_CONFIG, KLEAR, klearRecipe, type KlearConfig } from '../../dags/klear.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
 
 const build = (c: Partial<KlearConfig>) => dag('klear-test', (d) => klearRecipe(d, { ...DEFAULT_CONFIG, ...c }));
@@ -31,5 +32,32 @@ describe('dags/klear: where RL draws its tasks', () => {
       expect(pool.filter((s) => heldout.has(s))).toEqual([]);
       expect(pool.filter((s) => sftTasks.has(s)).length).toBeLessThan(pool.length / 2);
     }
+  });
+});
+
+describe('dags/klear: the recipe reads as the paper', () => {
+  it('fits in 60 lines and gives no param a literal number (hyperparameters live in klear-config.ts)', () => {
+    const src = readFileSync(new URL('../../dags/klear.ts', import.meta.url), 'utf8');
+    expect(src.trimEnd().split('\n').length).toBeLessThanOrEqual(60);
+    const body = src.slice(src.indexOf('export function klearRecipe'));
+    expect(body.match(/\w+: -?[\d.]+/g) ?? []).toEqual([]);
+  });
+
+  it('the seed is given once: every node that draws takes the config seed, the fresh pool its offset, filter and merge 0', () => {
+    const d = build({ seed: 7, rlPool: 'fresh' });
+    const seeds = Object.fromEntries(d.nodes.filter((n) => 'seed' in (n.params as object)).map((n) => [n.id, (n.params as { seed: number }).seed]));
+    expect(seeds).toEqual({
+      tasks: 7, heldout_tasks: 7, rl_tasks: 7 + KLEAR.freshSeedOffset, synth: 7, filter: 0, base: 7, sft_shards: 7, sft: 7,
+      rl_retail: 7, rl_bank: 7, merged: 0, eval_rollouts: 7,
+    });
+  });
+
+  it('every stage runs with its KLEAR hyperparameters, and cfg.rl overrides them for every RL run', () => {
+    const d = build({ rl: { lr: 3e-4 } });
+    const params = (id: string) => d.nodes.find((n) => n.id === id)!.params as Record<string, unknown>;
+    expect(params('sft')).toMatchObject({ ...KLEAR.sft, max_steps: DEFAULT_CONFIG.sftSteps });
+    expect(params('base')).toMatchObject(KLEAR.model);
+    expect(params('rl_bank')).toMatchObject({ ...KLEAR.rl, lr: 3e-4, steps: DEFAULT_CONFIG.rlSteps, worlds: ['bank'] });
+    expect(params('eval_rollouts')).toMatchObject({ ...KLEAR.eval, labels: ['base', 'sft', 'rl_retail', 'rl_bank', 'merged'] });
   });
 });
