@@ -4,10 +4,11 @@ import { loadDag } from './load.ts';
 import { printTable, toCsv } from './format.ts';
 import { runDag, UsageError } from '../scheduler.ts';
 import { LiveReporter, PlainReporter } from '../progress.ts';
-import { resolveStoreDir } from '../../../storage/store.ts';
+import { resolveStoreDir, StoreError } from '../../../storage/store.ts';
 // Commands that need DuckDB load it on demand: a no-op `run` must start fast.
 const sqlModule = () => import('../../../storage/sql.ts');
 import { sqlIdent } from '../../../storage/codec.ts';
+import { reportCommand } from '../../report/command.ts';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; help: string };
 export interface Command {
@@ -85,12 +86,15 @@ const sql: Command = {
   name: 'sql', summary: 'read-only SQL over the ledger and every table artifact', usage: 'sql "SELECT …" [--json|--csv]',
   options: { json: { type: 'boolean', help: 'rows as JSON' }, csv: { type: 'boolean', help: 'rows as CSV' }, views: { type: 'boolean', help: 'list the views' } },
   async run(pos, v) {
-    const { openSqlSession, runReadOnly } = await sqlModule();
+    const { openSqlSession, runReadOnly, SqlError } = await sqlModule();
     const session = await openSqlSession(store(v));
     try {
       if (v.views) { console.log(session.views.join('\n')); return 0; }
       need(pos, 1, 'a SQL query');
-      const res = await runReadOnly(session, pos.join(' '));
+      const res = await runReadOnly(session, pos.join(' ')).catch((e) => {
+        // Exit 1 is a failed node; a statement DuckDB rejects is bad usage (2).
+        throw e instanceof SqlError ? new UsageError(`SQL: ${e.message}`) : e;
+      });
       if (v.json) console.log(JSON.stringify(res.rows, null, 2));
       else if (v.csv) process.stdout.write(toCsv(res.columns, res.rows));
       else printTable(res.columns, res.rows);
@@ -109,10 +113,16 @@ const inspect: Command = {
     try {
       if (!session.views.includes(pos[0])) {
         const nonTable = existsSync(join(store(v), 'ledger.duckdb'))
-          ? await runReadOnly(session, `SELECT kind, path FROM artifacts WHERE node_id = '${pos[0].replace(/'/g, "''")}' ORDER BY committed_at DESC LIMIT 1`)
+          ? await runReadOnly(session, `SELECT key, node_id, kind, path, files FROM artifacts WHERE node_id = '${pos[0].replace(/'/g, "''")}' ORDER BY committed_at DESC LIMIT 1`)
           : { rows: [] as Record<string, unknown>[] };
-        const row = nonTable.rows[0] as { kind: string; path: string } | undefined;
-        if (row?.kind === 'report') { console.log(readFileSync(join(store(v), row.path, 'report.json'), 'utf8')); return 0; }
+        const row = nonTable.rows[0] as { key: string; node_id: string; kind: string; path: string; files: unknown } | undefined;
+        if (row?.kind === 'report') {
+          const { damageMessage, fileEntries, fullCheck } = await import('../../../storage/integrity.ts');
+          const damaged = fullCheck(join(store(v), row.path), fileEntries(row.files));
+          if (damaged) throw new StoreError(damageMessage(row, damaged));
+          console.log(readFileSync(join(store(v), row.path, 'report.json'), 'utf8'));
+          return 0;
+        }
         if (row) { console.log(`${pos[0]}: ${row.kind} artifact at ${join(store(v), row.path)}`); return 0; }
         throw new UsageError(`no committed artifact for node '${pos[0]}'; tables: ${session.views.filter((x) => !x.endsWith('_all')).join(', ')}`);
       }
@@ -156,4 +166,4 @@ const gcCmd: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd };
+export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd, report: reportCommand };
