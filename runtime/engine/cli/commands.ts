@@ -8,7 +8,6 @@ import { resolveStoreDir, StoreError } from '../../../storage/store.ts';
 // Commands that need DuckDB load it on demand: a no-op `run` must start fast.
 const sqlModule = () => import('../../../storage/sql.ts');
 import { sqlIdent } from '../../../storage/codec.ts';
-import { reportCommand } from '../../report/command.ts';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; help: string };
 export interface Command {
@@ -166,4 +165,4 @@ const gcCmd: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd, report: reportCommand };
+export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd };
