@@ -20,7 +20,7 @@ export const LAYERS: readonly string[][] = [
   ['runtime/worlds'],
   ['runtime/node'],
   ['runtime/sandbox'],
-  ['runtime/engine'],
+  ['runtime/engine', 'runtime/report'], // report: the CLI's `report` command reads the engine's ledger and nothing above it
   ['storage'],
   ['schemas'],
 ];

@@ -8,6 +8,7 @@ import { resolveStoreDir, StoreError } from '../../../storage/store.ts';
 // Commands that need DuckDB load it on demand: a no-op `run` must start fast.
 const sqlModule = () => import('../../../storage/sql.ts');
 import { sqlIdent } from '../../../storage/codec.ts';
+import { reportCommand } from '../../report/command.ts';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; help: string };
 export interface Command {
@@ -165,4 +166,4 @@ const gcCmd: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd };
+export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd, report: reportCommand };
