@@ -42,7 +42,7 @@ FROM e, t0 ORDER BY e.started_at, e.node_id`,
     rows.push({
       node, op, state: st?.state ?? (e?.status === 'committed' ? 'committed' : 'missing'),
       last_status: e?.status ?? 'never run', key: String(st?.key ?? e?.key ?? '').slice(0, 12), seconds: e?.seconds ?? null,
-      rows: e?.rows ?? null, run: e?.run_id ?? null, why: st?.why.join('; ') || (e?.error ? String(e.error).split('\n')[0] : ''),
+      rows: e?.rows ?? null, run: e?.run_id ?? null, why: e?.error && e.status !== 'committed' ? String(e.error).split('\n')[0] : st?.why.join('; ') ?? '',
     });
   }
   s.tables.push({ title: 'Nodes (state: fresh = committed for the current code and params)', columns: ['node', 'op', 'state', 'last_status', 'key', 'seconds', 'rows', 'run', 'why'], rows });
