@@ -6,9 +6,9 @@
  *   agentforge sql "select model, world, strategy, n, success from tts order by all"
  */
 import { z } from 'zod';
-import { operator, table } from '../runtime/engine/operator.ts';
+import { operator, optional, table } from '../runtime/engine/operator.ts';
 import { EvalRollout } from '../schemas/eval.ts';
-import { Selector, TtsRow, scaleTestTime } from '../runtime/eval/tts.ts';
+import { Selector, TtsRow, greedyRows, scaleTestTime } from '../runtime/eval/tts.ts';
 
 export const bestOfN = operator({
   name: 'best-of-n',
@@ -19,12 +19,14 @@ export const bestOfN = operator({
     /** Sample counts to report; null = 1, 2, 4 … up to the samples every task has. */
     n: z.array(z.number().int().min(1)).min(1).nullable().default(null),
   }),
-  inputs: { rollouts: table(EvalRollout, 'EvalRollout') },
+  /** greedy: the same models evaluated at temperature 0, drawn as a flat 'greedy' line for comparison. */
+  inputs: { rollouts: table(EvalRollout, 'EvalRollout'), greedy: optional(table(EvalRollout, 'EvalRollout')) },
   output: table(TtsRow, 'TtsRow'),
   async run({ params, inputs, out, ctx }) {
     const rows = await inputs.rollouts.all();
     if (!rows.length) throw new Error(`best-of-n node '${ctx.nodeId}': input rollouts (node ${inputs.rollouts.node}) are empty`);
-    const result = scaleTestTime(rows, params.selectors, params.n, 'best-of-n', `best-of-n node '${ctx.nodeId}'`);
+    const sampled = scaleTestTime(rows, params.selectors, params.n, 'best-of-n', `best-of-n node '${ctx.nodeId}'`);
+    const result = [...(inputs.greedy ? greedyRows(await inputs.greedy.all(), sampled) : []), ...sampled];
     await out.write(result);
     for (const r of result) ctx.metric(`tts/${r.model}/${r.world}/${r.strategy}`, r.success, r.n);
   },

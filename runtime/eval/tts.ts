@@ -68,6 +68,25 @@ export function select(samples: EvalRollout[], s: Selector): EvalRollout {
   }
 }
 
+/**
+ * Greedy decoding as a flat reference line: per (model, world) its success, repeated at every n the sampled rows
+ * have, under strategy 'greedy'.
+ */
+export function greedyRows(greedy: EvalRollout[], sampled: TtsRow[]): TtsRow[] {
+  const out: TtsRow[] = [];
+  for (const [model, byModel] of groupBy(greedy, (r) => r.model)) {
+    for (const [world, rs] of [...groupBy(byModel, (r) => r.world)].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const tasks = [...groupBy(rs, (r) => r.task_id).values()].map((g) => g.reduce((a, b) => (a.sample <= b.sample ? a : b)));
+      const ns = [...new Set(sampled.filter((r) => r.model === model && r.world === world).map((r) => r.n))];
+      for (const n of ns.length ? ns : [1]) {
+        out.push({ model, world, strategy: 'greedy', n, tasks: tasks.length, success: tasks.filter((t) => t.success).length / tasks.length,
+          mean_reward: tasks.reduce((s, t) => s + (t.reward ?? 0), 0) / tasks.length });
+      }
+    }
+  }
+  return out;
+}
+
 /** Sample counts 1, 2, 4 … up to max, and max itself. */
 export function powersUpTo(max: number): number[] {
   const out: number[] = [];

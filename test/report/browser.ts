@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'puppeteer-core';
+import { openSqlSession, runReadOnly } from '../../storage/sql.ts';
 
 const CANDIDATES = [process.env.CHROME_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
@@ -64,3 +65,15 @@ export async function inspectPage(browser: Browser, file: string): Promise<PageR
   await page.close();
   return { errors, requests, rendered, charts, colours, screenshot };
 }
+
+/** Every chart's SQL, run again on the store: the row counts the page must show. */
+export async function sqlRowCounts(storeDir: string, html: string): Promise<Map<string, number>> {
+  const data = JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]) as { charts: { id: string; sql: string }[] };
+  const session = await openSqlSession(storeDir);
+  try {
+    const out = new Map<string, number>();
+    for (const c of data.charts) if (!c.sql.startsWith('--')) out.set(c.id, (await runReadOnly(session, c.sql)).rows.length);
+    return out;
+  } finally { session.close(); }
+}
+

@@ -11,28 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'puppeteer-core';
 import { dag } from '../../runtime/engine/dag.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
-import { openSqlSession, runReadOnly } from '../../storage/sql.ts';
 import { collectReport, writeReport } from '../../runtime/report/report.ts';
 import { main } from '../../runtime/engine/cli/main.ts';
 import smoke from '../../dags/smoke.ts';
 import { generateEpisodes } from '../../operators/smoke/generate-episodes.ts';
 import { scoreEpisodes } from '../../operators/smoke/score-episodes.ts';
 import { numbers, failing, double } from '../engine/fixtures.ts';
-import { NO_BROWSER, findBrowser, inspectPage, launch } from './browser.ts';
+import { NO_BROWSER, findBrowser, inspectPage, launch, sqlRowCounts } from './browser.ts';
 
 const chromium = findBrowser();
 if (!chromium) console.warn(`skipping the report browser tests: ${NO_BROWSER}`);
-
-/** Every chart's SQL, run again on the store: the row counts the page must show. */
-export async function sqlRowCounts(storeDir: string, html: string): Promise<Map<string, number>> {
-  const data = JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]) as { charts: { id: string; sql: string }[] };
-  const session = await openSqlSession(storeDir);
-  try {
-    const out = new Map<string, number>();
-    for (const c of data.charts) if (!c.sql.startsWith('--')) out.set(c.id, (await runReadOnly(session, c.sql)).rows.length);
-    return out;
-  } finally { session.close(); }
-}
 
 const partial = dag('partial', (d) => {
   const episodes = d.node('episodes', generateEpisodes, { n: 50, seed: 3, delayMs: 0 });
