@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFileSync, type FileEntry } from './store.ts';
 
@@ -62,4 +62,41 @@ export function fullCheck(dir: string, files: FileEntry[]): string | undefined {
 export function fileEntries(files: unknown): FileEntry[] {
   const v = typeof files === 'string' ? JSON.parse(files) : files;
   return Array.isArray(v) ? (v as FileEntry[]) : [];
+}
+
+/**
+ * Cheap checks for readers with no ledger row at hand (the no-op fast path reads only committed.keys): the sizes
+ * the folder's own manifest recorded (when it has one), the required files, and the frame of every Parquet file.
+ */
+export function folderProblem(dir: string, required: string[] = [], manifest?: string): string | undefined {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return `folder ${dir} cannot be read`; }
+  for (const r of required) if (!names.includes(r)) return `file ${join(dir, r)} is missing`;
+  if (manifest && names.includes(manifest)) {
+    let files: FileEntry[] | undefined;
+    try { files = fileEntries((JSON.parse(readFileSync(join(dir, manifest), 'utf8')) as { artifact?: { files?: unknown } }).artifact?.files); } catch {
+      return `its manifest ${join(dir, manifest)} is not valid JSON`;
+    }
+    const bad = quickCheck(dir, files);
+    if (bad) return bad;
+  }
+  for (const n of names) {
+    if (!n.endsWith('.parquet')) continue;
+    const p = join(dir, n);
+    const bad = parquetFrameProblem(p, statSync(p).size);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+/** quickCheck over committed rows whose folder exists (a missing folder is the scheduler's "recompute" case). */
+export function damagedArtifacts(storeDir: string, rows: Iterable<{ key: string; node_id: string; path: string; files: unknown }>): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    const dir = join(storeDir, r.path);
+    if (!existsSync(dir)) continue;
+    const problem = quickCheck(dir, fileEntries(r.files));
+    if (problem) out.push(damageMessage(r, problem));
+  }
+  return out;
 }

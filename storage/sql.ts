@@ -215,7 +215,7 @@ async function guard<T>(i: number, fn: () => Promise<T>): Promise<T> {
     const outside = /Permission Error: Cannot access (?:file|directory) "([^"]*)"/.exec(msg);
     if (outside) throw new SqlRefused(`${at} reaches ${outside[1]}, outside the store's tables; agentforge sql reads only the ledger and the committed tables, through its views (list them with --views)`);
     if (/Permission Error/.test(msg)) throw new SqlRefused(`${at} was refused: ${msg.split('\n')[0]}; agentforge sql loads no extensions and changes no settings`);
-    throw new SqlError(msg);
+    throw new SqlError(msg.replace(/^Failed to extract statements: /, ''));
   }
 }
 
