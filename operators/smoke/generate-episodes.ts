@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { operator, table } from '../../runtime/engine/operator.ts';
 import { Episode } from '../../schemas/smoke.ts';
-import { mulberry32 } from '../../runtime/engine/rng.ts';
+import { mulberry32, rowSeed } from '../../runtime/engine/rng.ts';
 
 const WORLDS = ['retail', 'travel', 'bank'];
 const TOOLS = ['search', 'get', 'update', 'cancel', 'confirm'];
@@ -22,7 +22,7 @@ export const generateEpisodes = operator({
       if (out.hasBatch(String(b))) { ctx.progress.tick(hi - lo); continue; }
       const rows: Episode[] = [];
       for (let i = lo; i < hi; i++) {
-        const rnd = mulberry32(params.seed * 1_000_003 + i);
+        const rnd = mulberry32(rowSeed(params.seed, i));
         const turns = 1 + Math.floor(rnd() * 6);
         const calls = Array.from({ length: turns }, (_, t) => ({ name: TOOLS[Math.floor(rnd() * TOOLS.length)], ok: rnd() > 0.15, args: { turn: t, id: `o${Math.floor(rnd() * 1000)}` } }));
         rows.push({ id: `ep-${i}`, world: WORLDS[i % WORLDS.length], turns, calls, success: calls.every((c) => c.ok), tokens: 40 + Math.floor(rnd() * 400) });

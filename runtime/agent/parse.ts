@@ -5,6 +5,7 @@
  * well-formed message (tested).
  */
 import type { Message, ToolCall } from '../../schemas/message.ts';
+import { isObj, parsePyJson, type Py } from '../worlds/tau/pyvalue.ts';
 
 export interface ParseError {
   /** Index of the tool call it concerns, or null for the turn as a whole. */
@@ -73,7 +74,7 @@ function parseCall(raw: string, id: string, index: number, errors: ParseError[])
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('not_an_object', 'expected {"name": ..., "arguments": {...}}');
   const obj = value as Record<string, unknown>;
   if (typeof obj.name !== 'string' || !obj.name) return bad('missing_name', 'missing "name"');
-  let args = obj.arguments ?? {};
+  let args = argumentsOf(obj);
   if (typeof args === 'string') {
     try {
       args = JSON.parse(args); // some models emit arguments as a JSON string
@@ -82,7 +83,18 @@ function parseCall(raw: string, id: string, index: number, errors: ParseError[])
     }
   }
   if (typeof args !== 'object' || args === null || Array.isArray(args)) return bad('bad_arguments', '"arguments" must be an object');
+  if (nestedDeeperThan(args, MAX_DEPTH)) return bad('bad_arguments', `"arguments" are nested deeper than ${MAX_DEPTH} levels`);
   return { id, name: obj.name, arguments: args as Record<string, unknown>, raw };
+}
+
+/** Deeper arguments than any tool takes; rendering, hashing or validating them could overflow the stack. */
+export const MAX_DEPTH = 64;
+
+function nestedDeeperThan(v: unknown, limit: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (limit === 0) return true;
+  for (const x of Object.values(v)) if (nestedDeeperThan(x, limit - 1)) return true;
+  return false;
 }
 
 /** Best-effort tool name from malformed JSON, so errors can say which tool the model meant. */
@@ -100,4 +112,46 @@ function stripEndMarker(text: string): string {
 
 function trimNewlines(s: string): string {
   return s.replace(/^\n/, '').replace(/\n$/, '');
+}
+
+/*
+ * The one definition of a call body's arguments: `arguments`, else `parameters` (what some models and BFCL's
+ * prompting format write), else none ({}). Both the parser above and callArguments below read bodies with it.
+ */
+export function argumentsOf<T>(body: Record<string, T>): T | Record<string, never> {
+  if (Object.hasOwn(body, 'arguments') && body.arguments != null) return body.arguments;
+  if (Object.hasOwn(body, 'parameters') && body.parameters != null) return body.parameters;
+  return {};
+}
+
+/** A JSON value that is a whole call body `{"name": <the call's name>, "arguments"?: …}` rather than its arguments. */
+const isCallBody = (v: Py, name: string): v is Record<string, Py> =>
+  isObj(v) && v.name === name && (Object.hasOwn(v, 'arguments') || Object.hasOwn(v, 'parameters') || Object.keys(v).length === 1);
+
+export type CallArgs = { ok: true; args: Py } | { ok: false; error: string };
+
+/*
+ * The arguments of a tool call as Python's json.loads would see them (1.0 stays a float), for evaluators that
+ * compare values as upstream does. Engines fill ToolCall.raw differently: the OpenAI-compatible engine keeps the
+ * `arguments` string, the local parser keeps the whole `{"name": …, "arguments": …}` body; both are accepted, and a
+ * body's arguments are read with argumentsOf, as the parser reads them. A text that is not JSON is an error.
+ */
+export function callArguments(call: ToolCall): CallArgs {
+  const raw = call.raw?.trim() ?? '';
+  if (!raw) return { ok: true, args: (call.arguments ?? {}) as Py };
+  let v: Py;
+  try {
+    v = parsePyJson(raw, 'tool call arguments');
+  } catch (e) {
+    if (call.arguments) return { ok: true, args: call.arguments as Py };
+    return { ok: false, error: `arguments are not JSON: ${(e as Error).message}` };
+  }
+  if (!isCallBody(v, call.name)) return { ok: true, args: v };
+  const inner = argumentsOf(v) as Py;
+  if (typeof inner !== 'string') return { ok: true, args: inner };
+  try {
+    return { ok: true, args: parsePyJson(inner, 'tool call arguments') };
+  } catch (e) {
+    return { ok: false, error: `arguments are not JSON: ${(e as Error).message}` };
+  }
 }

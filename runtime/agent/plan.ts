@@ -1,6 +1,6 @@
 import type { Task } from '../../schemas/task.ts';
 import type { Action } from '../worlds/base.ts';
-import { hash32, Rng } from '../worlds/rng.ts';
+import { Rng } from '../engine/rng.ts';
 
 /*
  * The scripted teacher's plan: one step per assistant message, derived from the task's gold actions. Before the
@@ -101,7 +101,7 @@ function applyNoise(steps: Step[], kind: NoiseKind, rng: Rng, tk: ToolKinds): St
 /** The plan one trajectory follows, and the noise it carries (null = clean). Deterministic in (task, seed). */
 export function planFor(task: Task, tk: ToolKinds, seed: number, noise: NoiseOptions): { steps: Step[]; noise: NoiseKind | null } {
   const steps = goldPlan(task, tk.gated);
-  const rng = new Rng(hash32(`noise:${task.id}:${seed}`));
+  const rng = Rng.derive('noise', task.id, seed);
   if (!(noise.rate > 0) || !rng.chance(noise.rate)) return { steps, noise: null };
   for (const kind of rng.shuffle(noise.kinds ?? NOISE_KINDS)) {
     const noisy = applyNoise(steps, kind, rng, tk);

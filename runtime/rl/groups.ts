@@ -7,14 +7,14 @@ import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Task } from '../../schemas/task.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
-import { hash32 } from '../worlds/rng.ts';
+import { derive } from '../engine/rng.ts';
 
 export const groupId = (step: number, taskId: string): string => `s${step}:${taskId}`;
 export const rolloutId = (step: number, taskId: string, sample: number): string => `s${step}:${taskId}:g${sample}`;
 
 /** Seed of one sample: a function of (base seed, step, task, sample), so a rerun samples the same (31 bits: an INTEGER column). */
 export const sampleSeed = (seed: number, step: number, taskId: string, sample: number): number =>
-  hash32(`rollout:${seed}:${step}:${taskId}:${sample}`) >>> 1;
+  derive('rollout', seed, step, taskId, sample) >>> 1;
 
 export type RunOne = (job: { task: Task; id: string; groupId: string; sample: number; seed: number; step: number }) => Promise<Rollout>;
 export type Score = (rollout: Rollout, task: Task) => Rollout;
@@ -109,7 +109,7 @@ export function taskStream(tasks: Task[], seed: number, start = 0): { next(n: nu
   const passOf = (p: number): Task[] => {
     let o = order.get(p);
     if (!o) {
-      const keyed = tasks.map((t) => [hash32(`order:${seed}:${p}:${t.id}`), t] as const).sort((a, b) => a[0] - b[0] || (a[1].id < b[1].id ? -1 : 1));
+      const keyed = tasks.map((t) => [derive('order', seed, p, t.id), t] as const).sort((a, b) => a[0] - b[0] || (a[1].id < b[1].id ? -1 : 1));
       order.set(p, (o = keyed.map(([, t]) => t)));
     }
     return o;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Trajectory, type Verdict } from '../../schemas/trajectory.ts';
 import { canonicalJson } from '../worlds/hash.ts';
-import { hash32, Rng } from '../worlds/rng.ts';
+import { Rng } from '../engine/rng.ts';
 import { groupBy } from '../engine/collections.ts';
 
 /*
@@ -57,7 +57,7 @@ function mixQuotas(rows: Curated[], p: FilterParams): void {
 }
 
 export function curate(trajectories: Trajectory[], verdicts: Map<string, Verdict>, p: FilterParams): Curated[] {
-  const rng = new Rng(hash32(`filter:${p.seed}`));
+  const rng = Rng.derive('filter', p.seed);
   const order = new Map(rng.shuffle([...trajectories].map((t) => t.id).sort()).map((id, i) => [id, i]));
   const rows: Curated[] = [...trajectories].sort((a, b) => order.get(a.id)! - order.get(b.id)!).map((t) => ({ ...t, kept: true, filter_reasons: [] }));
   const reject = (r: Curated, why: string) => { r.kept = false; r.filter_reasons.push(why); };

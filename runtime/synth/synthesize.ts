@@ -4,7 +4,7 @@ import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import type { ChatPolicy } from '../agent/policy.ts';
 import { getWorld } from '../worlds/index.ts';
-import { runEpisode } from '../agent/episode.ts';
+import { runEpisode } from '../agent/loop.ts';
 
 /*
  * Many episodes, resumably. Jobs are (task, sample k) in a fixed order with seed = baseSeed + k and the id

@@ -3,7 +3,7 @@ import type { Task } from '../../schemas/task.ts';
 import type { ToolSpec } from '../../schemas/tool.ts';
 import type { EpisodeContext, ToolDef, ToolErrorKind, ToolResult, World } from './world.ts';
 import { hashValue } from './hash.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../engine/rng.ts';
 
 /*
  * The shared machinery of the built-in worlds: a world is a record (name, policy, typed tools, a seeded database,
@@ -20,6 +20,9 @@ export class ToolFailure extends Error {
 }
 export const precondition = (msg: string): never => { throw new ToolFailure('precondition', msg); };
 export const policyViolation = (msg: string): never => { throw new ToolFailure('policy', msg); };
+/** A record's own entry, never an inherited one: a model asking for order "__proto__" or tool "constructor" finds nothing. */
+export const own = <T>(record: Readonly<Record<string, T>>, key: string): T | undefined => (Object.hasOwn(record, key) ? record[key] : undefined);
+
 export const notFound = (msg: string): never => { throw new ToolFailure('not_found', msg); };
 
 /** A built-in tool: `confirm` tools need an explicit "yes" from the user right before the call (consumed by it). */

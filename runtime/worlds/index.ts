@@ -35,7 +35,7 @@ const DEFS: Record<string, WorldDef<any>> = { retail: retailWorld, travel: trave
 export const WORLD_NAMES = Object.keys(DEFS) as readonly string[];
 
 export function worldDef(name: string): WorldDef<unknown> {
-  const d = DEFS[name];
+  const d = Object.hasOwn(DEFS, name) ? DEFS[name] : undefined;
   if (!d) throw new Error(`unknown world "${name}"; known worlds: ${WORLD_NAMES.join(', ')}`);
   return d;
 }

@@ -1,4 +1,4 @@
-import type { Rng } from './rng.ts';
+import type { Rng } from '../engine/rng.ts';
 
 /** Small vocabularies for seeded databases: short, distinct words a tiny model can copy verbatim. */
 export const FIRST = ['ana', 'ben', 'carla', 'dan', 'eva', 'finn', 'gina', 'hugo', 'iris', 'jon', 'kim', 'leo', 'mia', 'noah', 'olga', 'paul'];

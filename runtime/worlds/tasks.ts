@@ -1,6 +1,6 @@
 import type { Goal, Split, Task } from '../../schemas/task.ts';
 import { BaseWorld, renderToolResult, type Action, type TaskDraft, type WorldDef } from './base.ts';
-import { Rng, hash32 } from './rng.ts';
+import { derive, derive31, Rng } from '../engine/rng.ts';
 
 /*
  * Task generation. Task i of (world, seed) draws its own database seed, picks a kind and lets the kind propose a
@@ -25,7 +25,7 @@ export interface MakeTasksOptions {
 }
 
 export function splitOf(world: string, instruction: string, heldoutFraction = 0.2): Split {
-  return hash32(`split:${world}:${instruction}`) % 10_000 < heldoutFraction * 10_000 ? 'heldout' : 'train';
+  return derive('split', world, instruction) % 10_000 < heldoutFraction * 10_000 ? 'heldout' : 'train';
 }
 
 export const taskId = (world: string, split: Split, i: number): string => `${world}-${split}-${String(i).padStart(5, '0')}`;
@@ -68,7 +68,7 @@ export function makeTasksFor<S>(def: WorldDef<S>, opts: MakeTasksOptions): Task[
   const out: Task[] = [];
   for (let i = 0, misses = 0; out.length < n; i++) {
     if (misses > 1000 + 50 * n) throw new Error(`${def.name}: cannot make ${n} ${split} tasks with difficulty ${minDifficulty}..${maxDifficulty}`);
-    const taskSeed = hash32(`${def.name}:${seed}:${i}`) >>> 1; // int31: stored as a signed 32-bit column
+    const taskSeed = derive31(def.name, seed, i); // stored as a signed 32-bit column
     const { kind, draft, withDistractors } = draftFor(def, taskSeed, opts.kinds);
     const difficulty = Math.max(1, draft?.actions.length ?? 0);
     if (!draft || difficulty < minDifficulty || difficulty > maxDifficulty || splitOf(def.name, draft.instruction, heldoutFraction) !== split) {

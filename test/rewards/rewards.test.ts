@@ -7,7 +7,7 @@ import { answer, efficiency, format, outcome, validity } from '../../runtime/rew
 import { RewardParams, scoreRollout, weightsFor } from '../../runtime/rewards/mix.ts';
 import { renderToolResult } from '../../runtime/worlds/base.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
-import { systemPrompt } from '../../runtime/agent/episode.ts';
+import { systemPrompt } from '../../runtime/agent/loop.ts';
 import type { Message, ToolCall } from '../../schemas/message.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
 import type { TurnError } from '../../schemas/trajectory.ts';

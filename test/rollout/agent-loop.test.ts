@@ -5,7 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadChatTokenizer, tokenizeConversation, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
-import { DEFAULT_LIMITS, runRollout, type RolloutLimits } from '../../runtime/agent/loop.ts';
+import { chatTurns, DEFAULT_LIMITS, runLoop, runRollout, type RolloutLimits, type TurnSource } from '../../runtime/agent/loop.ts';
+import { runGroups } from '../../runtime/rl/groups.ts';
 import { BatchingGenerator } from '../../runtime/agent/batcher.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
 import { scriptedUser } from '../../runtime/agent/scripted.ts';
@@ -108,5 +109,30 @@ describe('agent loop', () => {
     const r = await roll(() => call('get_order', { order_id: `O-${k++}` }), { maxTurns: 2 });
     expect(r.finish_reason).toBe('max_turns');
     expect(r.turns).toBe(2);
+  });
+
+  it('a 5,000-deep call fails its own rollout with a reason; the rest of its wave completes', async () => {
+    const deep = '{"a": '.repeat(5000) + '1' + '}'.repeat(5000);
+    const tasks = statusTasks(3);
+    const engine = new ScriptedEngine(ct, (p, turn) => (p.includes(tasks[1].instruction) && turn === 0
+      ? `<tool_call>\n{"name": "get_order", "arguments": ${deep}}\n</tool_call>` : goldStatus(p, turn)));
+    const gen = new BatchingGenerator(engine);
+    const groups = await runGroups(tasks, {
+      step: 0, seed: 1, groupSize: 2, concurrency: 6, score: (r, t) => scoreRollout(r, t, RewardParams.parse({})),
+      run: (job) => runRollout(job, { world: getWorld('retail'), user: scriptedUser(job.task), gen, ct, limits: { ...DEFAULT_LIMITS, maxContext: 1_000_000, maxNewTokens: 100_000 }, sampling: { temperature: 1, topP: 1 } }),
+    });
+    expect(groups.map((g) => g.map((r) => r.success))).toEqual([[true, true], [false, false], [true, true]]);
+    for (const r of groups[1]) expect(r.errors.map((e) => e.message)).toContain('tool call 0: "arguments" are nested deeper than 64 levels');
+  });
+
+  it('anything that still throws while processing a turn fails that episode with internal_error, not the caller', async () => {
+    const inner = chatTurns({ name: 'p', respond: async () => { throw new Error('unreachable'); } });
+    const exploding: TurnSource = { messages: inner.messages, append: (m) => inner.append(m), next: async () => { throw new RangeError('Maximum call stack size exceeded'); } };
+    const world = getWorld('retail');
+    world.reset(task);
+    const r = await runLoop({ id: 'x', seed: 1, world, system: 'sys', assistant: exploding, user: async () => 'hello', maxTurns: 4 });
+    expect(r.finish).toBe('error');
+    expect(r.turns).toBe(1);
+    expect(r.errors).toEqual([{ turn: 0, kind: 'internal_error', message: 'turn 0 could not be processed: Maximum call stack size exceeded' }]);
   });
 });

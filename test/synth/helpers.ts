@@ -3,7 +3,7 @@ import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import type { ChatPolicy, ChatRequest } from '../../runtime/agent/policy.ts';
 import { getWorld } from '../../runtime/worlds/index.ts';
-import { runEpisode } from '../../runtime/agent/episode.ts';
+import { runEpisode } from '../../runtime/agent/loop.ts';
 import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
 import type { NoiseOptions } from '../../runtime/agent/plan.ts';
 

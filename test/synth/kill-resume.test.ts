@@ -7,7 +7,7 @@ import { Ledger } from '../../storage/ledger.ts';
 import { TableReader } from '../../storage/table.ts';
 import { Trajectory, Verdict } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
-import { hash32 } from '../../runtime/worlds/rng.ts';
+import { hash32 } from '../../runtime/engine/rng.ts';
 import { synthJobs } from '../../runtime/synth/synthesize.ts';
 import { startLoopback, type Fault } from './loopback-server.ts';
 

@@ -4,7 +4,7 @@
  * the tasks it can answer. Prints the base URL as one line on stdout, exits when stdin closes.
  */
 import { makeTasks } from '../../runtime/worlds/index.ts';
-import { hash32 } from '../../runtime/worlds/rng.ts';
+import { hash32 } from '../../runtime/engine/rng.ts';
 import { startLoopback } from './loopback-server.ts';
 
 const env = process.env;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
-import { hash32 } from '../../runtime/worlds/rng.ts';
+import { hash32 } from '../../runtime/engine/rng.ts';
 import { openAIChatPolicy, parseArguments } from '../../runtime/agent/engines/openai-chat.ts';
 import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
 import { llmUser } from '../../runtime/synth/llm-user.ts';

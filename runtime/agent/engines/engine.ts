@@ -9,7 +9,7 @@
  * importance ratios need no knowledge of top-p.
  */
 
-import { mulberry32 } from '../../engine/rng.ts';
+import { samplingStream } from '../../engine/rng.ts';
 
 export interface GenerateRequest {
   prompt: number[];
@@ -58,7 +58,7 @@ export function validateRequest(r: GenerateRequest, i: number, vocabSize?: numbe
 }
 
 /** Seeded uniform [0,1) generator (mulberry32): one per sequence, so a request's samples ignore batch mates. */
-export const seededRandom = (seed: number): (() => number) => mulberry32(seed ^ 0x9e3779b9);
+export const seededRandom = samplingStream;
 
 /**
  * Samples one token from logits[offset, offset + vocab). Greedy when temperature is 0 (ties → lowest id, as

@@ -1,5 +1,5 @@
 import type { Message } from '../../../schemas/message.ts';
-import { callArguments } from '../../agent/calls.ts';
+import { callArguments } from '../../agent/parse.ts';
 import { isObj, newObj, parsePyJson, type Py, type PyObj } from '../../worlds/tau/pyvalue.ts';
 import { parsePythonCalls } from './pycall.ts';
 

@@ -1,5 +1,7 @@
 import type { ChatPolicy } from '../../agent/policy.ts';
 import type { Message } from '../../../schemas/message.ts';
+import { msg } from '../../agent/loop.ts';
+import { USER_STOP } from '../../agent/scripted.ts';
 
 /*
  * τ-bench's simulated user. Two kinds:
@@ -17,7 +19,8 @@ export interface TauUser {
   reply(agentText: string, signal?: AbortSignal): Promise<string>;
 }
 
-export const STOP = '###STOP###';
+/** The user's end-of-conversation marker (upstream's, and the one the episode loop ends on). */
+export const STOP = USER_STOP;
 const GREETING = 'Hi! How can I help you today?';
 
 export function userSystemPrompt(instruction: string): string {
@@ -29,8 +32,6 @@ export function userSystemPrompt(instruction: string): string {
 - Do not repeat the exact instruction in the conversation. Instead, use your own words to convey the same information.
 - Try to make the conversation as natural as possible, and stick to the personalities in the instruction.`;
 }
-
-const msg = (role: Message['role'], content: string): Message => ({ role, content, tool_calls: [], tool_call_id: null, name: null });
 
 export class LlmUser implements TauUser {
   private history: Message[] = [];

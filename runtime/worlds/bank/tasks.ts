@@ -1,5 +1,6 @@
 import type { TaskDraft, TaskKind } from '../base.ts';
-import { money, type Rng } from '../rng.ts';
+import { money } from '../money.ts';
+import type { Rng } from '../../engine/rng.ts';
 import { MAX_TRANSFER, PAYEE_NAMES, type Account, type BankState } from './tools.ts';
 
 /* Bank task kinds, from a single lookup to six calls. */

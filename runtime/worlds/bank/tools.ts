@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { notFound, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
+import { notFound, own, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
 import { personName, uniqueIds } from '../names.ts';
-import { Rng, cents } from '../rng.ts';
+import { Rng } from '../../engine/rng.ts';
+import { cents } from '../money.ts';
 
 /* Bank: customers, checking/savings accounts, cards, payees and a transaction log. */
 
@@ -51,9 +52,9 @@ export function initBank(seed: number): BankState {
 
 const id = (what: string) => z.string().min(1).describe(what);
 const amount = z.number().positive().describe('amount in dollars');
-const getAcc = (s: BankState, aid: string): Account => s.accounts[aid] ?? notFound(`account ${aid} not found`);
-const getCard = (s: BankState, kid: string): Card => s.cards[kid] ?? notFound(`card ${kid} not found`);
-const getCust = (s: BankState, cid: string) => s.customers[cid] ?? notFound(`customer ${cid} not found`);
+const getAcc = (s: BankState, aid: string): Account => own(s.accounts, aid) ?? notFound(`account ${aid} not found`);
+const getCard = (s: BankState, kid: string): Card => own(s.cards, kid) ?? notFound(`card ${kid} not found`);
+const getCust = (s: BankState, cid: string) => own(s.customers, cid) ?? notFound(`customer ${cid} not found`);
 const debit = (s: BankState, a: Account, amt: number, memo: string): void => {
   a.balance = cents(a.balance - amt);
   s.transactions.push({ account_id: a.id, amount: -amt, memo });
@@ -110,7 +111,7 @@ export const bankTools: T[] = [
     args: z.strictObject({ account_id: id('e.g. A-1234'), payee_id: id('e.g. Y-123'), amount }),
     run: (s: BankState, a) => {
       const acc = getAcc(s, a.account_id);
-      const p = s.payees[a.payee_id] ?? notFound(`payee ${a.payee_id} not found`);
+      const p = own(s.payees, a.payee_id) ?? notFound(`payee ${a.payee_id} not found`);
       if (p.customer_id !== acc.customer_id) precondition(`payee ${p.id} belongs to another customer`);
       if (acc.kind !== 'checking') policyViolation('bills can only be paid from checking accounts');
       if (acc.balance < a.amount) precondition(`account ${acc.id} has only ${acc.balance}`);

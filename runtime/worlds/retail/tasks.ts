@@ -1,5 +1,6 @@
 import type { TaskDraft, TaskKind } from '../base.ts';
-import { money, type Rng } from '../rng.ts';
+import { money } from '../money.ts';
+import type { Rng } from '../../engine/rng.ts';
 import { MAX_CANCEL_TOTAL, MAX_UNITS, type Order, type RetailState } from './tools.ts';
 
 /* Retail task kinds, from one call (difficulty 1) to six or more. Key facts appear literally in the instruction. */

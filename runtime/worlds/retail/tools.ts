@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { notFound, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
+import { notFound, own, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
 import { address, personName, uniqueIds } from '../names.ts';
-import { Rng, cents } from '../rng.ts';
+import { Rng } from '../../engine/rng.ts';
+import { cents } from '../money.ts';
 
 /* Retail: customers, products, orders, returns. Seeded database of 6 customers, 8 products, ~15 orders. */
 
@@ -53,9 +54,9 @@ export function initRetail(seed: number): RetailState {
 }
 
 const id = (what: string) => z.string().min(1).describe(what);
-const getOrder = (s: RetailState, oid: string): Order => s.orders[oid] ?? notFound(`order ${oid} not found`);
-const getCustomer = (s: RetailState, cid: string): Customer => s.customers[cid] ?? notFound(`customer ${cid} not found`);
-const getProduct = (s: RetailState, pid: string): Product => s.products[pid] ?? notFound(`product ${pid} not found`);
+const getOrder = (s: RetailState, oid: string): Order => own(s.orders, oid) ?? notFound(`order ${oid} not found`);
+const getCustomer = (s: RetailState, cid: string): Customer => own(s.customers, cid) ?? notFound(`customer ${cid} not found`);
+const getProduct = (s: RetailState, pid: string): Product => own(s.products, pid) ?? notFound(`product ${pid} not found`);
 const orderView = (o: Order) => ({
   order_id: o.id, customer_id: o.customer_id, status: o.status, total: o.total, address: o.address,
   items: o.items.map((i) => ({ product_id: i.product_id, name: i.name, price: i.price, qty: i.qty, returned: i.returned })),

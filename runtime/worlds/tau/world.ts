@@ -48,7 +48,7 @@ export class TauWorld implements World<TauDb> {
   stateHash(): string { return this.db.hash(); }
 
   call(name: string, args: unknown): ToolResult {
-    const tool = this.impl[name];
+    const tool = Object.hasOwn(this.impl, name) ? this.impl[name] : undefined;
     if (!tool) return { ok: false, kind: 'unknown_tool', message: `Unknown action ${name}` };
     if (name === 'transfer_to_human_agents') this.transferred = true;
     if (!isObj(args)) return { ok: false, kind: 'invalid_args', message: `Error: ${camel(name)}.invoke() argument after ** must be a mapping, not ${Array.isArray(args) ? 'list' : typeof args}` };

@@ -1,5 +1,6 @@
 import type { TaskDraft, TaskKind } from '../base.ts';
-import { money, type Rng } from '../rng.ts';
+import { money } from '../money.ts';
+import type { Rng } from '../../engine/rng.ts';
 import { BAG_FEE, MAX_BAGS, fareCost, type Reservation, type TravelState } from './tools.ts';
 
 /* Travel task kinds, from a single lookup to six or more calls. */

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { notFound, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
+import { notFound, own, policyViolation, precondition, tool, type WorldTool } from '../base.ts';
 import { personName, uniqueIds } from '../names.ts';
-import { Rng, cents } from '../rng.ts';
+import { Rng } from '../../engine/rng.ts';
+import { cents } from '../money.ts';
 
 /* Travel: users with payment methods, flights, reservations (basic fares are final; flex can change/cancel). */
 
@@ -59,9 +60,9 @@ export function initTravel(seed: number): TravelState {
 }
 
 const id = (what: string) => z.string().min(1).describe(what);
-const getUser = (s: TravelState, uid: string): User => s.users[uid] ?? notFound(`user ${uid} not found`);
-const getFlight = (s: TravelState, fid: string): Flight => s.flights[fid] ?? notFound(`flight ${fid} not found`);
-const getRes = (s: TravelState, rid: string): Reservation => s.reservations[rid] ?? notFound(`reservation ${rid} not found`);
+const getUser = (s: TravelState, uid: string): User => own(s.users, uid) ?? notFound(`user ${uid} not found`);
+const getFlight = (s: TravelState, fid: string): Flight => own(s.flights, fid) ?? notFound(`flight ${fid} not found`);
+const getRes = (s: TravelState, rid: string): Reservation => own(s.reservations, rid) ?? notFound(`reservation ${rid} not found`);
 const paymentOf = (s: TravelState, r: Reservation): Payment =>
   s.users[r.user_id].payments.find((p) => p.payment_id === r.payment_id) ?? notFound(`payment ${r.payment_id} not found`);
 const booked = (r: Reservation): void => {
