@@ -16,7 +16,7 @@ import { loadPolicy, type Policy } from '../agent/local.ts';
 import { sampleBatch, taskStream, type KeepGroups } from './groups.ts';
 import { StepStore, type StepRecord } from './steps.ts';
 import { rolloutMetrics } from './metrics.ts';
-import { hash32 } from '../worlds/rng.ts';
+import { derive } from '../engine/rng.ts';
 import { groupBy } from '../engine/collections.ts';
 
 export interface RlLoopOptions {
@@ -76,7 +76,7 @@ export function openTasks(tasks: Task[], solved: ReadonlySet<string>): Task[] {
 }
 
 async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solved: Set<string>): Promise<StepRecord> {
-  const stream = taskStream(openTasks(o.tasks, solved), hash32(`rl-tasks:${o.seed}:${step}`));
+  const stream = taskStream(openTasks(o.tasks, solved), derive('rl-tasks', o.seed, step));
   const times = { generate_s: 0, env_s: 0, reward_s: 0, rollout_wall_s: 0 };
   const base = groupOptions({ policy, limits: o.limits, sampling: o.sampling, rewards: o.rewards, groupSize: o.groupSize,
     concurrency: o.concurrency, step, seed: o.seed, signal: o.signal });
