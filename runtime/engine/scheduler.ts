@@ -5,7 +5,8 @@ import { computeKeys, rekey, type KeyedNode } from './keys.ts';
 import type { ExecEnv } from './execute.ts';
 import { silentReporter, type NodeStatus, type Reporter } from './progress.ts';
 import type { ArtifactRow } from '../../storage/ledger.ts';
-import { RunLock, Store, type CommittedIndex } from '../../storage/store.ts';
+import { RunLock, Store, StoreError, type CommittedIndex } from '../../storage/store.ts';
+import { damagedArtifacts, folderProblem } from '../../storage/integrity.ts';
 
 /*
  * runDag: validate → compute keys → decide what to run from the ledger alone → run in topological order with
@@ -98,6 +99,11 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
     const indexed = store.committedIndex(); // again, under the lock: a run that held it may have committed since
     for (const a of committed.values()) heal(store, indexed, a);
     const toRun = plan(d, keys, committed, store, opts);
+    // Cheap checks (size, Parquet magic and footer) of every committed artifact this run takes as done: a damaged
+    // one is reported, never silently trusted.
+    const kept = [...keys].filter(([id]) => !toRun.has(id)).map(([, k]) => committed.get(k.key)).filter((a): a is ArtifactRow => !!a);
+    const damaged = damagedArtifacts(store.dir, kept);
+    if (damaged.length) throw new StoreError(`${damaged.join('\n')}\n(nothing was run)`);
     await ledger.startRun(runId, d.name, opts.dagFile ?? '');
     const env: ExecEnv = { store, ledger, reporter, runId, dag: d.name, signal: opts.signal ?? new AbortController().signal };
     const nodes = await schedule(d, keys, committed, toRun, indexed, env, opts);
@@ -121,10 +127,15 @@ function heal(store: Store, index: CommittedIndex, a: ArtifactRow) {
   if (a.same_as) index.sameAs.set(a.key, a.same_as);
 }
 
+const OUTPUT_FILE: Record<string, string[]> = { table: ['data.parquet'], report: ['report.json'] };
+
 /** Every key already committed and nothing forced: answer from the committed-keys index without opening the ledger. */
 function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set<string>, opts: RunOptions): RunResult | undefined {
   if (opts.force?.length || opts.from?.length || opts.only?.length) return undefined;
-  for (const k of keys.values()) if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key))) return undefined;
+  for (const k of keys.values()) {
+    // A damaged Parquet frame sends the run down the full path, whose checks against the ledger report it.
+    if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [])) return undefined;
+  }
   const nodes = new Map<string, NodeResult>([...keys].map(([id, k]) => [id, { status: 'cached' as const, key: k.key }]));
   return { runId: 'noop', ok: true, cancelled: false, nodes };
 }

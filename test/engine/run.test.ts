@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { dag } from '../../runtime/engine/dag.ts';
@@ -137,7 +137,12 @@ describe('store integrity', () => {
   it('an altered Parquet file fails the consumer with the artifact and the gc --repair remedy; repair recomputes', async () => {
     await runDag(chain(), { storeDir: store.dir });
     const aKey = (await runDag(chain(), { storeDir: store.dir })).nodes.get('a')!.key;
-    appendFileSync(join(store.dir, 'artifacts', aKey, 'data.parquet'), 'garbage');
+    // Flipped in place (same size, frame intact): only the consumer's sha256 check can see it. A change the cheap
+    // checks see (size, footer) is refused before anything runs (damage-run.test.ts).
+    const file = join(store.dir, 'artifacts', aKey, 'data.parquet');
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x5a;
+    writeFileSync(file, bytes);
     const r = await runDag(chain(), { storeDir: store.dir, force: ['d'] });
     expect(r.nodes.get('d')!.status).toBe('failed');
     expect(r.nodes.get('d')!.error).toMatch(new RegExp(`artifact ${aKey} \\(node a\\): checksum mismatch .*agentforge gc --repair`));
