@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { z } from 'zod';
 import { files, operator, optional, table } from '../runtime/engine/operator.ts';
 import { AGENT_ENV, AgentParams, chooseAgent } from '../runtime/eval/agent.ts';
-import { extractCode, runCodeTask } from '../runtime/eval/code/evaluate.ts';
+import { assertCodeSandbox, extractCode, runCodeTask } from '../runtime/eval/code/evaluate.ts';
 import { loadHumanEval, loadMbpp, loadQuixBugs, type CodeTask } from '../runtime/eval/code/tasks.ts';
 import type { ChatPolicy } from '../runtime/agent/policy.ts';
 import { CodeSampleRow } from '../runtime/eval/results.ts';
@@ -16,12 +16,18 @@ const INSTRUCTION: Record<CodeTask['benchmark'], string> = {
 
 /*
  * eval-code: HumanEval, MBPP (sanitized) or QuixBugs. `samples` completions per task, each run in the sandbox
- * (runtime/sandbox: namespaces where allowed, rlimits, wall timeout, no network, clean env). A failed request or a
- * reply without code is a failed sample with its reason. Batches of 20 tasks are durable, so a rerun resumes.
+ * (runtime/sandbox: namespaces, unprivileged uid, rlimits, wall timeout, no network, clean env). Where the machine
+ * cannot isolate the code the node fails before asking the model anything (the sandbox's refusal says how to opt in).
+ * A pass is the harness's proof line (runtime/eval/code/harness.ts), never the candidate's exit code. A failed
+ * request or a reply without code is a failed sample with its reason. Batches of 20 tasks are durable, so a rerun
+ * resumes.
+ *
+ * v3: passes are proven by the harness (HumanEval/MBPP candidates run in their own process, only plain data crosses);
+ * refuses to run where the sandbox cannot isolate.
  */
 export const evalCode = operator({
   name: 'eval-code',
-  version: 2,
+  version: 3,
   params: AgentParams.extend({
     benchmark: z.enum(['humaneval', 'mbpp', 'quixbugs']),
     samples: z.number().int().min(1).default(1),
@@ -32,6 +38,7 @@ export const evalCode = operator({
   output: table(CodeSampleRow, 'CodeSample'),
   env: AGENT_ENV,
   async run({ params: p, inputs, out, ctx }) {
+    assertCodeSandbox(); // before any model call: a machine that cannot isolate code fails the node, not each sample
     const agent = await chooseAgent(p, inputs.model?.dir, ctx.env, 'eval-code');
     const load = { humaneval: loadHumanEval, mbpp: loadMbpp, quixbugs: loadQuixBugs }[p.benchmark];
     const tasks = load().slice(0, p.limit);
@@ -66,6 +73,6 @@ async function sample(t: CodeTask, s: number, agent: ChatPolicy | 'oracle', sign
     }
   }
   if (!code.trim()) return { ...base, passed: false, outcome: 'no_code', reason: 'the reply holds no code' };
-  const v = await runCodeTask(t, code, undefined, signal);
+  const v = await runCodeTask(t, code, { signal });
   return { ...base, passed: v.passed, outcome: v.outcome, reason: v.reason.slice(0, 500) };
 }

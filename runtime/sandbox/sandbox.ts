@@ -2,16 +2,17 @@ import { spawn } from 'node:child_process';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import { isolationLevel, wrapArgv, type IsolationLevel } from './isolation.ts';
+import { ALLOW_ENV, ISOLATION_CHECK_FAILED, probeIsolation, wrapArgv, type IsolationLevel } from './isolation.ts';
 
 /*
  * Runs an untrusted program (model-written code) and reports what happened; it never throws for anything the
  * program does. Each run gets: a fresh temp dir as cwd and HOME (deleted afterwards), a clean environment (only
  * PATH/HOME/LANG plus what the caller passes — never the parent's variables), rlimits on CPU time, address space,
  * file size, processes and open files, a wall-clock timeout and an output cap that both kill the whole process
- * group (and, with namespaces, the whole PID namespace), and no network where the kernel allows it (see
- * isolation.ts for the levels and the fallback). A library, not an eval feature: code benchmarks and the code
- * world for RL both call runSandboxed.
+ * group (and, with namespaces, the whole PID namespace), and no network. Where the machine offers no level that
+ * keeps the program off the host's network and process table, runSandboxed refuses (throws SandboxRefusedError)
+ * unless the caller opted in to that risk (see isolation.ts). A library, not an eval feature: code benchmarks and
+ * the code world for RL both call runSandboxed.
  */
 export interface Limits {
   cpuSeconds: number;
@@ -38,6 +39,36 @@ export interface SandboxSpec {
   signal?: AbortSignal;
   /** Force a weaker level than the machine's (tests of the fallback); default: the probed level. */
   isolation?: IsolationLevel;
+  /**
+   * Accept the 'rlimit' level, where the program shares the host's network and process table (same as setting
+   * AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS=1). Without it, that level is refused.
+   */
+  allowHostNetworkAndPids?: boolean;
+}
+
+/** The machine (or the caller) offers no level that isolates the program, and nobody opted in to the risk. */
+export class SandboxRefusedError extends Error {
+  override name = 'SandboxRefusedError';
+}
+
+/**
+ * Throws SandboxRefusedError when untrusted code would run at the 'rlimit' level without the opt-in; returns the
+ * level otherwise. Code evaluators call it before asking a model for anything, so a refusal costs nothing.
+ */
+export function assertSandboxAvailable(spec: Pick<SandboxSpec, 'isolation' | 'allowHostNetworkAndPids'> = {}): IsolationLevel {
+  const probe = probeIsolation();
+  const level = spec.isolation ?? probe.level;
+  if (level !== 'rlimit') return level;
+  if (spec.allowHostNetworkAndPids || process.env[ALLOW_ENV] === '1') {
+    if (!probe.isRoot || probe.canDropRoot) return level;
+    throw new SandboxRefusedError(`refusing to run untrusted code at the 'rlimit' level as root: setpriv cannot switch to an unprivileged uid here (${ALLOW_ENV} accepts the shared network and process table, never root)`);
+  }
+  const why = spec.isolation === 'rlimit' ? 'the caller asked for the rlimit level' : `no isolating level works on this machine (${probe.failures.join('; ')})`;
+  throw new SandboxRefusedError(
+    `refusing to run untrusted code: ${why}. At the 'rlimit' level the program would share this machine's network and ` +
+    `process table (it could reach any host and signal other processes of its uid). Fix: let the sandbox use namespaces ` +
+    `(run as root with unshare allowed — e.g. a container started with --security-opt seccomp=unconfined or ` +
+    `--cap-add SYS_ADMIN — or enable unprivileged user namespaces), or accept the risk with ${ALLOW_ENV}=1.`);
 }
 
 export type Outcome =
@@ -61,17 +92,18 @@ export interface SandboxResult {
 }
 
 const BASE_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1', PYTHONHASHSEED: '0' };
-/** Uids handed to root-ns sandboxes: random, high and unnamed, so concurrent sandboxes rarely share a uid (NPROC counts per uid). */
+/** Uids handed to sandboxes of a root caller: random, high and unnamed, so concurrent sandboxes rarely share a uid (NPROC counts per uid). */
 const UID_BASE = 200_000, UID_SPAN = 800_000;
 
 export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const limits = { ...DEFAULT_LIMITS, ...spec.limits };
-  const level = spec.isolation ?? isolationLevel();
+  const level = assertSandboxAvailable(spec);
   const started = performance.now();
   let dir: string | undefined;
   try {
     dir = await mkdtemp(join(tmpdir(), 'agentforge-sbx-'));
-    const uid = level === 'root-ns' ? UID_BASE + Math.floor(Math.random() * UID_SPAN) : null;
+    // A root caller never hands its uid to the program, at any level.
+    const uid = probeIsolation().isRoot ? UID_BASE + Math.floor(Math.random() * UID_SPAN) : null;
     await writeFiles(dir, spec.files ?? {}, uid);
     const argv = wrapArgv(level, dir, uid, limits, spec.argv);
     const env = { ...BASE_ENV, HOME: dir, TMPDIR: dir, ...spec.env };
@@ -141,7 +173,7 @@ function classify(raw: RawRun, limits: Limits, isolation: IsolationLevel, wallMs
   return { ...base, signal, outcome, ok: outcome === 'ok', reason };
 }
 
-/** Behind the namespace wrapper a signal death arrives as exit status 128+N (see SETUP_SCRIPT). */
+/** Behind the namespace wrapper a signal death arrives as exit status 128+N (see isolation.ts). */
 const SIGNALS: Record<number, NodeJS.Signals> = { 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ' };
 
 function outcomeOf(raw: RawRun, stderr: string, l: Limits): [Outcome, string, string | null] {
@@ -151,6 +183,7 @@ function outcomeOf(raw: RawRun, stderr: string, l: Limits): [Outcome, string, st
 
 function outcomeReason(raw: RawRun, stderr: string, l: Limits): [Outcome, string] {
   if (raw.spawnError) return ['spawn_error', `spawn_error: ${raw.spawnError.message}`];
+  if (raw.code === 125 && lastLine(stderr).startsWith(ISOLATION_CHECK_FAILED)) return ['spawn_error', `not run: ${lastLine(stderr)}`];
   if (raw.killedFor === 'timeout') return ['timeout', `killed after the ${l.wallMs} ms wall-clock limit`];
   if (raw.killedFor === 'output_limit') return ['output_limit', `killed: output passed ${l.outputBytes} bytes`];
   if (raw.killedFor === 'aborted') return ['aborted', 'killed: run aborted by the caller'];

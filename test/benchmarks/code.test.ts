@@ -3,9 +3,10 @@ import PQueue from 'p-queue';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractCode, runCodeTask, type CodeVerdict } from '../../runtime/eval/code/evaluate.ts';
+import { extractCode, runCodeTask, type CodeRunOptions, type CodeVerdict } from '../../runtime/eval/code/evaluate.ts';
 import { loadHumanEval, loadMbpp, loadQuixBugs, readJsonLines, type CodeTask } from '../../runtime/eval/code/tasks.ts';
 import { passAtK, passHatK } from '../../runtime/eval/passk.ts';
+import { isolationLevel } from '../../runtime/sandbox/isolation.ts';
 
 /*
  * Canonical solutions must pass and QuixBugs' buggy programs must fail, in the sandbox. By default a deterministic
@@ -14,8 +15,8 @@ import { passAtK, passHatK } from '../../runtime/eval/passk.ts';
  */
 const FULL = process.env.AGENTFORGE_FULL_BENCH === '1';
 const queue = new PQueue({ concurrency: 4 });
-const runAll = (tasks: CodeTask[], pick: (t: CodeTask) => string, limits?: Parameters<typeof runCodeTask>[2]) =>
-  Promise.all(tasks.map((t) => queue.add(() => runCodeTask(t, pick(t), limits)) as Promise<CodeVerdict>));
+const runAll = (tasks: CodeTask[], pick: (t: CodeTask) => string, limits?: CodeRunOptions['limits']) =>
+  Promise.all(tasks.map((t) => queue.add(() => runCodeTask(t, pick(t), { limits })) as Promise<CodeVerdict>));
 
 describe('code benchmarks in the sandbox', () => {
   it('loads 164 HumanEval, 427 MBPP-sanitized and 40 QuixBugs tasks', () => {
@@ -42,7 +43,7 @@ describe('code benchmarks in the sandbox', () => {
   it('wrong, non-terminating, garbage-printing and empty answers fail with a reason, never a crash', async () => {
     const [he] = loadHumanEval();
     const cases = ['    return None\n', '    while True:\n        pass\n', '    import sys\n    sys.stdout.buffer.write(bytes(range(256)) * 4000)\n    return 1\n', '', 'def (:\n'];
-    const v = await Promise.all(cases.map((c) => runCodeTask(he, c, { wallMs: 15_000, cpuSeconds: 1 })));
+    const v = await Promise.all(cases.map((c) => runCodeTask(he, c, { limits: { wallMs: 15_000, cpuSeconds: 1 } })));
     expect(v.map((x) => x.passed)).toEqual([false, false, false, false, false]);
     expect(v[1].outcome).toMatch(/timeout|cpu_limit/);
     expect(v[0].reason).toContain('AssertionError');
@@ -62,6 +63,111 @@ describe('code benchmarks in the sandbox', () => {
     writeFileSync(file, '{"task_id": "a", "prompt": ""}\n');
     expect(() => loadHumanEval(file)).toThrow(/row 1: entry_point/);
     expect(() => readJsonLines(file, '{}\n[')).toThrow(':2:');
+  });
+});
+
+// Every program below is ours (references and benign hacks: none signals another process), so on a machine whose
+// sandbox can only offer the unisolated 'rlimit' level the suite opts in instead of failing; the hostile programs
+// run only where namespaces isolate them.
+const namespaced = isolationLevel() !== 'rlimit';
+const OPTS: CodeRunOptions = namespaced ? {} : { allowHostNetworkAndPids: true };
+const byId = (id: string) => [...loadHumanEval(), ...loadMbpp(), ...loadQuixBugs()].find((t) => t.id === id)!;
+
+describe('reward hacking: a pass needs the harness\'s proof, not exit code 0', () => {
+  // Each of these passed every task when a pass was "exit code 0" (checked against the previous harness).
+  const he0 = byId('HumanEval/0'), he2 = byId('HumanEval/2'), mbpp82 = byId('mbpp/82'), quix = byId('quixbugs/bitcount');
+  const hacks: [string, CodeTask, string][] = [
+    ['os._exit(0) inside the function', he0, '    import os\n    os._exit(0)\n'],
+    ['os._exit(0) at module level', mbpp82, 'import os\nos._exit(0)\n'],
+    ['sys.exit(0) inside a finally', he0, '    import sys\n    try:\n        return None\n    finally:\n        sys.exit(0)\n'],
+    ['sys.exit(0) in a module-level finally', mbpp82, 'import sys\ntry:\n    pass\nfinally:\n    sys.exit(0)\n'],
+    ['an atexit hook that turns the failure into exit 0', he0, '    import atexit, os\n    atexit.register(os._exit, 0)\n    return None\n'],
+    ['monkeypatched builtins.abs used by the asserts', he2, '    import builtins\n    builtins.abs = lambda x: 0\n    return 0.5 if number == 3.5 else 0.0\n'],
+    ['monkeypatched math.isclose used by the asserts', mbpp82, 'import math\nmath.isclose = lambda *a, **k: True\ndef volume_sphere(r):\n    return 0\n'],
+    ['monkeypatched AssertionError', he0, '    import builtins\n    builtins.AssertionError = type("Never", (BaseException,), {})\n    return None\n'],
+    ['an object whose __eq__ always says yes', he0, '    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n'],
+    ['a str subclass whose __eq__ always says yes', mbpp82, 'class S(float):\n    def __eq__(self, o):\n        return True\n    __hash__ = float.__hash__\ndef volume_sphere(r):\n    return S(0)\n'],
+    ['os._exit(0) when the tests import the program (QuixBugs)', quix, 'import os\nos._exit(0)\n'],
+    ['sys.exit(0) in a finally when the tests import the program (QuixBugs)', quix, 'import sys\ntry:\n    pass\nfinally:\n    sys.exit(0)\n'],
+    ['an atexit hook (QuixBugs)', quix, 'import atexit, os\natexit.register(os._exit, 0)\ndef bitcount(n):\n    return -1\n'],
+  ];
+  it.each(hacks)('%s: 0 passes, with a reason', async (_name, task, code) => {
+    const v = await runCodeTask(task, code, OPTS);
+    expect(v.passed).toBe(false);
+    expect(v.reason.length).toBeGreaterThan(0);
+  });
+
+  it('a program unittest-based tests call cannot patch unittest for them', async () => {
+    const task: CodeTask = { ...mbpp82, id: 'unittest-task', entryPoint: 'add', test: 'import unittest\ntc = unittest.TestCase()\ntc.assertEqual(add(1, 2), 3)\n', testImports: [] };
+    const honest = await runCodeTask(task, 'def add(a, b):\n    return a + b\n', OPTS);
+    expect(honest).toMatchObject({ passed: true });
+    const hack = await runCodeTask(task, 'import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\ndef add(a, b):\n    return 0\n', OPTS);
+    expect(hack.passed).toBe(false);
+    expect(hack.reason).toMatch(/AssertionError/);
+  });
+
+  it('a candidate cannot read the nonce or write the harness\'s proof channel', async () => {
+    // Looks everywhere a nonce could be (stdin, the harness's fds, memory, environment, command line, files) and
+    // writes whatever 48-hex string it finds as a proof line to every channel it can reach.
+    const forge = [
+      'def has_close_elements(numbers, threshold):',
+      '    import os, re, sys',
+      '    found = set()',
+      '    def grab(read):',
+      '        try:',
+      '            found.update(re.findall(rb"[0-9a-f]{48}", read()))',
+      '        except Exception as e:',
+      '            print("denied", type(e).__name__, file=sys.stderr)',
+      '    grab(lambda: os.read(0, 4096))',
+      '    for pid in {os.getppid(), 1}:',
+      '        for name in ("fd/0", "environ", "cmdline", "mem"):',
+      '            grab(lambda: open(f"/proc/{pid}/{name}", "rb").read(65536))',
+      '    for f in os.listdir("."):',
+      '        grab(lambda: open(f, "rb").read())',
+      '    for n in found | {b"0" * 48}:',
+      '        line = b"\\nAGENTFORGE-PASS " + n + b"\\n"',
+      '        for target in (1, 2):',
+      '            os.write(target, line)',
+      '        for pid in {os.getppid(), 1}:',
+      '            try:',
+      '                with open(f"/proc/{pid}/fd/1", "wb") as out:',
+      '                    out.write(line)',
+      '            except OSError as e:',
+      '                print("cannot write", pid, e.errno, file=sys.stderr)',
+      '    os._exit(0)',
+    ].join('\n');
+    const v = await runCodeTask(he0, forge, OPTS);
+    expect(v.passed).toBe(false);
+    expect(v.reason).toMatch(/candidate process ended/);
+  });
+
+  it('an honest answer still passes and a wrong one fails with the failing line', async () => {
+    const ok = await runCodeTask(he2, '    return number % 1.0\n', OPTS);
+    expect(ok).toMatchObject({ passed: true, outcome: 'ok' });
+    const wrong = await runCodeTask(he2, '    return 0.5\n', OPTS);
+    expect(wrong.passed).toBe(false);
+    expect(wrong.reason).toMatch(/test line \d+: AssertionError/);
+  });
+});
+
+describe.runIf(namespaced)(`hostile candidates fail with a reason, never a crash (isolation: ${isolationLevel()})`, () => {
+  const he0 = byId('HumanEval/0');
+  const fast = { limits: { wallMs: 10_000, cpuSeconds: 2, memoryBytes: 512 << 20 } };
+  const cases: [string, string, RegExp][] = [
+    ['never ends', '    while True:\n        pass\n', /SIGXCPU|wall-clock/],
+    ['floods its output', '    import sys\n    while True:\n        sys.stdout.write("x" * 65536)\n', /output passed/],
+    ['forks without end', '    import os\n    while True:\n        os.fork()\n', /BlockingIOError|process limit|ended|CPU|wall-clock/],
+    ['allocates without bound', '    chunks = []\n    while True:\n        chunks.append(bytearray(64 << 20))\n', /MemoryError|memory limit|ended/],
+    ['reads outside its dir', `    return open(${JSON.stringify(`${process.cwd()}/package.json`)}).read()\n`, /FileNotFoundError|PermissionError/],
+    ['reads a root-only file', '    return open("/etc/shadow").read()\n', /PermissionError|FileNotFoundError/],
+    ['writes outside its dir', `    open(${JSON.stringify(`${tmpdir()}/agentforge-code-escape-${process.pid}`)}, "w").write("x")\n`, /OSError|PermissionError|Read-only/],
+    ['opens a network connection', '    import socket\n    socket.create_connection(("127.0.0.1", 22), timeout=2)\n', /OSError|unreachable|refused/],
+    ['returns an object with its own __eq__', '    class Yes:\n        def __eq__(self, o):\n            return True\n    return Yes()\n', /a Yes cannot cross the sandbox boundary/],
+  ];
+  it.each(cases)('%s', async (_name, body, reason) => {
+    const v = await runCodeTask(he0, body, fast);
+    expect(v.passed).toBe(false);
+    expect(v.reason).toMatch(reason);
   });
 });
 

@@ -4,23 +4,26 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { DEFAULT_LIMITS, runSandboxed, type SandboxSpec } from '../../runtime/sandbox/sandbox.ts';
-import { isolationLevel, wrapArgv } from '../../runtime/sandbox/isolation.ts';
+import { assertSandboxAvailable, DEFAULT_LIMITS, runSandboxed, SandboxRefusedError, type SandboxSpec } from '../../runtime/sandbox/sandbox.ts';
+import { ALLOW_ENV, isolationLevel, probeIsolation, wrapArgv } from '../../runtime/sandbox/isolation.ts';
+import { containmentTrials, type Containment } from '../../runtime/sandbox/containment.ts';
 
 // Every program of this file carries MARK in its argv (children inherit it), so the host check below sees only our
 // sandboxes, not those other test files run at the same time.
 const MARK = `af-security-${process.pid}`;
+const level = isolationLevel();
+const namespaced = level !== 'rlimit';
+// The limit tests below run our own benign programs; on a machine that only offers the unisolated level they opt in
+// (the refusal itself is tested separately). Programs that signal or connect run only where namespaces isolate.
+const OPTS: Partial<SandboxSpec> = namespaced ? {} : { allowHostNetworkAndPids: true };
 const py = (code: string, extra: Partial<SandboxSpec> = {}) =>
-  runSandboxed({ argv: ['/usr/bin/python3', 'main.py', MARK], files: { 'main.py': code }, ...extra });
+  runSandboxed({ argv: ['/usr/bin/python3', 'main.py', MARK], files: { 'main.py': code }, ...OPTS, ...extra });
 
 /** Our sandboxed processes still alive on the host. */
 function strayProcesses(): string[] {
   const out = execFileSync('ps', ['-eo', 'uid=,pid=,args='], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l.includes(MARK) && !l.includes(' ps '));
 }
-
-const level = isolationLevel();
-const namespaced = level !== 'rlimit';
 
 describe(`sandbox containment (isolation level: ${level})`, () => {
   afterAll(() => {
@@ -117,24 +120,42 @@ describe(`sandbox containment (isolation level: ${level})`, () => {
     expect(r.stdoutBytes).toBe(4096 + 256);
   });
 
-  it('the rlimit fallback still enforces time, memory, output and a clean environment', async () => {
-    const loop = await py('while True:\n    pass', { isolation: 'rlimit', limits: { wallMs: 800 } });
+  it('the rlimit level is refused by default, naming the risk and the opt-in', async () => {
+    const saved = process.env[ALLOW_ENV];
+    delete process.env[ALLOW_ENV];
+    try {
+      await expect(runSandboxed({ argv: ['/bin/true'], isolation: 'rlimit' })).rejects.toThrow(SandboxRefusedError);
+      expect(() => assertSandboxAvailable({ isolation: 'rlimit' })).toThrow(/share this machine's network and process table.*AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS=1/);
+    } finally {
+      if (saved !== undefined) process.env[ALLOW_ENV] = saved;
+    }
+  });
+
+  it('opted in, the rlimit level still enforces time, memory and a clean environment, and never runs as root', async () => {
+    const loop = await py('while True:\n    pass', { isolation: 'rlimit', allowHostNetworkAndPids: true, limits: { wallMs: 800 } });
     expect(loop).toMatchObject({ outcome: 'timeout', isolation: 'rlimit' });
-    const mem = await py('x = bytearray(1 << 30)', { isolation: 'rlimit', limits: { memoryBytes: 256 << 20 } });
+    const mem = await py('x = bytearray(1 << 30)', { isolation: 'rlimit', allowHostNetworkAndPids: true, limits: { memoryBytes: 256 << 20 } });
     expect(mem.outcome).toBe('memory_limit');
-    const env = await py('import os\nprint(sorted(os.environ))', { isolation: 'rlimit' });
-    expect(env.stdout).not.toContain('VITEST');
+    process.env[ALLOW_ENV] = '1'; // the environment variable opts in as well
+    try {
+      const who = await py('import os\nprint(sorted(os.environ), os.getuid())', { isolation: 'rlimit' });
+      expect(who.stdout).not.toContain('VITEST');
+      expect(who.stdout.trim().split(' ').at(-1)).not.toBe('0');
+    } finally {
+      delete process.env[ALLOW_ENV];
+    }
   });
 
   it.runIf(process.getuid?.() === 0)('the user-ns level, run by an unprivileged user, still blocks writes outside and the network', () => {
     const dir = mkdtempSync(join(tmpdir(), 'af-userns-'));
     chmodSync(dir, 0o777);
     const outside = `${tmpdir()}/agentforge-userns-escape-${process.pid}`;
-    const code = `import socket\nopen("inside","w").write("1")\ntry:\n    open(${JSON.stringify(outside)},"w"); print("WROTE")\nexcept OSError as e:\n    print("blocked", e.errno)\ntry:\n    socket.create_connection(("127.0.0.1", 9), timeout=1); print("CONNECTED")\nexcept OSError as e:\n    print("no network", e.errno)\n`;
+    const code = `import socket, subprocess\nopen("inside","w").write("1")\ntry:\n    open(${JSON.stringify(outside)},"w"); print("WROTE")\nexcept OSError as e:\n    print("blocked", e.errno)\ntry:\n    socket.create_connection(("127.0.0.1", 9), timeout=1); print("CONNECTED")\nexcept OSError as e:\n    print("no network", e.errno)\nprint("remount", subprocess.run(["mount", "-o", "remount,bind,rw", "/"], capture_output=True).returncode)\n`;
     const argv = wrapArgv('user-ns', dir, null, DEFAULT_LIMITS, ['/usr/bin/python3', '-c', code]);
     const r = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...argv], { cwd: dir, encoding: 'utf8', env: {} });
     rmSync(dir, { recursive: true, force: true });
-    expect(r.stdout).toBe('blocked 30\nno network 101\n');
+    // remount exits non-zero: without capabilities, ns-root cannot undo the read-only re-mounts
+    expect(r.stdout).toMatch(/^blocked 30\nno network 101\nremount [1-9]\d*\n$/);
     expect(existsSync(outside)).toBe(false);
   });
 
@@ -142,5 +163,27 @@ describe(`sandbox containment (isolation level: ${level})`, () => {
     const r = await runSandboxed({ argv: ['/nonexistent/binary'] });
     expect(r.ok).toBe(false);
     expect(['nonzero_exit', 'spawn_error']).toContain(r.outcome);
+  });
+});
+
+describe(`containment at every level this machine offers (probed: ${level})`, () => {
+  let result: Containment;
+  // One run of every attack: kill(-1), kill(getppid()), kill of a host sentinel, writes and reads outside the dir, a
+  // read-write re-mount and a TCP connect — signals only after the level showed its own PID namespace.
+  it('every attack is contained or refused', async () => {
+    result = await containmentTrials({ withoutNamespaces: true });
+    const escaped = result.trials.filter((t) => !t.contained).map((t) => `${t.level} ${t.attack}: ${t.detail}`);
+    expect(escaped).toEqual([]);
+    expect(strayProcesses()).toEqual([]);
+  }, 120_000);
+
+  it('tried the attacks at each namespace level available here, and the refusal', () => {
+    const levels = new Set(result.trials.map((t) => t.level));
+    if (namespaced) expect(levels).toContain(level);
+    if (probeIsolation().isRoot && namespaced) expect(result.trials.filter((t) => t.attack === 'kill(-1)').map((t) => t.level)).toEqual(expect.arrayContaining([level]));
+    expect(result.trials.find((t) => t.attack === 'refused by default')?.contained).toBe(true);
+    const attacks = new Set(result.trials.map((t) => t.attack));
+    if (namespaced) for (const a of ['kill(-1)', 'kill(getppid())', 'tcp connect to a host server', 'never runs as root']) expect(attacks).toContain(a);
+    expect([...attacks].some((a) => a.startsWith('write '))).toBe(namespaced);
   });
 });

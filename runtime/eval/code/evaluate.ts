@@ -1,19 +1,31 @@
-import { runSandboxed, type Limits, type Outcome } from '../../sandbox/sandbox.ts';
+import { randomBytes } from 'node:crypto';
+import { assertSandboxAvailable, runSandboxed, type Limits, type Outcome, type SandboxSpec } from '../../sandbox/sandbox.ts';
 import type { CodeTask } from './tasks.ts';
-import { PYTEST_SHIM, RUNNER } from './pytest-shim.ts';
+import { PYTEST_SHIM } from './pytest-shim.ts';
+import { HARNESS, HARNESS_FILE, HOST, HOST_FILE, PROOF_PREFIX, TASK_FILE, type HarnessSpec } from './harness.ts';
 
 /** Result of running one candidate program against a task's tests. */
 export interface CodeVerdict {
   taskId: string;
   passed: boolean;
-  outcome: Outcome;
+  /** The sandbox's outcome, or 'unproven': the run exited 0 without the harness's proof that every check passed. */
+  outcome: Outcome | 'unproven';
   reason: string;
   wallMs: number;
 }
 
-// MBPP 123's reference takes ~5 s of CPU; the wall limit leaves room for a loaded machine.
+// MBPP 123's reference takes ~5 s of CPU; the wall limit leaves room for a loaded machine. Processes: the harness,
+// the candidate process and what the candidate starts.
 export const CODE_LIMITS: Partial<Limits> = { wallMs: 30_000, cpuSeconds: 15, memoryBytes: 1 << 30, outputBytes: 256 << 10, processes: 16 };
 const PY = '/usr/bin/python3';
+
+export interface CodeRunOptions {
+  limits?: Partial<Limits>;
+  signal?: AbortSignal;
+  /** Passed to the sandbox: accept the unisolated 'rlimit' level (see runtime/sandbox). */
+  allowHostNetworkAndPids?: boolean;
+  isolation?: SandboxSpec['isolation'];
+}
 
 /**
  * Pulls the program out of a model's reply: the first fenced block (```python … ```), or MBPP's [BEGIN] … [DONE],
@@ -27,38 +39,59 @@ export function extractCode(text: string): string {
   return text;
 }
 
-/** The files and argv that test `candidate` (a completion for HumanEval, a full program otherwise). */
-export function programFor(task: CodeTask, candidate: string): { files: Record<string, string>; argv: string[] } {
+/** What the harness runs for `candidate` (a completion for HumanEval, a full program otherwise). */
+export function harnessSpec(task: CodeTask, candidate: string): { spec: HarnessSpec; files: Record<string, string> } {
   switch (task.benchmark) {
     case 'humaneval': {
       // HumanEval's official program is prompt + completion; a chat model that restates the whole function is
-      // accepted too (the prompt's docstring is a valid body, and the later definition wins).
+      // accepted too (the prompt's docstring is a valid body, and the later definition wins). The harness runs the
+      // prompt alone (its helpers, e.g. encode_cyclic, are used by some tests) and the tests against the candidate.
       const defines = new RegExp(`^def\\s+${task.entryPoint}\\s*\\(`, 'm').test(candidate);
-      const body = defines ? `${task.prompt}\n${candidate}` : task.prompt + candidate;
-      return { files: { 'main.py': `${body}\n${task.test}\ncheck(${task.entryPoint})\n` }, argv: [PY, 'main.py'] };
+      const program = defines ? `${task.prompt}\n${candidate}` : task.prompt + candidate;
+      return { spec: { mode: 'rpc', program, setup: task.prompt, test: task.test, names: [task.entryPoint], freeNames: false, checkWith: task.entryPoint }, files: {} };
     }
-    case 'mbpp':
-      return { files: { 'main.py': `${candidate}\n${task.testImports.join('\n')}\n${task.test}\n` }, argv: [PY, 'main.py'] };
+    case 'mbpp': {
+      const imports = task.testImports.join('\n');
+      // The candidate sees the test imports too: the old single-file program put them in its module.
+      const program = `${candidate}\n${imports}\n`;
+      return { spec: { mode: 'rpc', program, setup: imports, test: task.test, names: task.entryPoint ? [task.entryPoint] : [], freeNames: true, checkWith: null }, files: {} };
+    }
     case 'quixbugs': {
       const name = task.entryPoint;
-      const files = { ...task.files, 'pytest.py': PYTEST_SHIM, 'run_tests.py': RUNNER, [`python_programs/${name}.py`]: candidate, [`python_testcases/test_${name}.py`]: task.test };
-      return { files, argv: [PY, 'run_tests.py', `test_${name}`] };
+      const files = { ...task.files, 'pytest.py': PYTEST_SHIM, [`python_programs/${name}.py`]: candidate, [`python_testcases/test_${name}.py`]: task.test };
+      return { spec: { mode: 'inprocess', testModule: `test_${name}` }, files };
     }
   }
 }
 
-export async function runCodeTask(task: CodeTask, candidate: string, limits: Partial<Limits> = CODE_LIMITS, signal?: AbortSignal): Promise<CodeVerdict> {
-  const { files, argv } = programFor(task, candidate);
-  const r = await runSandboxed({ argv, files, limits, signal });
-  let reason = r.reason;
-  if (task.benchmark === 'quixbugs' && (r.outcome === 'ok' || r.outcome === 'nonzero_exit')) reason = quixReason(r.stdout) ?? reason;
-  return { taskId: task.id, passed: r.ok, outcome: r.outcome, reason, wallMs: r.wallMs };
+/**
+ * Runs `candidate` against the task's tests in the sandbox. A pass needs the harness's proof line carrying this
+ * run's nonce (which the candidate never sees) and exit code 0; anything else is a failure with its reason.
+ */
+export async function runCodeTask(task: CodeTask, candidate: string, opts: CodeRunOptions = {}): Promise<CodeVerdict> {
+  const { spec, files } = harnessSpec(task, candidate);
+  const nonce = randomBytes(24).toString('hex');
+  const r = await runSandboxed({
+    argv: [PY, '-I', HARNESS_FILE], files: { ...files, [HARNESS_FILE]: HARNESS, [HOST_FILE]: HOST, [TASK_FILE]: JSON.stringify(spec) },
+    stdin: `${nonce}\n`, limits: { ...CODE_LIMITS, ...opts.limits }, signal: opts.signal,
+    allowHostNetworkAndPids: opts.allowHostNetworkAndPids, isolation: opts.isolation,
+  });
+  const proven = r.stdout.split('\n').includes(PROOF_PREFIX + nonce);
+  const base = { taskId: task.id, wallMs: r.wallMs };
+  if (r.outcome === 'ok' && proven) return { ...base, passed: true, outcome: 'ok', reason: lastLineOf(r.stderr) || 'all checks passed' };
+  if (r.outcome === 'ok') return { ...base, passed: false, outcome: 'unproven', reason: 'exit code 0 without the harness\'s proof that the checks ran to the end (the program ended the run itself)' };
+  // A harness that finished says why on its last stderr line (also when it reports the candidate process killed by
+  // a limit); otherwise the sandbox's reason (timeout, output cap …).
+  const harnessSaid = r.exitCode === 1 || (r.exitCode !== null && r.exitCode > 128 && r.outcome !== 'timeout' && r.outcome !== 'output_limit');
+  const reason = harnessSaid ? lastLineOf(r.stderr) || r.reason : r.reason;
+  return { ...base, passed: false, outcome: r.outcome, reason };
 }
 
-function quixReason(stdout: string): string | null {
-  const line = stdout.trim().split('\n').at(-1) ?? '';
-  try {
-    const s = JSON.parse(line) as { passed: number; failed: number; skipped: number; first_failure: string | null };
-    return `${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.first_failure ? `; first failure ${s.first_failure}` : ''}`;
-  } catch { return null; }
+/** Fails fast, before any model call, when untrusted code could not run here (see runtime/sandbox). */
+export function assertCodeSandbox(opts: Pick<CodeRunOptions, 'allowHostNetworkAndPids' | 'isolation'> = {}): void {
+  assertSandboxAvailable(opts);
+}
+
+function lastLineOf(text: string): string {
+  return text.split('\n').map((s) => s.trim()).filter(Boolean).at(-1)?.slice(0, 500) ?? '';
 }

@@ -1,8 +1,7 @@
 /*
  * System Python has no pytest, and the sandbox must not depend on site packages. QuixBugs' test files use only
  * pytest.mark.parametrize, pytest.skip, pytest.approx and the two flags upstream's conftest sets (use_correct,
- * run_slow), so a 40-line stand-in module plus a runner replaces pytest here. The runner prints one JSON summary
- * line and exits 0 only if no test failed (skips are not failures, as in pytest).
+ * run_slow), so a 40-line stand-in module replaces pytest here; the harness (harness.ts) runs the tests.
  */
 export const PYTEST_SHIM = `
 use_correct = False
@@ -38,32 +37,4 @@ class _Approx:
 
 def approx(expected, rel=None, abs=None):
     return _Approx(expected, rel, abs)
-`;
-
-export const RUNNER = `
-import importlib, json, sys, traceback
-sys.path.insert(0, "python_testcases")
-sys.path.insert(0, ".")
-import pytest
-mod = importlib.import_module(sys.argv[1])
-passed = failed = skipped = 0
-first_failure = None
-for name in [n for n in dir(mod) if n.startswith("test")]:
-    fn = getattr(mod, name)
-    if not callable(fn):
-        continue
-    names, cases = getattr(fn, "_params", ([], [()]))
-    for case in cases:
-        args = dict(zip(names, case)) if names else {}
-        try:
-            fn(**args)
-            passed += 1
-        except pytest._Skipped:
-            skipped += 1
-        except Exception as e:
-            failed += 1
-            if first_failure is None:
-                first_failure = f"{name}{list(case) if names else ''}: {type(e).__name__}: {e}"[:300]
-print(json.dumps({"passed": passed, "failed": failed, "skipped": skipped, "first_failure": first_failure}))
-sys.exit(1 if failed or not passed else 0)
 `;
