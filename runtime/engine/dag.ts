@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { isOperator, type AnyOperator, type ArtifactSpec, type InputSpec, type ManySpec, type OptionalSpec, type Operator } from './operator.ts';
 import { schemaSignature } from '../../storage/codec.ts';
+import { LEDGER_TABLES, LONE_SURROGATE } from '../../storage/store.ts';
 
 /*
  * A DAG module: `export default dag('name', (d) => { const a = d.node('a', op, params, inputs) ... })`.
@@ -48,6 +49,81 @@ export interface DagBuilder {
 }
 
 const ID = /^[a-z][a-z0-9_]*$/;
+/** Names `agentforge sql` defines besides node views; a node id equal to one would shadow it or fail to load. */
+const RESERVED_IDS: ReadonlySet<string> = new Set([...LEDGER_TABLES, 'ledger']);
+
+/** Why an id cannot be a node id (it would collide with a view `agentforge sql` derives), or undefined. */
+export function reservedIdProblem(id: string): string | undefined {
+  if (RESERVED_IDS.has(id)) return `'${id}' is the name of a ledger view in \`agentforge sql\` (reserved: ${[...RESERVED_IDS].join(', ')}) — rename the node, e.g. '${id}_node'`;
+  if (id.endsWith('_all')) return `ids ending in '_all' are reserved: node '${id.slice(0, -4)}' gets a view '${id}' of all its versions — rename it, e.g. '${id.slice(0, -4)}_every'`;
+  if (id.includes('__')) return `ids may not contain '__': \`agentforge sql\` names views '<dag>__<node>' — use a single '_'`;
+  return undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The known key closest to a misspelt one, if any is close enough to be a plausible intent. */
+export function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = levenshtein(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+type Def = { type?: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; catchall?: z.ZodType; element?: z.ZodType; options?: z.ZodType[] };
+const defOf = (t: unknown): Def => ((t as { _zod?: { def?: Def } })?._zod?.def ?? {});
+
+/**
+ * Keys a params value holds that its schema does not declare (zod objects strip them silently, so a misspelt
+ * `{ nn: 3 }` would run with the default). Walks nested objects and arrays; objects with a catchall (`.loose()`,
+ * `.catchall()`) take any key.
+ */
+function unknownKeys(schema: z.ZodType, value: unknown, path: string[] = []): { path: string[]; key: string; known: string[] }[] {
+  let def = defOf(schema);
+  while (def.innerType && def.type !== 'object') def = defOf(def.innerType);
+  if (value === null || typeof value !== 'object') return [];
+  if (def.type === 'array' && def.element && Array.isArray(value)) return value.flatMap((v, i) => unknownKeys(def.element!, v, [...path, String(i)]));
+  if (def.type !== 'object' || !def.shape || Array.isArray(value)) return [];
+  const catchall = def.catchall ? defOf(def.catchall).type : undefined;
+  const known = Object.keys(def.shape);
+  const out: { path: string[]; key: string; known: string[] }[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if (k in def.shape) out.push(...unknownKeys(def.shape[k], v, [...path, k]));
+    else if (catchall === undefined || catchall === 'never') out.push({ path, key: k, known });
+  }
+  return out;
+}
+
+/** The first string in a params value (keys included) that holds a lone surrogate, as a path, or undefined. */
+function loneSurrogateAt(v: unknown, path: string): { path: string; index: number } | undefined {
+  if (typeof v === 'string') { const m = LONE_SURROGATE.exec(v); return m ? { path, index: m.index } : undefined; }
+  if (Array.isArray(v)) { for (let i = 0; i < v.length; i++) { const r = loneSurrogateAt(v[i], `${path}[${i}]`); if (r) return r; } return undefined; }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const here = path ? `${path}.${k}` : k;
+      const m = LONE_SURROGATE.exec(k);
+      if (m) return { path: `${here} (in the key)`, index: m.index };
+      const r = loneSurrogateAt(x, here);
+      if (r) return r;
+    }
+  }
+  return undefined;
+}
 
 export function dag(name: string, build: (d: DagBuilder) => void, opts: { description?: string } = {}): Dag {
   const nodes: DagNode[] = [];
@@ -58,14 +134,27 @@ export function dag(name: string, build: (d: DagBuilder) => void, opts: { descri
         buildErrors.push(`node '${id}': the second argument is not an operator (declare it with operator({...}) and import it)`);
         return { __ref: true, id };
       }
+      const where = `node '${id}' (${op.name})`;
+      const unknown = unknownKeys(op.params, params ?? {});
+      for (const u of unknown) {
+        const near = closest(u.key, u.known);
+        const at = [...u.path, u.key].join('.');
+        buildErrors.push(`${where}: unknown param '${at}'${near ? ` — did you mean '${[...u.path, near].join('.')}'?` : ''} (${op.name} takes: ${u.known.join(', ') || 'no params'})`);
+      }
+      const bad = loneSurrogateAt(params ?? {}, '');
+      if (bad) {
+        buildErrors.push(`${where}: param ${bad.path} holds a lone UTF-16 surrogate at index ${bad.index}, which no UTF-8 store can keep — fix the string (a surrogate must be paired, e.g. an emoji written whole)`);
+      }
       const parsed = op.params.safeParse(params ?? {});
       if (!parsed.success) {
         for (const issue of parsed.error.issues) {
-          buildErrors.push(`node '${id}' (${op.name}): param ${issue.path.join('.') || '(root)'}: ${issue.message} — fix the params passed to d.node('${id}', …)`);
+          if (issue.code === 'unrecognized_keys' && unknown.length) continue; // reported above, with the closest key
+          buildErrors.push(`${where}: param ${issue.path.join('.') || '(root)'}: ${issue.message} — fix the params passed to d.node('${id}', …)`);
         }
       }
+      const ok = parsed.success && !unknown.length && !bad;
       nodes.push({
-        id, op, rawParams: params ?? {}, params: parsed.success ? parsed.data : undefined,
+        id, op, rawParams: params ?? {}, params: ok ? parsed.data : undefined,
         inputs: (inputs ?? {}) as DagNode['inputs'],
         resources: [...new Set([...(op.resources ?? []), ...(nodeOpts?.resources ?? [])])],
       });
@@ -110,9 +199,11 @@ function checkEdge(node: DagNode, input: string, want: ArtifactSpec, from: DagNo
 /** Every problem in the definition, or [] when it can run. */
 export function validateDag(d: Dag): string[] {
   const problems = [...d.buildErrors];
+  if (typeof d.name !== 'string' || !d.name || LONE_SURROGATE.test(d.name)) problems.push(`DAG name ${JSON.stringify(d.name)}: give the DAG a non-empty name of well-formed text`);
   const byId = new Map<string, DagNode>();
   for (const n of d.nodes) {
     if (!ID.test(n.id)) problems.push(`node '${n.id}': ids are lower_snake_case (letters, digits, _), e.g. 'verify_sft'`);
+    else if (reservedIdProblem(n.id)) problems.push(`node '${n.id}': ${reservedIdProblem(n.id)}`);
     if (byId.has(n.id)) problems.push(`node '${n.id}' is declared twice (operators ${byId.get(n.id)!.op.name} and ${n.op.name}) — give each node a unique id`);
     else byId.set(n.id, n);
   }

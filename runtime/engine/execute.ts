@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { ArtifactSpec, InputSpec, OperatorContext } from './operator.ts';
 import type { KeyedNode } from './keys.ts';
 import type { Reporter } from './progress.ts';
-import type { ArtifactRow, Ledger, MetricRow } from '../../storage/ledger.ts';
-import { Store } from '../../storage/store.ts';
+import type { ArtifactRow, Ledger, Manifest, MetricRow } from '../../storage/ledger.ts';
+import { checksumDir, LONE_SURROGATE, MANIFEST, Store } from '../../storage/store.ts';
 import { TableReader, TableWriter } from '../../storage/table.ts';
 import { schemaSignature } from '../../storage/codec.ts';
 
@@ -77,8 +77,38 @@ function makeContext(env: ExecEnv, k: KeyedNode, dirs: { checkpoint: string; tmp
   };
 }
 
-function outputHandle(spec: ArtifactSpec, nodeId: string, stage: string, checkpoint: string) {
-  if (spec.kind === 'table') return new TableWriter(spec.schema, nodeId, stage, checkpoint);
+/** Rows whose text holds a lone surrogate: stored, with U+FFFD in its place (UTF-8 cannot carry it), and counted. */
+interface Surrogates { rows: number; first?: string }
+
+function surrogatePath(v: unknown, path: string): string | undefined {
+  if (typeof v === 'string') {
+    const ok = (v as { isWellFormed?: () => boolean }).isWellFormed?.() ?? !LONE_SURROGATE.test(v);
+    return ok ? undefined : path || '(value)';
+  }
+  if (Array.isArray(v)) { for (let i = 0; i < v.length; i++) { const p = surrogatePath(v[i], `${path}[${i}]`); if (p) return p; } return undefined; }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) { const p = surrogatePath(x, path ? `${path}.${k}` : k); if (p) return p; }
+  }
+  return undefined;
+}
+
+function outputHandle(spec: ArtifactSpec, nodeId: string, stage: string, checkpoint: string, bad: Surrogates) {
+  if (spec.kind === 'table') {
+    const w = new TableWriter(spec.schema, nodeId, stage, checkpoint);
+    let seen = 0;
+    const scan = (rows: unknown[]) => {
+      for (const r of rows) {
+        const p = surrogatePath(r, '');
+        if (p) { bad.rows++; bad.first ??= `row ${seen} field ${p}`; }
+        seen++;
+      }
+    };
+    const write = w.write.bind(w);
+    const writeBatch = w.writeBatch.bind(w);
+    w.write = async (rows) => { scan(rows); return write(rows); };
+    w.writeBatch = async (id, rows) => { scan(rows); return writeBatch(id, rows); };
+    return w;
+  }
   if (spec.kind === 'report') return {};
   return { dir: stage };
 }
@@ -109,13 +139,18 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
   try {
     const inputs = buildInputs(env, k, arts);
     const spec = node.op.output as ArtifactSpec;
-    const out = outputHandle(spec, node.id, stage, checkpoint);
+    const bad: Surrogates = { rows: 0 };
+    const out = outputHandle(spec, node.id, stage, checkpoint, bad);
     const ctx = makeContext(env, k, { checkpoint, tmp }, metrics);
     const result = await node.op.run({ params: node.params, inputs, out, ctx } as never);
     if (env.signal.aborted) throw new NodeFailure(node.id, 'cancelled');
     const { rows, schema } = await finishOutput(spec, out, result, stage, node.id);
+    if (bad.rows) {
+      env.reporter.log(node.id, `${bad.rows} output row(s) held text with a lone UTF-16 surrogate (first: ${bad.first}); each was stored as U+FFFD (the metric rows_with_lone_surrogates counts them)`);
+      metrics.push({ runId: env.runId, nodeId: node.id, key: k.key, step: null, name: 'rows_with_lone_surrogates', value: bad.rows, ts: Date.now() });
+    }
     if (env.signal.aborted) throw new NodeFailure(node.id, 'cancelled');
-    const files = env.store.publish(stage, k.key);
+    const files = checksumDir(stage, true);
     const art = {
       key: k.key, node_id: node.id, dag: env.dag, op: node.op.name, version: node.op.version, kind: spec.kind,
       path: `artifacts/${k.key}`, schema, rows, bytes: files.reduce((s, f) => s + f.size, 0), files, parts: k.parts, run_id: env.runId,
@@ -123,6 +158,11 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
       same_as: arts.has(k.key) ? arts.get(k.key)!.same_as ?? null : await env.ledger.sameContent(node.id, k.key, files),
     };
     const lineage = Object.entries(k.reads).flatMap(([input, v]) => (v === null ? [] : (Array.isArray(v) ? v : [v]).map((parent) => ({ input, parent }))));
+    // The manifest goes in before the folder is published: an artifact folder always says what it is, which is
+    // what rebuilds a lost ledger (gc --repair).
+    const manifest: Manifest = { format: 1, artifact: art, lineage, committed_at: new Date().toISOString() };
+    writeFileSync(join(stage, MANIFEST), JSON.stringify(manifest));
+    env.store.publish(stage, k.key, files);
     await env.ledger.commitArtifact(art, lineage, {
       runId: env.runId, nodeId: node.id, dag: env.dag, op: node.op.name, version: node.op.version, key: k.key,
       status: 'committed', seconds: (Date.now() - started) / 1000, params: node.params,

@@ -36,7 +36,7 @@ export function canonicalJson(value: unknown): string {
 export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** Root of the project (the folder holding package.json above this file). */
-export const REPO_ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
+export const REPO_ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..');
 
 const IMPORT_RE = /(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 

@@ -5,7 +5,7 @@ import { computeKeys, rekey, type KeyedNode } from './keys.ts';
 import type { ExecEnv } from './execute.ts';
 import { silentReporter, type NodeStatus, type Reporter } from './progress.ts';
 import type { ArtifactRow } from '../../storage/ledger.ts';
-import { RunLock, Store, StoreError, type CommittedIndex } from '../../storage/store.ts';
+import { LEDGER_FIX, LedgerLost, MANIFEST, RunLock, Store, StoreError, type CommittedIndex } from '../../storage/store.ts';
 import { damagedArtifacts, folderProblem } from '../../storage/integrity.ts';
 
 /*
@@ -78,25 +78,38 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
   checkNodeNames(d, opts.from, '--from');
   checkNodeNames(d, opts.only, '--only');
   const store = new Store(opts.storeDir);
+  // Before any claim (even "nothing to do"): a store with commits but no readable ledger is not an empty store.
+  store.assertLedger();
   const index = store.committedIndex();
   const keys = computeKeys(d, index.sameAs);
-  const reporter0 = opts.reporter ?? silentReporter;
+  const reporter = opts.reporter ?? silentReporter;
   const fast = noopFastPath(keys, store, index.keys, opts);
   if (fast) {
-    for (const id of fast.nodes.keys()) reporter0.nodeEnd(id, 'cached');
-    reporter0.close();
+    for (const id of fast.nodes.keys()) reporter.nodeEnd(id, 'cached');
+    reporter.close();
     return fast;
   }
   // DuckDB is loaded only when something may run (it dominates process start-up).
   const { Ledger } = await import('../../storage/ledger.ts');
-  const lock = await RunLock.acquire(store, opts.waitLockMs ?? 0);
-  const ledger = await Ledger.open(store.ledgerPath);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomUUID().slice(0, 6)}`;
-  const reporter = opts.reporter ?? silentReporter;
+  let lock: RunLock | undefined;
+  let ledger: Awaited<ReturnType<typeof Ledger.open>> | undefined;
+  let vouched = false;
+  // Everything after the lock is inside the try: whatever fails (the ledger open included), the lock is released.
   try {
+    lock = await RunLock.acquire(store, opts.waitLockMs ?? 0);
+    store.assertLedger(); // again under the lock: the previous holder may have left it damaged
+    ledger = await Ledger.open(store.ledgerPath);
+    const killed = await ledger.markKilled();
+    if (killed && lock.tookOver) reporter.log('run', `marked ${killed} earlier run(s) killed (pid ${lock.tookOver.pid} died holding the store's lock)`);
     store.sweepTemp();
-    const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
     const indexed = store.committedIndex(); // again, under the lock: a run that held it may have committed since
+    const lost = await ledger.missingKeys(indexed.keys);
+    if (lost.length) {
+      throw new LedgerLost(`ledger ${store.ledgerPath} lacks ${lost.length} artifact(s) that committed.keys records as committed (e.g. ${lost[0]}): it was replaced or rolled back. Nothing was run or deleted. ${LEDGER_FIX}`);
+    }
+    vouched = true;
+    const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
     for (const a of committed.values()) heal(store, indexed, a);
     const toRun = plan(d, keys, committed, store, opts);
     // Cheap checks (size, Parquet magic and footer) of every committed artifact this run takes as done: a damaged
@@ -113,8 +126,10 @@ export async function runDag(d: Dag, opts: RunOptions): Promise<RunResult> {
     return { runId, ok, cancelled, nodes };
   } finally {
     reporter.close();
-    await ledger.close();
-    lock.release();
+    try {
+      await ledger?.close();
+      if (vouched) store.vouchLedger(); // after close: its final checkpoint is part of what is recorded
+    } finally { lock?.release(); }
   }
 }
 
@@ -131,10 +146,10 @@ const OUTPUT_FILE: Record<string, string[]> = { table: ['data.parquet'], report:
 
 /** Every key already committed and nothing forced: answer from the committed-keys index without opening the ledger. */
 function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set<string>, opts: RunOptions): RunResult | undefined {
-  if (opts.force?.length || opts.from?.length || opts.only?.length) return undefined;
+  if (opts.force?.length || opts.from?.length || opts.only?.length || !store.ledgerVouched()) return undefined;
   for (const k of keys.values()) {
     // A damaged Parquet frame sends the run down the full path, whose checks against the ledger report it.
-    if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [])) return undefined;
+    if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [], MANIFEST)) return undefined;
   }
   const nodes = new Map<string, NodeResult>([...keys].map(([id, k]) => [id, { status: 'cached' as const, key: k.key }]));
   return { runId: 'noop', ok: true, cancelled: false, nodes };

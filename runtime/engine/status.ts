@@ -4,7 +4,7 @@ import { validateDag, DagValidationError, type Dag } from './dag.ts';
 import { computeKeys, explainChange } from './keys.ts';
 import type { KeyParts } from './fingerprint.ts';
 import { Ledger } from '../../storage/ledger.ts';
-import { readCommittedIndex } from '../../storage/store.ts';
+import { assertLedgerAt, LEDGER_FIX, LedgerLost, readCommittedIndex } from '../../storage/store.ts';
 import { damageMessage, quickCheck } from '../../storage/integrity.ts';
 
 export interface NodeStatusReport { node: string; op: string; key: string; state: 'fresh' | 'stale' | 'missing' | 'damaged'; why: string[] }
@@ -16,9 +16,14 @@ export interface NodeStatusReport { node: string; op: string; key: string; state
 export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusReport[]> {
   const problems = validateDag(d);
   if (problems.length) throw new DagValidationError(d.name, problems);
-  const keys = computeKeys(d, readCommittedIndex(join(storeDir, 'committed.keys')).sameAs);
+  // A lost ledger must not read as "never run" (the artifacts are there; only the record of them is gone).
+  if (existsSync(storeDir)) assertLedgerAt(storeDir);
+  const index = readCommittedIndex(join(storeDir, 'committed.keys'));
+  const keys = computeKeys(d, index.sameAs);
   const ledger = await Ledger.openReadOnly(join(storeDir, 'ledger.duckdb'));
   try {
+    const lost = await ledger.missingKeys(index.keys);
+    if (lost.length) throw new LedgerLost(`ledger ${join(storeDir, 'ledger.duckdb')} lacks ${lost.length} artifact(s) that committed.keys records as committed (e.g. ${lost[0]}). ${LEDGER_FIX}`);
     const committed = await ledger.artifacts([...keys.values()].map((k) => k.key));
     const latest = await ledger.latestByNode(d.name);
     const out: NodeStatusReport[] = [];

@@ -155,13 +155,13 @@ const runs: Command = {
 };
 
 const gcCmd: Command = {
-  name: 'gc', summary: 'remove unreferenced artifacts and dead scratch; --repair drops damaged artifacts', usage: 'gc [--repair] [--dry-run]',
-  options: { repair: { type: 'boolean', help: 'verify every checksum; drop damaged artifacts so they are recomputed' }, 'dry-run': { type: 'boolean', help: 'only say what would go' } },
+  name: 'gc', summary: 'remove provably unreferenced artifacts and dead scratch; --repair rebuilds a lost ledger, drops damaged artifacts', usage: 'gc [--repair] [--dry-run]',
+  options: { repair: { type: 'boolean', help: 'rebuild a lost ledger from the artifacts\' manifests; verify every checksum; drop damaged artifacts so they are recomputed' }, 'dry-run': { type: 'boolean', help: 'only say what would go' } },
   async run(_pos, v) {
     const { gc } = await import('../gc.ts');
     const r = await gc(store(v), { repair: !!v.repair, dryRun: !!v['dry-run'] });
     for (const line of r.log) console.log(line);
-    console.log(`gc: ${r.removed} removed, ${r.repaired} repaired${v['dry-run'] ? ' (dry run)' : ''}`);
+    console.log(`gc: ${r.removed} removed, ${r.repaired} repaired, ${r.kept} kept (not provably unreferenced)${v['dry-run'] ? ' (dry run)' : ''}`);
     return 0;
   },
 };

@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDag, type Dag } from '../dag.ts';
 import { UsageError } from '../scheduler.ts';
+import { localModuleClosure } from '../fingerprint.ts';
 
 const BUNDLE = Symbol.for('agentforge.bundle');
 
@@ -18,8 +19,33 @@ export async function loadDag(spec: string): Promise<{ dag: Dag; file: string }>
     mod = await (bundled ? bundled() : import(pathToFileURL(file).href));
   } catch (e) {
     const err = e as Error;
+    // Node's loader can hide a syntax error behind another one (outside a "type": "module" package a TS file
+    // goes through require(esm), which reports "Cannot require() ES Module … in a cycle"): parse the DAG and the
+    // local modules it imports, and name the real error by file:line:column when there is one.
+    const syntax = await firstSyntaxError(file);
+    if (syntax) throw new UsageError(`DAG module ${file} failed to import: syntax error at ${syntax}`);
     throw new UsageError(`DAG module ${file} failed to import: ${err.message}\n${(err.stack ?? '').split('\n').slice(1, 6).join('\n')}`);
   }
   if (!isDag(mod.default)) throw new UsageError(`DAG module ${file} must \`export default dag('name', (d) => …)\``);
   return { dag: mod.default, file };
+}
+
+/** `file:line:col: message` and the offending line for the first file (the DAG, then its local imports) that fails to parse. */
+async function firstSyntaxError(entry: string): Promise<string | undefined> {
+  let esbuild: typeof import('esbuild');
+  try { esbuild = await import('esbuild'); } catch { return undefined; }
+  let files: string[];
+  try { files = localModuleClosure(entry); } catch { files = [entry]; }
+  for (const f of files) {
+    const loader = /\.[cm]?tsx?$/.test(f) ? (f.endsWith('x') ? 'tsx' : 'ts') : /\.[cm]?jsx$/.test(f) ? 'jsx' : 'js';
+    let source: string;
+    try { source = readFileSync(f, 'utf8'); } catch { continue; }
+    try { esbuild.transformSync(source, { loader, sourcefile: f, format: 'esm', logLevel: 'silent' }); } catch (e) {
+      const m = (e as { errors?: { text: string; location?: { file: string; line: number; column: number; lineText: string } | null }[] }).errors?.[0];
+      if (!m) continue;
+      const at = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}` : f;
+      return `${at}: ${m.text}${m.location ? `\n    ${m.location.lineText}\n    ${' '.repeat(m.location.column)}^` : ''}`;
+    }
+  }
+  return undefined;
 }
