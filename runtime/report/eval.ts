@@ -38,7 +38,7 @@ export async function evalSection(q: Query): Promise<Section> {
       sql: `SELECT model, world, metric || ' ' || model AS series, k, value FROM ${v} ORDER BY model, world, metric, k`, x: 'k', y: 'value', z: 'series', fx: 'world' }), `${node}: empty`);
   }
   if (!q.nodesOf('best-of-n', 'self-consistency', 'pass-curves').length) {
-    s.notes.push('no test-time scaling node (best-of-n, self-consistency, pass-curves) in this DAG: see dags/tts.ts');
+    s.missing.push('no test-time scaling node (best-of-n, self-consistency, pass-curves) in this DAG: see dags/tts.ts');
   }
 
   for (const node of q.nodesOf('eval-results', 'eval-bfcl', 'eval-code', 'eval-tau')) {
