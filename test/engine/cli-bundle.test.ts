@@ -14,7 +14,7 @@ import { tempStore } from './fixtures.ts';
  */
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = join(ROOT, 'test/engine', `.gen-bundle-${process.pid}`);
-const rel = '../../../runtime';
+const rel = '../../../runtime/engine';
 // AGENTFORGE_BUNDLE=1: the bundle must be used (no silent fallback to tsx).
 const cli = (args: string[], storeDir: string, env: Record<string, string | undefined> = { AGENTFORGE_BUNDLE: '1' }) =>
   spawnSync(process.execPath, [join(ROOT, 'bin/agentforge.mjs'), ...args], { cwd: ROOT, env: { ...process.env, AGENTFORGE_STORE: storeDir, ...env }, encoding: 'utf8' });

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { isBuiltin } from 'node:module';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE_ROOT, CLI_ENTRY, FORMAT, REPO_ROOT, hashDir, statSig } from './bundle.mjs';
+import { CACHE_ROOT, CLI_ENTRY, FORMAT, REPO_ROOT, debug, hashDir, statSig } from './bundle-manifest.mjs';
 
 /** Packages bundled instead of imported from node_modules: pure JS, no import.meta/__dirname, loaded on every start. */
 const BUNDLED = ['zod'];
@@ -23,7 +23,6 @@ const KEEP_RECENT_MS = 10 * 60_000;
 const UNUSED_MS = 14 * 24 * 3600_000;
 const ORPHAN_MS = 3600_000;
 
-const debug = (msg) => { if (process.env.AGENTFORGE_BUNDLE_DEBUG) process.stderr.write(`agentforge bundle: ${msg}\n`); };
 const LOADERS = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx', '.json': 'json' };
 const packageName = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
 const isBare = (spec) => /^[@\w]/.test(spec) && !/^[a-z]+:/i.test(spec);
@@ -315,7 +314,7 @@ export async function build({ dir, dags }) {
   }
 }
 
-const builderRecords = () => ['runtime/engine/cli/bundle-build.mjs', 'runtime/engine/cli/bundle.mjs'].map((f) => fileRecord(join(REPO_ROOT, f)));
+const builderRecords = () => ['runtime/engine/cli/bundle-build.mjs', 'runtime/engine/cli/bundle-manifest.mjs', 'runtime/engine/cli/bundle.mjs'].map((f) => fileRecord(join(REPO_ROOT, f)));
 
 /**
  * Cache clean-up, after each build: superseded builds of this key, and other keys unused for ORPHAN_MS (a DAG

@@ -16,20 +16,14 @@
  * AGENTFORGE_BUNDLE=0 uses tsx instead; AGENTFORGE_BUNDLE_DEBUG=1 says why a bundle was rebuilt or not used.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CACHE_ROOT, CLI_ENTRY, FORMAT, REPO_ROOT, debug, isFresh } from './bundle-manifest.mjs';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI_ENTRY = join(REPO_ROOT, 'runtime/engine/cli/main.ts');
-export const CACHE_ROOT = join(REPO_ROOT, 'node_modules/.cache/agentforge/cli');
-/** Bump when the bundle layout or the manifest changes. */
-export const FORMAT = 1;
 /** The hook runtime/engine/operator.ts and runtime/engine/cli/load.ts look for. */
 export const HOOK = Symbol.for('agentforge.bundle');
 const MODULE_EXT = new Set(['.ts', '.mts', '.cts', '.tsx', '.js', '.mjs', '.cjs', '.jsx']);
-
-const debug = (msg) => { if (process.env.AGENTFORGE_BUNDLE_DEBUG) process.stderr.write(`agentforge bundle: ${msg}\n`); };
 
 /**
  * DAG modules the command line may name: every non-option argument that loadDag would resolve to a module file
@@ -50,26 +44,6 @@ export function bundleKey(dags) {
   const id = JSON.stringify({ FORMAT, node: process.versions.node, root: REPO_ROOT, entry: CLI_ENTRY, dags });
   return createHash('sha256').update(id).digest('hex').slice(0, 20);
 }
-
-export const hashFile = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
-export const hashDir = (p) => createHash('sha256').update(readdirSync(p).sort().join('\0')).digest('hex');
-export const statSig = (st) => [st.size, st.mtimeMs, st.ctimeMs, st.ino];
-
-/** True while every recorded input is as it was when the bundle was built. */
-export function isFresh(manifest) {
-  for (const [p, sig, hash] of manifest.inputs) {
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st || !st.isFile() || !sameSig(statSig(st), sig)) return debug(`changed: ${p}`), false;
-    if (hash && hashFile(p) !== hash) return debug(`changed (content): ${p}`), false;
-  }
-  for (const [p, sig, hash] of manifest.dirs) {
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st || !st.isDirectory() || !sameSig(statSig(st), sig)) return debug(`folder changed: ${p}`), false;
-    if (hash && hashDir(p) !== hash) return debug(`folder changed (entries): ${p}`), false;
-  }
-  return true;
-}
-const sameSig = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function readJson(file) {
   try { return JSON.parse(readFileSync(file, 'utf8')); } catch { return undefined; }
