@@ -17,7 +17,7 @@ import { synthesize as synthesizeAll } from '../runtime/synth/synthesize.ts';
  */
 export const synthesize = operator({
   name: 'synthesize',
-  version: 1,
+  version: 2,
   params: z.object({
     per_task: z.number().int().min(1).default(4),
     seed: z.number().int().default(0),
@@ -28,6 +28,8 @@ export const synthesize = operator({
     /** Held-out tasks are never synthesized unless asked for explicitly. */
     split: z.enum(['train', 'heldout']).default('train'),
     concurrency: z.number().int().min(1).default(16),
+    max_error_rate: z.number().min(0).max(1).default(0.2)
+      .describe('share of episodes that may fail on the endpoint; past it the node fails, naming the endpoint, and commits nothing'),
     batch_size: z.number().int().min(1).default(256),
     max_turns: z.number().int().min(1).default(16),
     max_tokens: z.number().int().min(64).default(4096),
@@ -44,8 +46,9 @@ export const synthesize = operator({
   env: ['AGENTFORGE_OPENAI_BASE_URL', 'AGENTFORGE_OPENAI_MODEL'],
   async run({ params: p, inputs, out, ctx }) {
     const tasks = (await inputs.tasks.all()).filter((t) => t.split === p.split).sort((a, b) => (a.id < b.id ? -1 : 1));
-    const remote = p.teacher === 'openai' || p.user === 'openai'
-      ? openAIChatPolicy({ ...openAIOptionsFromEnv({ ...process.env, ...ctx.env }), timeoutMs: p.openai.timeout_ms, maxRetries: p.openai.max_retries,
+    const endpointOptions = p.teacher === 'openai' || p.user === 'openai' ? openAIOptionsFromEnv({ ...process.env, ...ctx.env }) : null;
+    const remote = endpointOptions
+      ? openAIChatPolicy({ ...endpointOptions, timeoutMs: p.openai.timeout_ms, maxRetries: p.openai.max_retries,
         backoffMs: p.openai.backoff_ms, temperature: p.openai.temperature, maxTokens: p.openai.max_tokens })
       : null;
     const teacher = (t: Task, seed: number): ChatPolicy => remote && p.teacher === 'openai' ? remote : scriptedTeacher(t, seed, { rate: p.noise, kinds: p.noise_kinds });
@@ -53,12 +56,17 @@ export const synthesize = operator({
     ctx.progress.total(tasks.length * p.per_task, 'trajectories');
     const r = await synthesizeAll({
       tasks, perTask: p.per_task, seed: p.seed, batchSize: p.batch_size, concurrency: p.concurrency, teacher, user,
-      maxTurns: p.max_turns, maxTokens: p.max_tokens, signal: ctx.signal,
+      maxTurns: p.max_turns, maxTokens: p.max_tokens, signal: ctx.signal, maxErrorRate: p.max_error_rate,
+      endpoint: endpointOptions ? `${endpointOptions.baseURL} (model ${endpointOptions.model})` : 'scripted players',
       sink: { has: (id) => out.hasBatch(id), write: (id, rows) => out.writeBatch(id, rows) },
       onEpisode: () => ctx.progress.tick(),
     });
     ctx.progress.tick(r.skipped);
     ctx.log(`synthesized ${r.written} trajectories in ${r.batches} batches (${r.skipped} resumed from checkpoints)`);
+    if (r.endpointErrors) {
+      ctx.metric('endpoint_errors', r.endpointErrors);
+      ctx.log(`${r.endpointErrors} trajectories failed on the endpoint (finish_reason 'error', errors teacher_error/user_error), within max_error_rate ${p.max_error_rate}`);
+    }
     if (remote) for (const [cause, n] of Object.entries(remote.stats.byCause)) ctx.metric(`retries/${cause}`, n);
   },
 });

@@ -111,6 +111,20 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, 
   signal?.addEventListener('abort', onAbort, { once: true });
 });
 
+/**
+ * A signal for one attempt, aborted with `parent`. The HTTP client leaves its abort listener on whatever signal it
+ * is given; on the node's long-lived signal those piled up with every retry (MaxListenersExceededWarning), on a
+ * per-attempt signal they go away with it. `release` removes the one listener this adds to `parent`.
+ */
+function childSignal(parent?: AbortSignal): { signal?: AbortSignal; release(): void } {
+  if (!parent) return { signal: undefined, release: () => undefined };
+  const ac = new AbortController();
+  if (parent.aborted) ac.abort(parent.reason);
+  const onAbort = () => ac.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  return { signal: ac.signal, release: () => parent.removeEventListener('abort', onAbort) };
+}
+
 export function openAIChatPolicy(opts: OpenAIChatOptions): OpenAIChatPolicy {
   const o = { timeoutMs: 60_000, maxRetries: 6, backoffMs: 500, maxBackoffMs: 20_000, idempotencyHeader: 'Idempotency-Key', ...opts };
   const client = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey || 'none', maxRetries: 0, timeout: o.timeoutMs });
@@ -124,8 +138,13 @@ export function openAIChatPolicy(opts: OpenAIChatOptions): OpenAIChatPolicy {
       temperature: o.temperature, max_tokens: o.maxTokens, ...o.extraBody,
     } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
     const headers = req.idempotencyKey ? { [o.idempotencyHeader]: req.idempotencyKey } : undefined;
-    const res = await client.chat.completions.create(body, { headers, signal: req.signal, timeout: o.timeoutMs, maxRetries: 0 });
-    return fromWire((res as { choices?: unknown[] })?.choices?.[0]);
+    const { signal, release } = childSignal(req.signal);
+    try {
+      const res = await client.chat.completions.create(body, { headers, signal, timeout: o.timeoutMs, maxRetries: 0 });
+      return fromWire((res as { choices?: unknown[] })?.choices?.[0]);
+    } finally {
+      release();
+    }
   }
 
   return {
