@@ -1,13 +1,13 @@
 import { BOOLEAN, DuckDBInstance, DuckDBScalarFunction, DuckDBTypeId, StatementType, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sqlIdent, sqlString } from './codec.ts';
 import { damageMessage, fileEntries, fullCheck, quickCheck } from './integrity.ts';
-import { StoreError } from './store.ts';
+import { snapshotLedger } from './ledger.ts';
+import { LEDGER_FIX, LedgerLost, StoreError } from './store.ts';
 
 /*
- * `agentforge sql`: an in-memory DuckDB with the ledger attached read-only and one view per table artifact:
+ * `agentforge sql`: an in-memory DuckDB with a snapshot of the ledger attached read-only and one view per table artifact:
  *   <node>          the latest committed table of that node id
  *   <dag>__<node>   the same, qualified by DAG when ids repeat across DAGs
  *   <node>_all      every committed version of that node's table, with run_id and key columns
@@ -47,15 +47,13 @@ export async function openSqlSession(storeDir: string): Promise<SqlSession> {
   const checks = new Checks(conn);
   try {
     if (existsSync(ledgerPath)) {
+      // A private copy: a session never holds the live file's lock, so it never stops a run or gc from opening it.
+      const snap = snapshotLedger(ledgerPath);
+      snapshot = snap.dir;
       try {
-        await conn.run(`ATTACH ${sqlString(ledgerPath)} AS ledger (READ_ONLY)`);
+        await conn.run(`ATTACH ${sqlString(snap.path)} AS ledger (READ_ONLY)`);
       } catch (e) {
-        if (!/lock/i.test(String(e))) throw e;
-        // A run holds the file lock: read a snapshot of what it has committed so far.
-        snapshot = mkdtempSync(join(tmpdir(), 'agentforge-sql-'));
-        copyFileSync(ledgerPath, join(snapshot, 'ledger.duckdb'));
-        if (existsSync(`${ledgerPath}.wal`)) copyFileSync(`${ledgerPath}.wal`, join(snapshot, 'ledger.duckdb.wal'));
-        await conn.run(`ATTACH ${sqlString(join(snapshot, 'ledger.duckdb'))} AS ledger`);
+        throw new LedgerLost(`ledger ${ledgerPath} cannot be read: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}. ${LEDGER_FIX}`);
       }
       for (const t of ['runs', 'executions', 'artifacts', 'lineage', 'metrics']) {
         await conn.run(`CREATE VIEW ${t} AS SELECT * FROM ledger.main.${t}`);

@@ -40,6 +40,8 @@ describe('status and a no-op run on damaged artifacts', () => {
     ['a Parquet file with its footer length overwritten', 'd', (f) => { const b = readFileSync(f); b.writeUInt32LE(0xfffffff, b.length - 8); writeFileSync(f, b); }],
     ['a Parquet file with its magic gone', 'a', (f) => { const b = readFileSync(f); b[b.length - 2] ^= 0xff; writeFileSync(f, b); }],
     ['a deleted Parquet file', 'd', (f) => rmSync(f)],
+    // Not Parquet: the no-op path knows its size from the folder's manifest.
+    ['a report grown by a byte', 't', (f) => writeFileSync(f, `${readFileSync(f, 'utf8')} `)],
   ];
   for (const [what, node, damage] of cases) {
     it(`${what}: status says damaged, the run refuses and runs nothing; both name the artifact and gc --repair`, async () => {
