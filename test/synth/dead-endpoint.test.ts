@@ -50,7 +50,7 @@ afterAll(async () => {
   process.env = env;
 });
 const useEndpoint = (url: string) => { process.env.AGENTFORGE_OPENAI_BASE_URL = url; process.env.AGENTFORGE_OPENAI_MODEL = 'loopback'; };
-const rows = (key: string) => new TableReader('synth', key, [join(store, 'artifacts', key, 'data.parquet')], Trajectory).all();
+const rows = (key: string): Promise<Trajectory[]> => new TableReader('synth', key, [join(store, 'artifacts', key, 'data.parquet')], Trajectory).all() as Promise<Trajectory[]>;
 
 describe('synthesize against a dead or flaky endpoint', () => {
   it('fails without committing while the endpoint is down, and the rerun after it is back synthesizes everything', async () => {
