@@ -78,8 +78,8 @@ export class Ledger {
   private constructor(private inst: DuckDBInstance, readonly conn: DuckDBConnection, private snapshotDir?: string) {}
 
   /**
-   * The writer's connection. A reader holding the file (an `agentforge sql` session attaches it read-only) makes
-   * DuckDB refuse the lock: wait for it (AGENTFORGE_LEDGER_WAIT_MS, default 60 s) rather than fail the run.
+   * The writer's connection. A reader holding the file in place (agentforge's own readers use snapshotLedger, but
+   * a DuckDB client opened on the file by hand takes a shared lock) makes DuckDB refuse the lock: wait for it (AGENTFORGE_LEDGER_WAIT_MS, default 60 s) rather than fail the run.
    * A file DuckDB cannot read is reported as a lost ledger with the fix, not as a raw DuckDB error.
    */
   static async open(path: string, waitMs = WRITER_WAIT_MS): Promise<Ledger> {
@@ -95,7 +95,7 @@ export class Ledger {
         if (!LOCKED.test(msg)) throw new LedgerLost(`ledger ${path} cannot be opened: ${msg.split('\n')[0]}. ${LEDGER_FIX}`);
         if (Date.now() >= deadline) {
           const holder = /PID (\d+)/.exec(msg)?.[1];
-          throw new StoreError(`ledger ${path} is held open by another process${holder ? ` (pid ${holder})` : ''}, e.g. an \`agentforge sql\` session, for more than ${Math.round(waitMs / 1000)} s; close it and rerun (nothing was run)`);
+          throw new StoreError(`ledger ${path} is held open by another process${holder ? ` (pid ${holder})` : ''}, e.g. a DuckDB client reading it in place, for more than ${Math.round(waitMs / 1000)} s; close it and rerun (nothing was run)`);
         }
         await new Promise((r) => setTimeout(r, delay));
       }
