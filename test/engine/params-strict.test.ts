@@ -88,7 +88,7 @@ describe('lone surrogates', () => {
     expect(logs.join('\n')).toContain('rows: 1 output row(s) held text with a lone UTF-16 surrogate (first: row 1 field s); each was stored as U+FFFD');
     const key = r.nodes.get('rows')!.key;
     const rows = await new TableReader('rows', key, [join(store.dir, 'artifacts', key, 'data.parquet')], Text).all();
-    expect(rows.map((x) => x.s)).toEqual(['fine', 'half \ufffd pair', 'ok 😀']);
+    expect(rows.map((x) => (x as { s: string }).s)).toEqual(['fine', 'half \ufffd pair', 'ok 😀']);
     const l = await Ledger.openReadOnly(join(store.dir, 'ledger.duckdb'));
     try {
       expect(await l.all(`SELECT node_id, value FROM metrics WHERE name = 'rows_with_lone_surrogates'`)).toEqual([{ node_id: 'rows', value: 1 }]);
