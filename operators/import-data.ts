@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { operator, table } from '../runtime/engine/operator.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
 import { importRow } from '../runtime/synth/import.ts';
-import { fileRows } from '../runtime/synth/import-files.ts';
+import { fileRows, type ReadStats } from '../runtime/synth/import-files.ts';
 
 /*
  * Imports local open data (JSONL or Parquet in OpenAI messages+tools, ShareGPT or Hermes function-calling form)
@@ -20,7 +20,7 @@ function sourceFiles(x: string): string[] {
 
 export const importData = operator({
   name: 'import-data',
-  version: 2,
+  version: 3,
   params: z.object({
     paths: z.array(z.string()).min(1).describe('files or folders (*.jsonl, *.json, *.parquet)'),
     format: z.enum(['auto', 'openai', 'sharegpt', 'hermes']).default('auto'),
@@ -37,9 +37,12 @@ export const importData = operator({
   async run({ params: p, out, ctx }) {
     const files = p.paths.flatMap(sourceFiles);
     let bad = 0;
+    let rows = 0;
+    const stats: ReadStats = { blankLines: 0 };
     for (const file of files) {
       let batch: Trajectory[] = [];
-      for await (const { line, row } of fileRows(file)) {
+      for await (const { line, row } of fileRows(file, stats)) {
+        rows++;
         const t = importRow(row, p.format, { file, line, world: p.world, source: p.source });
         if (t.finish_reason === 'error') bad++;
         batch.push(t);
@@ -49,6 +52,8 @@ export const importData = operator({
       await out.write(batch);
     }
     ctx.metric('quarantined', bad);
+    ctx.metric('blank_lines', stats.blankLines);
+    ctx.log(`imported ${rows} rows from ${files.length} file(s): ${rows - bad} valid, ${bad} quarantined, ${stats.blankLines} blank line(s) skipped`);
     if (bad) ctx.log(`${bad} rows quarantined; see: select errors from <node> where finish_reason = 'error'`);
   },
 });

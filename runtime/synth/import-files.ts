@@ -8,9 +8,12 @@ import { readFileSync } from 'node:fs';
 
 export interface SourceRow { line: number; row: unknown }
 
+/** What a reader skipped without yielding a row (counted in the import report). */
+export interface ReadStats { blankLines: number }
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function* jsonlRows(file: string): Generator<SourceRow> {
+export function* jsonlRows(file: string, stats: ReadStats = { blankLines: 0 }): Generator<SourceRow> {
   const buf = readFileSync(file);
   let start = 0;
   for (let line = 1; start < buf.length; line++) {
@@ -25,7 +28,10 @@ export function* jsonlRows(file: string): Generator<SourceRow> {
       yield { line, row: new Error('(line): invalid UTF-8') };
       continue;
     }
-    if (!text.trim()) continue;
+    if (!text.trim()) {
+      stats.blankLines++;
+      continue;
+    }
     try {
       yield { line, row: JSON.parse(text) };
     } catch (e) {
@@ -56,7 +62,7 @@ export async function* parquetRows(file: string): AsyncGenerator<SourceRow> {
   }
 }
 
-export async function* fileRows(file: string): AsyncGenerator<SourceRow> {
+export async function* fileRows(file: string, stats?: ReadStats): AsyncGenerator<SourceRow> {
   if (file.endsWith('.parquet')) yield* parquetRows(file);
-  else yield* jsonlRows(file);
+  else yield* jsonlRows(file, stats);
 }

@@ -21,6 +21,8 @@ const str = (v: unknown, where: string): string => (typeof v === 'string' ? v : 
 
 function openaiRow(row: any): { messages: Message[]; tools: unknown[] } {
   if (!Array.isArray(row.messages)) fail('messages', 'missing or not an array');
+  // ids of earlier calls not yet answered: a tool result must answer one of them, as ShareGPT and Hermes rows must
+  const open = new Map<string, string>();
   const messages = row.messages.map((m: any, i: number): Message => {
     const at = `messages[${i}]`;
     if (!['system', 'user', 'assistant', 'tool'].includes(m?.role)) fail(`${at}.role`, `unknown role ${JSON.stringify(m?.role)}`);
@@ -29,9 +31,23 @@ function openaiRow(row: any): { messages: Message[]; tools: unknown[] } {
       const args = parseArguments(raw) ?? fail(`${at}.tool_calls[${j}].function.arguments`, 'not a JSON object');
       return { id: String(c?.id ?? `call_${i}_${j}`), name: str(c?.function?.name, `${at}.tool_calls[${j}].function.name`) || fail(`${at}.tool_calls[${j}]`, 'no function name'), arguments: args, raw };
     });
+    for (const c of calls) {
+      if (open.has(c.id)) fail(`${at}.tool_calls`, `call id ${JSON.stringify(c.id)} is already used by an unanswered call`);
+      open.set(c.id, c.name);
+    }
+    if (m.role === 'tool') answer(open, m.tool_call_id, `${at}.tool_call_id`);
     return msg(m.role, str(m.content, `${at}.content`), { tool_calls: calls, tool_call_id: m.tool_call_id ?? null, name: m.name ?? null });
   });
   return { messages, tools: Array.isArray(row.tools) ? row.tools : [] };
+}
+
+/** A tool result's tool_call_id must name an earlier call that has no result yet. */
+function answer(open: Map<string, string>, id: unknown, where: string): void {
+  if (id == null || id === '') fail(where, 'missing: a tool result must say which earlier tool call it answers');
+  const known = [...open.keys()];
+  if (!open.delete(String(id))) {
+    fail(where, `${JSON.stringify(id)} answers no earlier tool call${known.length ? ` (open calls: ${known.map((k) => JSON.stringify(k)).join(', ')})` : ' (no call is waiting for a result)'}`);
+  }
 }
 
 const ROLE: Record<string, Message['role']> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system', observation: 'tool', tool: 'tool', function_response: 'tool' };

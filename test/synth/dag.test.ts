@@ -13,6 +13,8 @@ import { Curated } from '../../runtime/synth/filter.ts';
 import { makeTasks as generate } from '../../runtime/worlds/index.ts';
 import { synthesize } from '../../operators/synthesize.ts';
 import { importData } from '../../operators/import-data.ts';
+import { Ledger } from '../../storage/ledger.ts';
+import type { Reporter } from '../../runtime/engine/progress.ts';
 
 const store = mkdtempSync(join(tmpdir(), 'af-synth-dag-'));
 afterAll(() => rmSync(store, { recursive: true, force: true }));
@@ -61,5 +63,20 @@ describe('dags/synth.ts', () => {
     const r = await runDag(dag('imp', (b) => { b.node('imported', importData, { paths: [file] }); }), { storeDir: store });
     const out = await rows(r.nodes.get('imported')!.key, Trajectory);
     expect(out.map((t) => [t.finish_reason, t.errors[0]?.message ?? ''])).toEqual([['answered', ''], ['error', `${file}:2: (line): invalid JSON: ${(() => { try { JSON.parse('not json'); } catch (e) { return (e as Error).message; } })()}`]]);
+  }, 60_000);
+
+  it('counts blank lines in the import report', async () => {
+    const file = join(store, 'blanks.jsonl');
+    const row = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+    writeFileSync(file, ['', row, '   ', '\r', row, ''].join('\n'));
+    const logs: string[] = [];
+    const reporter: Reporter = { nodeStart() {}, nodeProgress() {}, nodeEnd() {}, log(id, m) { logs.push(`${id}: ${m}`); }, close() {} };
+    const r = await runDag(dag('imp_blank', (b) => { b.node('imported', importData, { paths: [file] }); }), { storeDir: store, reporter });
+    expect(r.ok).toBe(true);
+    expect(logs).toContain('imported: imported 2 rows from 1 file(s): 2 valid, 0 quarantined, 3 blank line(s) skipped');
+    const l = await Ledger.openReadOnly(join(store, 'ledger.duckdb'));
+    try {
+      expect(await l.all(`SELECT value FROM metrics WHERE node_id = 'imported' AND name = 'blank_lines' AND key = '${r.nodes.get('imported')!.key}'`)).toEqual([{ value: 3 }]);
+    } finally { await l.close(); }
   }, 60_000);
 });

@@ -44,6 +44,14 @@ const badRows: [unknown, RegExp][] = [
   [{ conversations: [{ from: 'human', value: 'x' }, { from: 'observation', value: '{}' }] }, /conversations\[1\]: tool result without a preceding tool call/],
   [{ conversations: [{ from: 'human', value: 'x' }, { from: 'gpt', value: '<tool_call>{nope</tool_call>' }] }, /tool call is not valid JSON/],
   [{ messages: [{ role: 'user', content: 'only a question' }] }, /no assistant turn/],
+  // an OpenAI tool result must answer an earlier, still open call
+  [{ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', tool_calls: [{ id: 'a', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'b', content: '{}' }, { role: 'assistant', content: 'ok' }] },
+    /messages\[2\]\.tool_call_id: "b" answers no earlier tool call \(open calls: "a"\)/],
+  [{ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', tool_calls: [{ id: 'a', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', content: '{}' }, { role: 'assistant', content: 'ok' }] },
+    /messages\[2\]\.tool_call_id: missing: a tool result must say which earlier tool call it answers/],
+  [{ messages: [{ role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'a', content: '{}' }, { role: 'assistant', content: 'ok' }] }, /messages\[1\]\.tool_call_id: "a" answers no earlier tool call \(no call is waiting for a result\)/],
+  [{ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', tool_calls: [{ id: 'a', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'a', content: '{}' }, { role: 'tool', tool_call_id: 'a', content: '{}' }, { role: 'assistant', content: 'ok' }] },
+    /messages\[3\]\.tool_call_id: "a" answers no earlier tool call/],
   [[1, 2], /neither "messages"/],
 ];
 
@@ -67,7 +75,9 @@ describe('import', () => {
     const bytes = Buffer.concat([Buffer.from(lines.join('\n') + '\n'), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]), Buffer.from('\n' + JSON.stringify(hermes) + '\n')]);
     writeFileSync(file, bytes);
     const out: Trajectory[] = [];
-    for await (const { line, row } of fileRows(file)) out.push(importRow(row, 'auto', { file, line, world: 'imported', source: 'import' }));
+    const stats = { blankLines: 0 };
+    for await (const { line, row } of fileRows(file, stats)) out.push(importRow(row, 'auto', { file, line, world: 'imported', source: 'import' }));
+    expect(stats.blankLines).toBe(1);
     expect(out.map((t) => t.finish_reason)).toEqual(['answered', 'error', ...badRows.map(() => 'error'), 'answered', 'error', 'answered']);
     const errs = out.filter((t) => t.errors.length).map((t) => t.errors[0].message);
     expect(errs[0]).toMatch(new RegExp(`${file}:2: \\(line\\): invalid JSON`));
