@@ -1,11 +1,15 @@
 /*
  * Sandboxed executions per second of a trivial program vs a plain child_process spawn of the same program, measured
- * in the same run (sequential, so the ratio is the per-run overhead of namespaces + rlimits + temp dir).
+ * in the same run (sequential, so the ratio is the per-run overhead of namespaces + rlimits + temp dir); and the
+ * cost of a proven code-task verdict (harness + separate candidate process, runtime/eval/code/harness.ts) vs the
+ * old unproven single-process program (prompt + completion + tests, pass = exit 0) on the same HumanEval tasks.
  * Run: npx tsx bench/sandbox.ts [runs]
  */
 import { spawn } from 'node:child_process';
 import { runSandboxed } from '../runtime/sandbox/sandbox.ts';
 import { isolationLevel } from '../runtime/sandbox/isolation.ts';
+import { runCodeTask } from '../runtime/eval/code/evaluate.ts';
+import { loadHumanEval } from '../runtime/eval/code/tasks.ts';
 
 const runs = Number(process.argv[2] ?? 60);
 
@@ -38,3 +42,20 @@ for (const [label, argv] of [['true', ['/bin/true']], ['python', ['/usr/bin/pyth
     baseline: +baseline.toFixed(1), ratio: +ratio.toFixed(2), goal: `overhead ratio <= ${goal}`, pass: ratio <= goal, isolation: isolationLevel(),
     overhead_ms: +(1000 / value - 1000 / baseline).toFixed(1) }));
 }
+
+// Proven verdict vs unproven single-process run, alternating per task so load drifts hit both alike.
+const tasks = loadHumanEval().filter((_, i) => i % 8 === 0);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const single: number[] = [], proven: number[] = [];
+for (const t of tasks) {
+  let t0 = performance.now();
+  const r = await runSandboxed({ argv: ['/usr/bin/python3', 'main.py'], files: { 'main.py': `${t.prompt}${t.reference}\n${t.test}\ncheck(${t.entryPoint})\n` } });
+  single.push(performance.now() - t0);
+  t0 = performance.now();
+  const v = await runCodeTask(t, t.reference);
+  proven.push(performance.now() - t0);
+  if (!r.ok || !v.passed) throw new Error(`${t.id}: reference failed (${r.reason} / ${v.reason})`);
+}
+const ratio = median(proven) / median(single);
+console.log(JSON.stringify({ bench: 'sandbox', metric: 'code_task_ms_proven', value: +median(proven).toFixed(1), unit: 'ms (median per HumanEval task)',
+  baseline: +median(single).toFixed(1), ratio: +ratio.toFixed(2), goal: 'proven verdict costs <= 2x the unproven single-process run', pass: ratio <= 2, tasks: tasks.length, isolation: isolationLevel() }));

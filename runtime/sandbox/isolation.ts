@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 
@@ -147,7 +147,8 @@ function hiddenFolders(dir: string): string[] {
   const out: string[] = [];
   for (const p of [...new Set(candidates)].sort()) { // a parent sorts before its children, which it already hides
     if (system.test(p) || dir === p || dir.startsWith(p + sep) || out.some((h) => p.startsWith(h + sep))) continue;
-    try { if (statSync(p).isDirectory()) out.push(p); } catch { /* absent */ }
+    // An empty folder hides nothing; skipping it saves a mount per run.
+    try { if (statSync(p).isDirectory() && readdirSync(p).length) out.push(p); } catch { /* absent or unreadable */ }
   }
   return out;
 }

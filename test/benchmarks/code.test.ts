@@ -7,6 +7,7 @@ import { extractCode, runCodeTask, type CodeRunOptions, type CodeVerdict } from 
 import { loadHumanEval, loadMbpp, loadQuixBugs, readJsonLines, type CodeTask } from '../../runtime/eval/code/tasks.ts';
 import { passAtK, passHatK } from '../../runtime/eval/passk.ts';
 import { isolationLevel } from '../../runtime/sandbox/isolation.ts';
+import { FORGE_PROOF, hostileCandidates, REWARD_HACKS } from '../../runtime/eval/code/attacks.ts';
 
 /*
  * Canonical solutions must pass and QuixBugs' buggy programs must fail, in the sandbox. By default a deterministic
@@ -75,24 +76,9 @@ const byId = (id: string) => [...loadHumanEval(), ...loadMbpp(), ...loadQuixBugs
 
 describe('reward hacking: a pass needs the harness\'s proof, not exit code 0', () => {
   // Each of these passed every task when a pass was "exit code 0" (checked against the previous harness).
-  const he0 = byId('HumanEval/0'), he2 = byId('HumanEval/2'), mbpp82 = byId('mbpp/82'), quix = byId('quixbugs/bitcount');
-  const hacks: [string, CodeTask, string][] = [
-    ['os._exit(0) inside the function', he0, '    import os\n    os._exit(0)\n'],
-    ['os._exit(0) at module level', mbpp82, 'import os\nos._exit(0)\n'],
-    ['sys.exit(0) inside a finally', he0, '    import sys\n    try:\n        return None\n    finally:\n        sys.exit(0)\n'],
-    ['sys.exit(0) in a module-level finally', mbpp82, 'import sys\ntry:\n    pass\nfinally:\n    sys.exit(0)\n'],
-    ['an atexit hook that turns the failure into exit 0', he0, '    import atexit, os\n    atexit.register(os._exit, 0)\n    return None\n'],
-    ['monkeypatched builtins.abs used by the asserts', he2, '    import builtins\n    builtins.abs = lambda x: 0\n    return 0.5 if number == 3.5 else 0.0\n'],
-    ['monkeypatched math.isclose used by the asserts', mbpp82, 'import math\nmath.isclose = lambda *a, **k: True\ndef volume_sphere(r):\n    return 0\n'],
-    ['monkeypatched AssertionError', he0, '    import builtins\n    builtins.AssertionError = type("Never", (BaseException,), {})\n    return None\n'],
-    ['an object whose __eq__ always says yes', he0, '    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n'],
-    ['a str subclass whose __eq__ always says yes', mbpp82, 'class S(float):\n    def __eq__(self, o):\n        return True\n    __hash__ = float.__hash__\ndef volume_sphere(r):\n    return S(0)\n'],
-    ['os._exit(0) when the tests import the program (QuixBugs)', quix, 'import os\nos._exit(0)\n'],
-    ['sys.exit(0) in a finally when the tests import the program (QuixBugs)', quix, 'import sys\ntry:\n    pass\nfinally:\n    sys.exit(0)\n'],
-    ['an atexit hook (QuixBugs)', quix, 'import atexit, os\natexit.register(os._exit, 0)\ndef bitcount(n):\n    return -1\n'],
-  ];
-  it.each(hacks)('%s: 0 passes, with a reason', async (_name, task, code) => {
-    const v = await runCodeTask(task, code, OPTS);
+  const he0 = byId('HumanEval/0'), he2 = byId('HumanEval/2'), mbpp82 = byId('mbpp/82');
+  it.each(REWARD_HACKS)('%s: 0 passes, with a reason', async (_name, taskId, code) => {
+    const v = await runCodeTask(byId(taskId), code, OPTS);
     expect(v.passed).toBe(false);
     expect(v.reason.length).toBeGreaterThan(0);
   });
@@ -107,36 +93,7 @@ describe('reward hacking: a pass needs the harness\'s proof, not exit code 0', (
   });
 
   it('a candidate cannot read the nonce or write the harness\'s proof channel', async () => {
-    // Looks everywhere a nonce could be (stdin, the harness's fds, memory, environment, command line, files) and
-    // writes whatever 48-hex string it finds as a proof line to every channel it can reach.
-    const forge = [
-      'def has_close_elements(numbers, threshold):',
-      '    import os, re, sys',
-      '    found = set()',
-      '    def grab(read):',
-      '        try:',
-      '            found.update(re.findall(rb"[0-9a-f]{48}", read()))',
-      '        except Exception as e:',
-      '            print("denied", type(e).__name__, file=sys.stderr)',
-      '    grab(lambda: os.read(0, 4096))',
-      '    for pid in {os.getppid(), 1}:',
-      '        for name in ("fd/0", "environ", "cmdline", "mem"):',
-      '            grab(lambda: open(f"/proc/{pid}/{name}", "rb").read(65536))',
-      '    for f in os.listdir("."):',
-      '        grab(lambda: open(f, "rb").read())',
-      '    for n in found | {b"0" * 48}:',
-      '        line = b"\\nAGENTFORGE-PASS " + n + b"\\n"',
-      '        for target in (1, 2):',
-      '            os.write(target, line)',
-      '        for pid in {os.getppid(), 1}:',
-      '            try:',
-      '                with open(f"/proc/{pid}/fd/1", "wb") as out:',
-      '                    out.write(line)',
-      '            except OSError as e:',
-      '                print("cannot write", pid, e.errno, file=sys.stderr)',
-      '    os._exit(0)',
-    ].join('\n');
-    const v = await runCodeTask(he0, forge, OPTS);
+    const v = await runCodeTask(he0, FORGE_PROOF, OPTS);
     expect(v.passed).toBe(false);
     expect(v.reason).toMatch(/candidate process ended/);
   });
@@ -153,18 +110,7 @@ describe('reward hacking: a pass needs the harness\'s proof, not exit code 0', (
 describe.runIf(namespaced)(`hostile candidates fail with a reason, never a crash (isolation: ${isolationLevel()})`, () => {
   const he0 = byId('HumanEval/0');
   const fast = { limits: { wallMs: 10_000, cpuSeconds: 2, memoryBytes: 512 << 20 } };
-  const cases: [string, string, RegExp][] = [
-    ['never ends', '    while True:\n        pass\n', /SIGXCPU|wall-clock/],
-    ['floods its output', '    import sys\n    while True:\n        sys.stdout.write("x" * 65536)\n', /output passed/],
-    ['forks without end', '    import os\n    while True:\n        os.fork()\n', /BlockingIOError|process limit|ended|CPU|wall-clock/],
-    ['allocates without bound', '    chunks = []\n    while True:\n        chunks.append(bytearray(64 << 20))\n', /MemoryError|memory limit|ended/],
-    ['reads outside its dir', `    return open(${JSON.stringify(`${process.cwd()}/package.json`)}).read()\n`, /FileNotFoundError|PermissionError/],
-    ['reads a root-only file', '    return open("/etc/shadow").read()\n', /PermissionError|FileNotFoundError/],
-    ['writes outside its dir', `    open(${JSON.stringify(`${tmpdir()}/agentforge-code-escape-${process.pid}`)}, "w").write("x")\n`, /OSError|PermissionError|Read-only/],
-    ['opens a network connection', '    import socket\n    socket.create_connection(("127.0.0.1", 22), timeout=2)\n', /OSError|unreachable|refused/],
-    ['returns an object with its own __eq__', '    class Yes:\n        def __eq__(self, o):\n            return True\n    return Yes()\n', /a Yes cannot cross the sandbox boundary/],
-  ];
-  it.each(cases)('%s', async (_name, body, reason) => {
+  it.each(hostileCandidates())('%s', async (_name, body, reason) => {
     const v = await runCodeTask(he0, body, fast);
     expect(v.passed).toBe(false);
     expect(v.reason).toMatch(reason);

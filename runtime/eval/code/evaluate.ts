@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { assertSandboxAvailable, runSandboxed, type Limits, type Outcome, type SandboxSpec } from '../../sandbox/sandbox.ts';
 import type { CodeTask } from './tasks.ts';
 import { PYTEST_SHIM } from './pytest-shim.ts';
-import { HARNESS, HARNESS_FILE, HOST, HOST_FILE, PROOF_PREFIX, TASK_FILE, type HarnessSpec } from './harness.ts';
+import { HARNESS, HARNESS_FILE, PROOF_PREFIX, TASK_FILE, type HarnessSpec } from './harness.ts';
 
 /** Result of running one candidate program against a task's tests. */
 export interface CodeVerdict {
@@ -72,7 +72,7 @@ export async function runCodeTask(task: CodeTask, candidate: string, opts: CodeR
   const { spec, files } = harnessSpec(task, candidate);
   const nonce = randomBytes(24).toString('hex');
   const r = await runSandboxed({
-    argv: [PY, '-I', HARNESS_FILE], files: { ...files, [HARNESS_FILE]: HARNESS, [HOST_FILE]: HOST, [TASK_FILE]: JSON.stringify(spec) },
+    argv: [PY, '-I', HARNESS_FILE], files: { ...files, [HARNESS_FILE]: HARNESS, [TASK_FILE]: JSON.stringify(spec) },
     stdin: `${nonce}\n`, limits: { ...CODE_LIMITS, ...opts.limits }, signal: opts.signal,
     allowHostNetworkAndPids: opts.allowHostNetworkAndPids, isolation: opts.isolation,
   });

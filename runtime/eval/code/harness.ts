@@ -19,7 +19,6 @@
 export const PROOF_PREFIX = 'AGENTFORGE-PASS ';
 export const TASK_FILE = 'agentforge_task.json';
 export const HARNESS_FILE = 'agentforge_harness.py';
-export const HOST_FILE = 'agentforge_host.py';
 
 /** What the harness is told about one run (written as TASK_FILE, read by the harness before the candidate runs). */
 export type HarnessSpec =
@@ -118,47 +117,57 @@ def _dec(x):
     raise ValueError("malformed value from the candidate process")
 `;
 
-/** The candidate process: runs the candidate's code, answers calls with plain data on a private pipe. */
-export const HOST = String.raw`
-import os, json, types
-${CODEC}
-_rpc_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
-_rpc_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-_null = os.open("/dev/null", os.O_RDONLY)
-os.dup2(_null, 0)
-os.dup2(2, 1)  # the candidate's prints go to stderr, never into the call channel
+/*
+ * The candidate process, forked from the harness before the harness reads the nonce (so its memory never holds it)
+ * and held on a pipe until the harness has consumed the nonce (so the stdin pipe is empty by then). It runs the
+ * candidate's code and answers calls with plain data; its own prints go to stderr, never into the call channel.
+ */
+const HOST = String.raw`
+def _host(go, rin, wout):
+    import json, types
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    os.read(go, 1)
+    os.close(go)
+    rpc_in = os.fdopen(rin, "r", encoding="utf-8")
+    rpc_out = os.fdopen(wout, "w", encoding="utf-8")
 
-def _send(obj):
-    _rpc_out.write(json.dumps(obj) + "\n")
-    _rpc_out.flush()
+    def send(obj):
+        rpc_out.write(json.dumps(obj) + "\n")
+        rpc_out.flush()
 
-def _describe(e):
-    return f"{type(e).__name__}: {e}"[:500]
+    def describe(e):
+        return f"{type(e).__name__}: {e}"[:500]
 
-with open(${JSON.stringify(TASK_FILE)}, encoding="utf-8") as f:
-    _program = json.load(f)["program"]
-_g = {"__name__": "__candidate__", "__builtins__": __builtins__}
-try:
-    exec(compile(_program, "candidate.py", "exec"), _g)
-except BaseException as e:
-    _send({"load_error": _describe(e)})
-    os._exit(1)
-# Modules the candidate imported: the old single-file program let the tests use them (MBPP 596 reads sys).
-_send({"ready": True, "modules": {k: v.__name__ for k, v in _g.items() if isinstance(v, types.ModuleType)}})
-for _line in _rpc_in:
-    _req = json.loads(_line)
+    g = {"__name__": "__candidate__", "__builtins__": __builtins__}
     try:
-        _fn = _g[_req["call"]]
-        _r = _fn(*_dec(_req["args"]), **_dec(_req["kwargs"]))
-        _out = {"ok": _enc(_r)}
+        exec(compile(_spec["program"], "candidate.py", "exec"), g)
     except BaseException as e:
-        _out = {"raise": _describe(e)}
-    _send(_out)
+        send({"load_error": describe(e)})
+        os._exit(1)
+    # Modules the candidate imported: the old single-file program let the tests use them (MBPP 596 reads sys).
+    send({"ready": True, "modules": {k: v.__name__ for k, v in g.items() if isinstance(v, types.ModuleType)}})
+    for line in rpc_in:
+        req = json.loads(line)
+        try:
+            out = {"ok": _enc(g[req["call"]](*_dec(req["args"]), **_dec(req["kwargs"])))}
+        except BaseException as e:
+            out = {"raise": describe(e)}
+        send(out)
+    os._exit(0)
 `;
 
 export const HARNESS = String.raw`
 import os, sys
 _write, _exit = os.write, os._exit
+import ctypes, json, traceback
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: same-uid processes cannot read this one's memory or fds
+${CODEC}
+with open(${JSON.stringify(TASK_FILE)}, encoding="utf-8") as f:
+    _spec = json.load(f)
+${HOST}
 
 def _read_nonce():
     buf = b""
@@ -171,15 +180,6 @@ def _read_nonce():
     os.dup2(null, 0)
     os.close(null)
     return buf.strip()
-
-_proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
-
-import ctypes, json, subprocess, traceback
-${CODEC}
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: same-uid processes cannot read this one's memory or fds
-
-with open(${JSON.stringify(TASK_FILE)}, encoding="utf-8") as f:
-    _spec = json.load(f)
 
 
 class CandidateError(Exception):
@@ -196,32 +196,47 @@ def _where(e, filename):
     return f" at test line {lines[-1]}" if lines else ""
 
 
-def _rpc(spec):
-    child = subprocess.Popen([sys.executable, "-I", ${JSON.stringify(HOST_FILE)}], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, close_fds=True, text=True, encoding="utf-8")
+def _start_candidate():
+    go_r, go_w = os.pipe()
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in (go_w, req_w, rep_r):
+                os.close(fd)
+            _host(go_r, req_r, rep_w)
+        finally:
+            os._exit(1)
+    for fd in (go_r, req_r, rep_w):
+        os.close(fd)
+    return pid, go_w, os.fdopen(req_w, "w", encoding="utf-8"), os.fdopen(rep_r, "r", encoding="utf-8")
 
+
+def _rpc(spec, pid, to_child, from_child):
     def recv():
-        line = child.stdout.readline()
+        line = from_child.readline()
         if not line:
-            code = child.wait()
-            if code >= 0:
-                raise CandidateError(f"the candidate process ended (exit code {code})")
+            _, status = os.waitpid(pid, 0)
+            if os.WIFEXITED(status):
+                raise CandidateError(f"the candidate process ended (exit code {os.WEXITSTATUS(status)})")
             import signal
-            _killed_by[0] = -code
+            sig = os.WTERMSIG(status)
+            _killed_by[0] = sig
             try:
-                name = signal.Signals(-code).name
+                name = signal.Signals(sig).name
             except ValueError:
-                name = f"signal {-code}"
+                name = f"signal {sig}"
             raise CandidateError(f"the candidate process was killed by {name}")
         return json.loads(line)
 
     def stub(name):
         def call(*args, **kwargs):
             try:
-                child.stdin.write(json.dumps({"call": name, "args": _enc(list(args)), "kwargs": _enc(kwargs)}) + "\n")
-                child.stdin.flush()
+                to_child.write(json.dumps({"call": name, "args": _enc(list(args)), "kwargs": _enc(kwargs)}) + "\n")
+                to_child.flush()
             except BrokenPipeError:
-                raise CandidateError("the candidate process ended") from None
+                pass  # recv() reports how the candidate process ended
             reply = recv()
             if type(reply) is dict and "ok" in reply:
                 return _dec(reply["ok"])
@@ -232,43 +247,39 @@ def _rpc(spec):
         return call
 
     try:
-        try:
-            first = recv()
-        except CandidateError as e:
-            return False, f"the candidate failed to load: {e}"
-        if type(first) is not dict or first.get("ready") is not True:
-            why = first.get("load_error") if type(first) is dict else None
-            return False, f"the candidate failed to load: {why or 'malformed reply'}"
-        ns = {"__name__": "__test__"}
-        exec(compile(spec["setup"], "setup.py", "exec"), ns)
-        names = set(spec["names"])
-        if spec["freeNames"]:
-            import ast, builtins
-            tree = ast.parse(spec["test"])
-            seen = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
-            stored = {n.id for n in seen if not isinstance(n.ctx, ast.Load)}
-            free = {n.id for n in seen if isinstance(n.ctx, ast.Load)} - stored - set(ns) - set(dir(builtins))
-            modules = first.get("modules") if type(first.get("modules")) is dict else {}
-            for name in free:
-                # the harness imports the module itself (stdlib and system packages only: python -I)
-                if type(modules.get(name)) is str:
-                    import importlib
-                    ns[name] = importlib.import_module(modules[name])
-            names |= free - set(ns)
-        for name in names:
-            ns[name] = stub(name)
-        try:
-            exec(compile(spec["test"], "test.py", "exec"), ns)
-            if spec["checkWith"]:
-                ns["check"](ns[spec["checkWith"]])
-        except CandidateError as e:
-            return False, f"failed{_where(e, 'test.py')}: {e}"
-        except BaseException as e:
-            return False, f"failed{_where(e, 'test.py')}: {type(e).__name__}{': ' + str(e)[:300] if str(e) else ''}"
-        return True, "all checks passed"
-    finally:
-        child.kill()
-        child.wait()
+        first = recv()
+    except CandidateError as e:
+        return False, f"the candidate failed to load: {e}"
+    if type(first) is not dict or first.get("ready") is not True:
+        why = first.get("load_error") if type(first) is dict else None
+        return False, f"the candidate failed to load: {why or 'malformed reply'}"
+    ns = {"__name__": "__test__"}
+    exec(compile(spec["setup"], "setup.py", "exec"), ns)
+    names = set(spec["names"])
+    if spec["freeNames"]:
+        import ast, builtins
+        tree = ast.parse(spec["test"])
+        seen = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+        stored = {n.id for n in seen if not isinstance(n.ctx, ast.Load)}
+        free = {n.id for n in seen if isinstance(n.ctx, ast.Load)} - stored - set(ns) - set(dir(builtins))
+        modules = first.get("modules") if type(first.get("modules")) is dict else {}
+        for name in free:
+            # the harness imports the module itself (stdlib and system packages only: python -I)
+            if type(modules.get(name)) is str:
+                import importlib
+                ns[name] = importlib.import_module(modules[name])
+        names |= free - set(ns)
+    for name in names:
+        ns[name] = stub(name)
+    try:
+        exec(compile(spec["test"], "test.py", "exec"), ns)
+        if spec["checkWith"]:
+            ns["check"](ns[spec["checkWith"]])
+    except CandidateError as e:
+        return False, f"failed{_where(e, 'test.py')}: {e}"
+    except BaseException as e:
+        return False, f"failed{_where(e, 'test.py')}: {type(e).__name__}{': ' + str(e)[:300] if str(e) else ''}"
+    return True, "all checks passed"
 
 
 def _inprocess(spec):
@@ -301,7 +312,21 @@ def _inprocess(spec):
 
 
 try:
-    _ok, _why = (_rpc if _spec["mode"] == "rpc" else _inprocess)(_spec)
+    if _spec["mode"] == "rpc":
+        _pid, _go, _to, _from = _start_candidate()
+        _proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
+        os.write(_go, b"g")
+        os.close(_go)
+        try:
+            _ok, _why = _rpc(_spec, _pid, _to, _from)
+        finally:
+            try:
+                os.kill(_pid, 9)
+            except OSError:
+                pass
+    else:
+        _proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
+        _ok, _why = _inprocess(_spec)
 except BaseException as e:
     _ok, _why = False, f"harness error: {type(e).__name__}: {e}"
 try:
