@@ -49,7 +49,7 @@ function tableHtml(t: TableView): string {
 }
 
 function chartHtml(c: Chart, index: number): string {
-  const mark = c.kind === 'line' ? 'dot' : 'bar';
+  const mark = c.kind === 'line' ? 'dot' : 'tick';
   return `<figure class="chart" id="${esc(c.id)}" data-chart="${index}" data-kind="${c.kind}" data-mark="${mark}" data-rows="${c.rows.length}">
 <figcaption>${esc(c.title)} <span class="rows">(${c.rows.length} rows)</span></figcaption><div class="plot"></div>
 <details><summary>SQL</summary><pre class="sql">${esc(c.sql)}</pre></details></figure>`;

@@ -47,7 +47,7 @@ export async function inspectPage(browser: Browser, file: string): Promise<PageR
   const rendered = await page.evaluate(() => document.body.dataset.rendered ?? '');
   const charts = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('figure.chart')].map((f) => ({
     id: f.id, rows: Number(f.dataset.rows), mark: f.dataset.mark ?? '',
-    marks: f.querySelectorAll(`g[aria-label="${f.dataset.mark}"] > ${f.dataset.mark === 'dot' ? 'circle' : 'rect'}`).length,
+    marks: f.querySelectorAll(`g[aria-label="${f.dataset.mark}"] ${f.dataset.mark === 'dot' ? 'circle' : 'line'}`).length,
   })));
   const screenshot = await page.screenshot({ fullPage: true, type: 'png' });
   const colours = await page.evaluate(async (b64: string) => {
