@@ -35,6 +35,7 @@ export const CLIENT_JS = String.raw`
       if (c.xOrder) opts.x.domain = c.xOrder;
       marks.push(Plot.ruleY([0]));
     }
+    if (c.yDomain) opts.y.domain = c.yDomain;
     opts.marks = marks;
     return Plot.plot(opts);
   }

@@ -19,7 +19,7 @@ export async function evalSection(q: Query): Promise<Section> {
     const rows = await q.rows(sql);
     s.tables.push({ title: `${node}: model × world (pass^k: k → share of tasks whose k samples all pass)`, columns: ['model', 'world', 'tasks', 'samples', 'temperature', 'success', 'reward', 'pass_hat_k'], rows, sql });
     addChart(s, await q.chart({ id: `eval-${node}`, title: `${node}: success by model, in evaluation order, per world`, kind: 'bar',
-      sql: `SELECT model, world, success FROM ${v}`, x: 'model', y: 'success', z: 'model', fx: 'world', xOrder: firstSeen(rows, 'model') }), `${node}: empty eval table`);
+      sql: `SELECT model, world, success FROM ${v}`, x: 'model', y: 'success', z: 'model', fx: 'world', yDomain: [0, 1], xOrder: firstSeen(rows, 'model') }), `${node}: empty eval table`);
   }
 
   for (const node of q.nodesOf('best-of-n', 'self-consistency')) {
@@ -29,13 +29,13 @@ export async function evalSection(q: Query): Promise<Section> {
     const rows = await q.rows(sql);
     s.tables.push({ title: `${node}: success per model × world × strategy × N`, columns: ['model', 'world', 'strategy', 'n', 'tasks', 'success'], rows, sql });
     addChart(s, await q.chart({ id: `tts-${node}`, title: `${node}: success vs N (samples per task) by selection strategy`, kind: 'line',
-      sql: `SELECT model, world, strategy, n, success FROM ${v} ORDER BY model, world, strategy, n`, x: 'n', y: 'success', z: 'strategy', fx: 'world', fy: 'model' }), `${node}: empty`);
+      sql: `SELECT model, world, strategy, n, success FROM ${v} ORDER BY model, world, strategy, n`, x: 'n', y: 'success', z: 'strategy', fx: 'world', fy: 'model', yDomain: [0, 1] }), `${node}: empty`);
   }
   for (const node of q.nodesOf('pass-curves')) {
     const v = q.view(node);
     if (!v) { s.missing.push(`${node}: no pass@k table yet`); continue; }
     addChart(s, await q.chart({ id: `passk-${node}`, title: `${node}: pass@k and pass^k for k = 1…N`, kind: 'line',
-      sql: `SELECT model, world, metric || ' ' || model AS series, k, value FROM ${v} ORDER BY model, world, metric, k`, x: 'k', y: 'value', z: 'series', fx: 'world' }), `${node}: empty`);
+      sql: `SELECT model, world, metric || ' ' || model AS series, k, value FROM ${v} ORDER BY model, world, metric, k`, x: 'k', y: 'value', z: 'series', fx: 'world', yDomain: [0, 1] }), `${node}: empty`);
   }
   if (!q.nodesOf('best-of-n', 'self-consistency', 'pass-curves').length) {
     s.missing.push('no test-time scaling node (best-of-n, self-consistency, pass-curves) in this DAG: see dags/tts.ts');

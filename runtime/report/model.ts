@@ -26,6 +26,8 @@ export interface Chart {
   fy?: string;
   xLabel?: string;
   yLabel?: string;
+  /** Fixed y range (shares and rates: [0, 1], so an all-zero chart does not fill the frame). */
+  yDomain?: [number, number];
   /** Ordinal x (bars) keeps the SQL's row order instead of sorting. */
   xOrder?: string[];
 }

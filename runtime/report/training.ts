@@ -39,9 +39,9 @@ export async function sftSection(q: Query): Promise<Section> {
   return s;
 }
 
-const RL_CHARTS: Array<{ id: string; title: string; names: string; series?: boolean; missing: string }> = [
+const RL_CHARTS: Array<{ id: string; title: string; names: string; series?: boolean; missing: string; share?: boolean }> = [
   { id: 'reward', title: 'reward and its components (mean per rollout)', names: "name = 'rl/reward' OR name LIKE 'rl/reward\\_%' ESCAPE '\\'", series: true, missing: 'reward' },
-  { id: 'success', title: 'success (share of rollouts the verifier passed)', names: "name = 'rl/success'", missing: 'success' },
+  { id: 'success', title: 'success (share of rollouts the verifier passed)', names: "name = 'rl/success'", missing: 'success', share: true },
   { id: 'kl', title: 'KL: to the reference (kl) and behaviour ↔ trainer mismatch (mismatch_kl)', names: "name IN ('train/kl', 'train/mismatch_kl')", series: true, missing: 'KL' },
   { id: 'entropy', title: 'token entropy of the policy', names: "name = 'train/entropy'", missing: 'entropy' },
   { id: 'clip', title: 'clip fraction', names: "name IN ('train/clip_frac', 'train/clip_frac_low', 'train/clip_frac_high')", series: true, missing: 'clip fraction' },
@@ -59,7 +59,7 @@ export async function rlSection(q: Query): Promise<Section> {
     if (!key) { s.missing.push(`${node}: never run, no metrics yet`); continue; }
     for (const c of RL_CHARTS) {
       addChart(s, await q.chart({ id: `rl-${node}-${c.id}`, title: `${node}: ${c.title}`, kind: 'line',
-        sql: metricSql(node, key, c.names, c.series), x: 'step', y: 'value', z: c.series ? 'name' : undefined }), `${node}: no ${c.missing} metric`);
+        sql: metricSql(node, key, c.names, c.series), x: 'step', y: 'value', z: c.series ? 'name' : undefined, yDomain: c.share ? [0, 1] : undefined }), `${node}: no ${c.missing} metric`);
     }
     addChart(s, await q.chart({ id: `rl-${node}-time`, title: `${node}: step time by phase (s)`, kind: 'stack',
       sql: metricSql(node, key, inList(STEP_TIMES), true), x: 'step', y: 'value', z: 'name', yLabel: 'seconds' }), `${node}: no step-time metrics`);

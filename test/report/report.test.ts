@@ -38,7 +38,6 @@ describe.skipIf(!chromium)('agentforge report in a real browser', () => {
 
   it('smoke DAG via the CLI: timeline with one bar per execution, offline, no console error, not blank', async () => {
     const storeDir = join(dir, 'smoke-store');
-    process.env.SMOKE_N = '300';
     const r = await runDag(smoke, { storeDir });
     expect(r.ok).toBe(true);
     const out = join(dir, 'smoke.html');
