@@ -48,18 +48,18 @@ export function harnessSpec(task: CodeTask, candidate: string): { spec: HarnessS
       // prompt alone (its helpers, e.g. encode_cyclic, are used by some tests) and the tests against the candidate.
       const defines = new RegExp(`^def\\s+${task.entryPoint}\\s*\\(`, 'm').test(candidate);
       const program = defines ? `${task.prompt}\n${candidate}` : task.prompt + candidate;
-      return { spec: { mode: 'rpc', program, setup: task.prompt, test: task.test, names: [task.entryPoint], freeNames: false, checkWith: task.entryPoint }, files: {} };
+      return { spec: { mode: 'script', program, setup: task.prompt, test: task.test, names: [task.entryPoint], freeNames: false, checkWith: task.entryPoint }, files: {} };
     }
     case 'mbpp': {
       const imports = task.testImports.join('\n');
       // The candidate sees the test imports too: the old single-file program put them in its module.
       const program = `${candidate}\n${imports}\n`;
-      return { spec: { mode: 'rpc', program, setup: imports, test: task.test, names: task.entryPoint ? [task.entryPoint] : [], freeNames: true, checkWith: null }, files: {} };
+      return { spec: { mode: 'script', program, setup: imports, test: task.test, names: task.entryPoint ? [task.entryPoint] : [], freeNames: true, checkWith: null }, files: {} };
     }
     case 'quixbugs': {
       const name = task.entryPoint;
       const files = { ...task.files, 'pytest.py': PYTEST_SHIM, [`python_programs/${name}.py`]: candidate, [`python_testcases/test_${name}.py`]: task.test };
-      return { spec: { mode: 'inprocess', testModule: `test_${name}` }, files };
+      return { spec: { mode: 'module', program: candidate, testModule: `test_${name}`, programModule: `python_programs.${name}`, name }, files };
     }
   }
 }

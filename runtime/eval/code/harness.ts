@@ -2,18 +2,17 @@
  * The trusted test harness for code tasks. A pass used to be "the program exited 0", which a candidate can forge
  * (os._exit(0), sys.exit(0) in a finally, an atexit hook, a patched module the tests rely on). Now:
  *
- *  - The harness (HARNESS, the sandbox's program) reads a per-run random nonce from stdin before any candidate code
- *    exists, then makes itself non-dumpable (no ptrace, no /proc/<pid>/mem or fd access for its own uid).
- *  - HumanEval and MBPP ("rpc" mode): the candidate runs in a separate process (HOST) and only its return values
- *    cross back, as plain data decoded by the harness (lists, dicts, numbers, … — never objects with methods). The
- *    tests themselves run in the harness, against its own unpatched modules, so the candidate can neither skip an
- *    assert, patch what the asserts use, nor return an object whose __eq__ always says yes.
- *  - QuixBugs ("inprocess" mode): its tests pass object graphs (Node) to the candidate, so candidate and tests share
- *    the harness's interpreter. Exits, SystemExit and exceptions cannot forge a pass there either, but a candidate
- *    written against this harness could read the nonce out of the interpreter's memory: a weaker guarantee.
+ *  - The harness (HARNESS, the sandbox's program) makes itself non-dumpable (no ptrace, no /proc/<pid>/mem or fd
+ *    access for its own uid), loads the tests, forks the candidate process, and only then reads a per-run random
+ *    nonce from stdin; the candidate process waits on a pipe until the nonce has been consumed. So the nonce is never
+ *    in the candidate's memory, never in a pipe it can read, and the harness's stdout is not among its fds.
+ *  - The candidate's code runs only in the candidate process, and only its return values cross back, decoded by the
+ *    harness as plain data (lists, dicts, numbers, … — never objects with methods) or, for QuixBugs' graphs, as
+ *    instances of the tests' own Node class carrying plain attributes. The tests run in the harness against its own
+ *    unpatched modules, so the candidate can neither skip an assert, patch what the asserts use, nor return an
+ *    object whose __eq__ always says yes.
  *  - Only after the last check passed does the harness print `AGENTFORGE-PASS <nonce>` on its stdout; a pass is
- *    that exact line plus exit 0 (evaluate.ts). The candidate's process never holds the nonce and never holds the
- *    harness's stdout.
+ *    that exact line plus exit 0 (evaluate.ts).
  */
 
 export const PROOF_PREFIX = 'AGENTFORGE-PASS ';
@@ -23,12 +22,12 @@ export const HARNESS_FILE = 'agentforge_harness.py';
 /** What the harness is told about one run (written as TASK_FILE, read by the harness before the candidate runs). */
 export type HarnessSpec =
   | {
-    mode: 'rpc';
+    /** HumanEval, MBPP: test code executed in the harness, calling stubs of the candidate's functions. */
+    mode: 'script';
     /** Candidate code, executed in the candidate process. */
     program: string;
     /** Trusted code executed in the harness before the tests (HumanEval: the prompt's helpers; MBPP: test imports). */
     setup: string;
-    /** Trusted test code executed in the harness. */
     test: string;
     /**
      * Names the tests call that the candidate defines: each becomes a stub that calls into the candidate process.
@@ -39,15 +38,53 @@ export type HarnessSpec =
     /** HumanEval: `check` is called with the stub for this name. */
     checkWith: string | null;
   }
-  | { mode: 'inprocess'; testModule: string };
+  | {
+    /** QuixBugs: the test module (pytest style) imports `programModule`, which is stubbed. */
+    mode: 'module';
+    program: string;
+    testModule: string;
+    programModule: string;
+    name: string;
+  };
 
-/** Value codec shared by both sides; the harness's decoder builds only plain data. */
+/*
+ * Value codec shared by both sides; the harness's decoder builds only plain data and instances of the tests' own
+ * Node class. Node objects (QuixBugs' graphs and linked lists) cross by reference: each message carries a table of
+ * the objects it mentions with their attributes, the reply repeats the caller's table (so a program's in-place
+ * changes reach the caller's objects, and a returned node is the caller's own object) and appends new ones.
+ */
 const CODEC = String.raw`
 import sys as _sys
 _sys.set_int_max_str_digits(0)
 _sys.setrecursionlimit(10000)
 
-def _enc(v, depth=0):
+
+class _Table:
+    """Objects crossing by reference in one message: index → object."""
+    def __init__(self, objs=()):
+        self.objs = list(objs)
+        self.ids = {id(o): i for i, o in enumerate(self.objs)}
+
+    def ref(self, o):
+        i = self.ids.get(id(o))
+        if i is None:
+            i = self.ids[id(o)] = len(self.objs)
+            self.objs.append(o)
+        return i
+
+    def attrs(self):
+        out, i = [], 0
+        while i < len(self.objs):  # encoding attributes may add objects
+            out.append([[k, _enc(v, self)] for k, v in vars(self.objs[i]).items() if type(k) is str and not k.startswith("_")])
+            i += 1
+        return out
+
+
+def _by_ref(v):
+    return type(v).__name__ == "Node" and hasattr(v, "__dict__")
+
+
+def _enc(v, table, depth=0):
     if depth > 200:
         raise ValueError("value nested deeper than 200 levels")
     d = depth + 1
@@ -64,25 +101,29 @@ def _enc(v, depth=0):
     if isinstance(v, complex):
         return {"c": [v.real, v.imag]}
     if isinstance(v, list):
-        return {"l": [_enc(x, d) for x in v]}
+        return {"l": [_enc(x, table, d) for x in v]}
     if isinstance(v, tuple):
-        return {"t": [_enc(x, d) for x in v]}
+        return {"t": [_enc(x, table, d) for x in v]}
     if isinstance(v, frozenset):
-        return {"fs": [_enc(x, d) for x in v]}
+        return {"fs": [_enc(x, table, d) for x in v]}
     if isinstance(v, set):
-        return {"s": [_enc(x, d) for x in v]}
+        return {"s": [_enc(x, table, d) for x in v]}
     if isinstance(v, dict):
-        return {"d": [[_enc(k, d), _enc(x, d)] for k, x in v.items()]}
+        return {"d": [[_enc(k, table, d), _enc(x, table, d)] for k, x in v.items()]}
     if isinstance(v, range):
         return {"r": [v.start, v.stop, v.step]}
+    if _by_ref(v):
+        return {"n": table.ref(v)}
     if hasattr(type(v), "__next__"):
-        return {"it": [_enc(x, d) for x in v]}
+        return {"it": [_enc(x, table, d) for x in v]}
     if type(v).__eq__ is object.__eq__:
         # e.g. re.Match: the tests can only ask whether it is truthy, which the candidate decides anyway
         return {"o": [type(v).__name__, bool(v)]}
     raise TypeError(f"a {type(v).__name__} cannot cross the sandbox boundary (only plain data: numbers, strings, lists, tuples, sets, dicts, bytes)")
 
+
 _SEQ = {"l": list, "t": tuple, "s": set, "fs": frozenset}
+
 
 class _Opaque:
     """A value without plain-data equality (e.g. a regex match): only its type name and truthiness cross."""
@@ -94,18 +135,21 @@ class _Opaque:
     def __repr__(self):
         return f"<{self.kind}>"
 
-def _dec(x):
+
+def _dec(x, objs):
     t = type(x)
     if x is None or t is bool or t is int or t is float or t is str:
         return x
     if t is dict and len(x) == 1:
         (tag, val), = x.items()
         if tag in _SEQ and type(val) is list:
-            return _SEQ[tag](_dec(i) for i in val)
+            return _SEQ[tag](_dec(i, objs) for i in val)
         if tag == "it" and type(val) is list:
-            return iter([_dec(i) for i in val])
+            return iter([_dec(i, objs) for i in val])
         if tag == "d" and type(val) is list and all(type(p) is list and len(p) == 2 for p in val):
-            return {_dec(k): _dec(v) for k, v in val}
+            return {_dec(k, objs): _dec(v, objs) for k, v in val}
+        if tag == "n" and type(val) is int and 0 <= val < len(objs):
+            return objs[val]
         if tag == "b" and type(val) is str:
             return bytes.fromhex(val)
         if tag == "c" and type(val) is list and len(val) == 2 and all(type(i) in (int, float) for i in val):
@@ -114,13 +158,30 @@ def _dec(x):
             return range(*val)
         if tag == "o" and type(val) is list and len(val) == 2 and type(val[0]) is str and type(val[1]) is bool:
             return _Opaque(val[0][:100], val[1])
-    raise ValueError("malformed value from the candidate process")
+    raise ValueError("malformed value from the other process")
+
+
+def _fill(objs, attrs, cls):
+    """Gives the first len(objs) objects their (possibly changed) attributes, creating cls instances for the rest."""
+    if type(attrs) is not list or len(attrs) < len(objs):
+        raise ValueError("malformed object table")
+    if len(attrs) > len(objs):
+        if cls is None:
+            raise TypeError("a Node cannot cross the sandbox boundary here")
+        objs = objs + [object.__new__(cls) for _ in range(len(attrs) - len(objs))]
+    for o, pairs in zip(objs, attrs):
+        if type(pairs) is not list or not all(type(p) is list and len(p) == 2 and type(p[0]) is str and p[0].isidentifier() and not p[0].startswith("_") for p in pairs):
+            raise ValueError("malformed object attributes")
+        values = {k: _dec(v, objs) for k, v in pairs}
+        o.__dict__.clear()
+        o.__dict__.update(values)
+    return objs
 `;
 
 /*
  * The candidate process, forked from the harness before the harness reads the nonce (so its memory never holds it)
- * and held on a pipe until the harness has consumed the nonce (so the stdin pipe is empty by then). It runs the
- * candidate's code and answers calls with plain data; its own prints go to stderr, never into the call channel.
+ * and held on a pipe until the harness has consumed the nonce (so the stdin pipe is empty by then). Its own prints
+ * go to stderr, never into the channel to the harness.
  */
 const HOST = String.raw`
 def _host(go, rin, wout):
@@ -131,7 +192,6 @@ def _host(go, rin, wout):
     os.dup2(2, 1)
     os.read(go, 1)
     os.close(go)
-    rpc_in = os.fdopen(rin, "r", encoding="utf-8")
     rpc_out = os.fdopen(wout, "w", encoding="utf-8")
 
     def send(obj):
@@ -141,6 +201,9 @@ def _host(go, rin, wout):
     def describe(e):
         return f"{type(e).__name__}: {e}"[:500]
 
+    class Node:
+        """Nodes the harness sends arrive as these (attributes only, like QuixBugs' node.Node)."""
+
     g = {"__name__": "__candidate__", "__builtins__": __builtins__}
     try:
         exec(compile(_spec["program"], "candidate.py", "exec"), g)
@@ -149,10 +212,14 @@ def _host(go, rin, wout):
         os._exit(1)
     # Modules the candidate imported: the old single-file program let the tests use them (MBPP 596 reads sys).
     send({"ready": True, "modules": {k: v.__name__ for k, v in g.items() if isinstance(v, types.ModuleType)}})
-    for line in rpc_in:
+    for line in os.fdopen(rin, "r", encoding="utf-8"):
         req = json.loads(line)
         try:
-            out = {"ok": _enc(g[req["call"]](*_dec(req["args"]), **_dec(req["kwargs"])))}
+            objs = _fill([], req["objs"], Node)
+            result = g[req["call"]](*_dec(req["args"], objs), **_dec(req["kwargs"], objs))
+            table = _Table(objs)
+            value = _enc(result, table)
+            out = {"ok": value, "objs": table.attrs()}
         except BaseException as e:
             out = {"raise": describe(e)}
         send(out)
@@ -162,7 +229,7 @@ def _host(go, rin, wout):
 export const HARNESS = String.raw`
 import os, sys
 _write, _exit = os.write, os._exit
-import ctypes, json, traceback
+import ast, builtins, ctypes, importlib, json, signal, traceback, types
 ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: same-uid processes cannot read this one's memory or fds
 ${CODEC}
 with open(${JSON.stringify(TASK_FILE)}, encoding="utf-8") as f:
@@ -186,14 +253,51 @@ class CandidateError(Exception):
     """The candidate raised, returned something that is not plain data, or its process died."""
 
 
-# The signal that killed the candidate process, if one did: the harness then dies "of" it too (exit 128+N), so the
-# sandbox reports the limit (SIGXCPU → cpu_limit, SIGXFSZ → file_size_limit) as it would for a single process.
-_killed_by = [0]
+class _Channel:
+    """The harness's end of the pipes to the candidate process."""
+    pid = None
+    to_child = None
+    from_child = None
+    # The signal that killed the candidate process, if one did: the harness then exits 128+N, so the sandbox
+    # reports the limit (SIGXCPU → cpu_limit, SIGXFSZ → file_size_limit) as it would for a single process.
+    killed_by = 0
 
 
-def _where(e, filename):
-    lines = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == filename]
-    return f" at test line {lines[-1]}" if lines else ""
+def _recv():
+    line = _Channel.from_child.readline()
+    if not line:
+        _, status = os.waitpid(_Channel.pid, 0)
+        if os.WIFEXITED(status):
+            raise CandidateError(f"the candidate process ended (exit code {os.WEXITSTATUS(status)})")
+        sig = _Channel.killed_by = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        raise CandidateError(f"the candidate process was killed by {name}")
+    return json.loads(line)
+
+
+def _stub(name):
+    def call(*args, **kwargs):
+        table = _Table()
+        request = {"call": name, "args": _enc(list(args), table), "kwargs": _enc(kwargs, table)}
+        request["objs"] = table.attrs()
+        try:
+            _Channel.to_child.write(json.dumps(request) + "\n")
+            _Channel.to_child.flush()
+        except BrokenPipeError:
+            pass  # _recv() reports how the candidate process ended
+        reply = _recv()
+        if type(reply) is dict and "ok" in reply:
+            node = getattr(sys.modules.get("node"), "Node", None)  # QuixBugs' own class, loaded by the tests
+            objs = _fill(table.objs, reply.get("objs"), node if isinstance(node, type) else None)
+            return _dec(reply["ok"], objs)
+        if type(reply) is dict and type(reply.get("raise")) is str:
+            raise CandidateError(f"{name}() raised {reply['raise']}")
+        raise CandidateError("malformed reply from the candidate process")
+    call.__name__ = name
+    return call
 
 
 def _start_candidate():
@@ -210,88 +314,28 @@ def _start_candidate():
             os._exit(1)
     for fd in (go_r, req_r, rep_w):
         os.close(fd)
-    return pid, go_w, os.fdopen(req_w, "w", encoding="utf-8"), os.fdopen(rep_r, "r", encoding="utf-8")
+    _Channel.pid = pid
+    _Channel.to_child = os.fdopen(req_w, "w", encoding="utf-8")
+    _Channel.from_child = os.fdopen(rep_r, "r", encoding="utf-8")
+    return go_w
 
 
-def _rpc(spec, pid, to_child, from_child):
-    def recv():
-        line = from_child.readline()
-        if not line:
-            _, status = os.waitpid(pid, 0)
-            if os.WIFEXITED(status):
-                raise CandidateError(f"the candidate process ended (exit code {os.WEXITSTATUS(status)})")
-            import signal
-            sig = os.WTERMSIG(status)
-            _killed_by[0] = sig
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = f"signal {sig}"
-            raise CandidateError(f"the candidate process was killed by {name}")
-        return json.loads(line)
-
-    def stub(name):
-        def call(*args, **kwargs):
-            try:
-                to_child.write(json.dumps({"call": name, "args": _enc(list(args)), "kwargs": _enc(kwargs)}) + "\n")
-                to_child.flush()
-            except BrokenPipeError:
-                pass  # recv() reports how the candidate process ended
-            reply = recv()
-            if type(reply) is dict and "ok" in reply:
-                return _dec(reply["ok"])
-            if type(reply) is dict and type(reply.get("raise")) is str:
-                raise CandidateError(f"{name}() raised {reply['raise']}")
-            raise CandidateError("malformed reply from the candidate process")
-        call.__name__ = name
-        return call
-
-    try:
-        first = recv()
-    except CandidateError as e:
-        return False, f"the candidate failed to load: {e}"
-    if type(first) is not dict or first.get("ready") is not True:
-        why = first.get("load_error") if type(first) is dict else None
-        return False, f"the candidate failed to load: {why or 'malformed reply'}"
-    ns = {"__name__": "__test__"}
-    exec(compile(spec["setup"], "setup.py", "exec"), ns)
-    names = set(spec["names"])
-    if spec["freeNames"]:
-        import ast, builtins
-        tree = ast.parse(spec["test"])
-        seen = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
-        stored = {n.id for n in seen if not isinstance(n.ctx, ast.Load)}
-        free = {n.id for n in seen if isinstance(n.ctx, ast.Load)} - stored - set(ns) - set(dir(builtins))
-        modules = first.get("modules") if type(first.get("modules")) is dict else {}
-        for name in free:
-            # the harness imports the module itself (stdlib and system packages only: python -I)
-            if type(modules.get(name)) is str:
-                import importlib
-                ns[name] = importlib.import_module(modules[name])
-        names |= free - set(ns)
-    for name in names:
-        ns[name] = stub(name)
-    try:
-        exec(compile(spec["test"], "test.py", "exec"), ns)
-        if spec["checkWith"]:
-            ns["check"](ns[spec["checkWith"]])
-    except CandidateError as e:
-        return False, f"failed{_where(e, 'test.py')}: {e}"
-    except BaseException as e:
-        return False, f"failed{_where(e, 'test.py')}: {type(e).__name__}{': ' + str(e)[:300] if str(e) else ''}"
-    return True, "all checks passed"
+def _where(e, filename):
+    lines = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == filename]
+    return f" at test line {lines[-1]}" if lines else ""
 
 
-def _inprocess(spec):
-    sys.path[:0] = [os.path.abspath("python_testcases"), os.path.abspath(".")]
-    import importlib
+def _failure(e):
+    if isinstance(e, CandidateError):
+        return str(e)
+    return f"{type(e).__name__}{': ' + str(e)[:300] if str(e) else ''}"
+
+
+def _run_pytest_style(mod):
+    """QuixBugs' tests: every test function, every parametrized case; counts and the first failure."""
+    import pytest
     passed = failed = skipped = 0
     first_failure = None
-    try:
-        mod = importlib.import_module(spec["testModule"])
-    except BaseException as e:
-        return False, f"the tests failed to load: {type(e).__name__}: {e}"[:500]
-    import pytest
     for name in [n for n in dir(mod) if n.startswith("test")]:
         fn = getattr(mod, name)
         if not callable(fn):
@@ -306,29 +350,97 @@ def _inprocess(spec):
             except BaseException as e:
                 failed += 1
                 if first_failure is None:
-                    first_failure = f"{name}{list(case) if names else ''}: {type(e).__name__}: {e}"[:300]
-    summary = f"{passed} passed, {failed} failed, {skipped} skipped" + (f"; first failure {first_failure}" if first_failure else "")
-    return failed == 0 and passed > 0, summary
+                    first_failure = f"{name}{list(case) if names else ''}: {_failure(e)}"[:300]
+    return {"passed": passed, "failed": failed, "skipped": skipped, "first_failure": first_failure}
+
+
+def _summary(r):
+    text = f"{r['passed']} passed, {r['failed']} failed, {r['skipped']} skipped"
+    if r["failed"] and type(r.get("first_failure")) is str:
+        text += f"; first failure {r['first_failure']}"
+    return r["failed"] == 0 and r["passed"] > 0, text
+
+
+def _prepare(spec):
+    """Loads the tests (trusted) before any candidate code exists; returns what runs them once it is ready."""
+    if spec["mode"] == "module":
+        # The test files sit in the sandbox dir, which the candidate process can write once it runs: import them
+        # now, then take the dir off sys.path so no later import of the harness can come from there.
+        here = [os.path.abspath("python_testcases"), os.path.abspath(".")]
+        sys.path[:0] = here
+        package = types.ModuleType(spec["programModule"].rpartition(".")[0])
+        package.__path__ = []
+        program = types.ModuleType(spec["programModule"])
+        setattr(program, spec["name"], _stub(spec["name"]))
+        sys.modules[package.__name__] = package
+        sys.modules[program.__name__] = program
+        try:
+            mod = importlib.import_module(spec["testModule"])
+        except BaseException as e:
+            mod = e
+        finally:
+            sys.path[:] = [p for p in sys.path if p not in here]
+            importlib.invalidate_caches()
+
+        def run(first):
+            if isinstance(mod, BaseException):
+                return False, f"the tests failed to load: {_failure(mod)}"
+            return _summary(_run_pytest_style(mod))
+        return run
+
+    def run(first):
+        ns = {"__name__": "__test__"}
+        exec(compile(spec["setup"], "setup.py", "exec"), ns)
+        names = set(spec["names"])
+        if spec["freeNames"]:
+            tree = ast.parse(spec["test"])
+            seen = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+            stored = {n.id for n in seen if not isinstance(n.ctx, ast.Load)}
+            free = {n.id for n in seen if isinstance(n.ctx, ast.Load)} - stored - set(ns) - set(dir(builtins))
+            modules = first.get("modules") if type(first.get("modules")) is dict else {}
+            for name in free:
+                # the harness imports the module itself (stdlib and system packages only: python -I)
+                if type(modules.get(name)) is str:
+                    ns[name] = importlib.import_module(modules[name])
+            names |= free - set(ns)
+        for name in names:
+            ns[name] = _stub(name)
+        try:
+            exec(compile(spec["test"], "test.py", "exec"), ns)
+            if spec["checkWith"]:
+                ns["check"](ns[spec["checkWith"]])
+        except BaseException as e:
+            return False, f"failed{_where(e, 'test.py')}: {_failure(e)}"
+        return True, "all checks passed"
+    return run
+
+
+def _main():
+    run = _prepare(_spec)
+    go = _start_candidate()
+    proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
+    os.write(go, b"g")
+    os.close(go)
+    try:
+        try:
+            first = _recv()
+        except CandidateError as e:
+            return False, f"the candidate failed to load: {e}", proof
+        if type(first) is not dict or first.get("ready") is not True:
+            why = first.get("load_error") if type(first) is dict else None
+            return False, f"the candidate failed to load: {why or 'malformed reply'}", proof
+        return (*run(first), proof)
+    finally:
+        try:
+            os.kill(_Channel.pid, 9)
+        except OSError:
+            pass
 
 
 try:
-    if _spec["mode"] == "rpc":
-        _pid, _go, _to, _from = _start_candidate()
-        _proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
-        os.write(_go, b"g")
-        os.close(_go)
-        try:
-            _ok, _why = _rpc(_spec, _pid, _to, _from)
-        finally:
-            try:
-                os.kill(_pid, 9)
-            except OSError:
-                pass
-    else:
-        _proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
-        _ok, _why = _inprocess(_spec)
+    _ok, _why, _proof = _main()
 except BaseException as e:
-    _ok, _why = False, f"harness error: {type(e).__name__}: {e}"
+    _ok, _why, _proof = False, f"harness error: {_failure(e)}", b""
 try:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -337,5 +449,5 @@ except BaseException:
 if _ok:
     _write(1, _proof)
 _write(2, ("\n" + str(_why).replace("\n", " ") + "\n").encode("utf-8", "replace"))
-_exit(0 if _ok else 128 + _killed_by[0] if _killed_by[0] else 1)
+_exit(0 if _ok else 128 + _Channel.killed_by if _Channel.killed_by else 1)
 `;
