@@ -58,14 +58,15 @@ export const synthesize = operator({
       tasks, perTask: p.per_task, seed: p.seed, batchSize: p.batch_size, concurrency: p.concurrency, teacher, user,
       maxTurns: p.max_turns, maxTokens: p.max_tokens, signal: ctx.signal, maxErrorRate: p.max_error_rate,
       endpoint: endpointOptions ? `${endpointOptions.baseURL} (model ${endpointOptions.model})` : 'scripted players',
-      sink: { has: (id) => out.hasBatch(id), write: (id, rows) => out.writeBatch(id, rows) },
+      sink: { has: (id) => out.hasBatch(id), write: (id, rows) => out.writeBatch(id, rows), writeProvisional: (rows) => out.write(rows) },
       onEpisode: () => ctx.progress.tick(),
     });
     ctx.progress.tick(r.skipped);
     ctx.log(`synthesized ${r.written} trajectories in ${r.batches} batches (${r.skipped} resumed from checkpoints)`);
     if (r.endpointErrors) {
       ctx.metric('endpoint_errors', r.endpointErrors);
-      ctx.log(`${r.endpointErrors} trajectories failed on the endpoint (finish_reason 'error', errors teacher_error/user_error), within max_error_rate ${p.max_error_rate}`);
+      // queryable now (finish_reason 'error', errors teacher_error/user_error); their batches are redone next run
+      ctx.retryNextRun?.(`${r.endpointErrors} trajectories failed on the endpoint (within max_error_rate ${p.max_error_rate}); their batches are retried`);
     }
     if (remote) for (const [cause, n] of Object.entries(remote.stats.byCause)) ctx.metric(`retries/${cause}`, n);
   },

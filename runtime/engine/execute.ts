@@ -7,6 +7,7 @@ import type { ArtifactRow, Ledger, Manifest, MetricRow } from '../../storage/led
 import { checksumDir, LONE_SURROGATE, MANIFEST, Store } from '../../storage/store.ts';
 import { TableReader, TableWriter } from '../../storage/table.ts';
 import { schemaSignature } from '../../storage/codec.ts';
+import { markRetry } from './retry.ts';
 
 /*
  * Runs one node: builds its input handles from committed artifacts (checksums verified), stages its output in a
@@ -58,7 +59,7 @@ export function buildInputs(env: ExecEnv, k: KeyedNode, arts: Map<string, Artifa
   return handles;
 }
 
-function makeContext(env: ExecEnv, k: KeyedNode, dirs: { checkpoint: string; tmp: string }, metrics: MetricRow[]): OperatorContext {
+function makeContext(env: ExecEnv, k: KeyedNode, dirs: { checkpoint: string; tmp: string }, metrics: MetricRow[], retry: { reason?: string }): OperatorContext {
   let total: number | undefined;
   let unit = 'items';
   let done = 0;
@@ -74,6 +75,7 @@ function makeContext(env: ExecEnv, k: KeyedNode, dirs: { checkpoint: string; tmp
     },
     metric(name, value, step) { metrics.push({ runId: env.runId, nodeId: id, key: k.key, step: step ?? null, name, value, ts: Date.now() }); },
     log(message) { env.reporter.log(id, message); },
+    retryNextRun(reason) { retry.reason = reason; },
   };
 }
 
@@ -141,7 +143,8 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
     const spec = node.op.output as ArtifactSpec;
     const bad: Surrogates = { rows: 0 };
     const out = outputHandle(spec, node.id, stage, checkpoint, bad);
-    const ctx = makeContext(env, k, { checkpoint, tmp }, metrics);
+    const retry: { reason?: string } = {};
+    const ctx = makeContext(env, k, { checkpoint, tmp }, metrics, retry);
     const result = await node.op.run({ params: node.params, inputs, out, ctx } as never);
     if (env.signal.aborted) throw new NodeFailure(node.id, 'cancelled');
     const { rows, schema } = await finishOutput(spec, out, result, stage, node.id);
@@ -168,7 +171,10 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
       status: 'committed', seconds: (Date.now() - started) / 1000, params: node.params,
     });
     env.store.markCommitted(k.key, art.same_as);
-    rmSync(checkpoint, { recursive: true, force: true });
+    if (retry.reason) {
+      markRetry(checkpoint, retry.reason);
+      env.reporter.log(node.id, `committed; it runs again on the next run: ${retry.reason}`);
+    } else rmSync(checkpoint, { recursive: true, force: true });
     return { ...art, committed_at: new Date().toISOString() };
   } finally {
     clearInterval(flush);

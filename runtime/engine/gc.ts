@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ledger, type Manifest } from '../../storage/ledger.ts';
+import { retryPending } from './retry.ts';
 import { LEDGER_FIX, LedgerLost, MANIFEST, RunLock, Store, StoreError, writeFileAtomic } from '../../storage/store.ts';
 
 /** An artifact folder's manifest if it is well-formed and names this folder's key, else why not. */
@@ -94,7 +95,7 @@ export async function gc(storeDir: string, opts: { repair: boolean; dryRun: bool
       repaired++;
     }
     if (adopted.length) rows = await led.all('SELECT key, node_id, files FROM artifacts');
-    for (const name of readdirSync(join(store.dir, 'checkpoints'))) if (known.has(name)) drop(store.checkpointDir(name), 'its key is committed');
+    for (const name of readdirSync(join(store.dir, 'checkpoints'))) if (known.has(name) && retryPending(store, name) === null) drop(store.checkpointDir(name), 'its key is committed');
     if (!opts.dryRun) removed += store.sweepTemp();
     if (opts.repair) {
       for (const r of rows) {

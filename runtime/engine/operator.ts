@@ -98,6 +98,11 @@ export interface OperatorContext {
   storeDir: string;
   /** Values of the env vars the operator declared (part of its key). */
   env: Record<string, string | undefined>;
+  /**
+   * Commit this output, but run the node again on the next `run` (durable batches resume; its descendants rerun
+   * after it): for an output that is usable but incomplete, e.g. rows that failed on a flaky endpoint.
+   */
+  retryNextRun?(reason: string): void;
 }
 
 export interface RunArgs<P extends z.ZodObject, I extends Record<string, InputSpec>, O extends ArtifactSpec> {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { DagValidationError, descendants, inputIds, topoOrder, validateDag, type Dag } from './dag.ts';
 import { computeKeys, rekey, type KeyedNode } from './keys.ts';
 import type { ExecEnv } from './execute.ts';
+import { retryPending } from './retry.ts';
 import { silentReporter, type NodeStatus, type Reporter } from './progress.ts';
 import type { ArtifactRow } from '../../storage/ledger.ts';
 import { LEDGER_FIX, LedgerLost, MANIFEST, RunLock, Store, StoreError, type CommittedIndex } from '../../storage/store.ts';
@@ -63,7 +64,9 @@ function plan(d: Dag, keys: Map<string, KeyedNode>, committed: Map<string, Artif
     return new Set(opts.only);
   }
   const forced = forcedNodes(d, opts);
-  return new Set(d.nodes.filter((n) => forced.has(n.id) || !isCommitted(n.id)).map((n) => n.id));
+  // a node that asked to run again (ctx.retryNextRun) reruns with everything downstream, as with --from
+  const again = descendants(d, d.nodes.filter((n) => retryPending(store, keys.get(n.id)!.key) !== null).map((n) => n.id));
+  return new Set(d.nodes.filter((n) => forced.has(n.id) || again.has(n.id) || !isCommitted(n.id)).map((n) => n.id));
 }
 
 /** Nodes the flags make run whether or not their key is committed. */
@@ -149,7 +152,7 @@ function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set
   if (opts.force?.length || opts.from?.length || opts.only?.length || !store.ledgerVouched()) return undefined;
   for (const k of keys.values()) {
     // A damaged Parquet frame sends the run down the full path, whose checks against the ledger report it.
-    if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [], MANIFEST)) return undefined;
+    if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || retryPending(store, k.key) !== null || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [], MANIFEST)) return undefined;
   }
   const nodes = new Map<string, NodeResult>([...keys].map(([id, k]) => [id, { status: 'cached' as const, key: k.key }]));
   return { runId: 'noop', ok: true, cancelled: false, nodes };

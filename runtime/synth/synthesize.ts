@@ -24,6 +24,8 @@ export function synthJobs(tasks: Task[], perTask: number, baseSeed: number): Syn
 export interface BatchSink {
   has(batchId: string): boolean;
   write(batchId: string, rows: Trajectory[]): Promise<void>;
+  /** Rows a rerun must redo (a batch with failed episodes): kept in this output but not as a durable batch. */
+  writeProvisional?(rows: Trajectory[]): Promise<void>;
 }
 
 /** Episodes that failed because a model endpoint did (its request failed after the client's retries). */
@@ -51,7 +53,7 @@ export interface SynthesizeOptions {
   onEpisode?(t: Trajectory): void;
   /**
    * Share of this attempt's episodes that may fail on the endpoint (default 1: never fail). Past it the run stops
-   * at once and throws EndpointFailure. Below it, batches with failed episodes are written last.
+   * at once and throws EndpointFailure. Below it, batches with failed episodes are written last, provisionally.
    */
   maxErrorRate?: number;
   /** Names the endpoint in the failure message (e.g. its base URL and model). */
@@ -115,7 +117,7 @@ export async function synthesize(o: SynthesizeOptions): Promise<SynthesizeResult
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   for (const h of held.sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    await o.sink.write(h.id, h.rows);
+    await (o.sink.writeProvisional ? o.sink.writeProvisional(h.rows) : o.sink.write(h.id, h.rows));
     written += h.rows.length;
   }
   return { written, skipped, batches: nBatches, endpointErrors: failures.length };

@@ -21,6 +21,7 @@ import { Task } from '../../schemas/task.ts';
 import { Trajectory } from '../../schemas/trajectory.ts';
 import { makeTasks } from '../../runtime/worlds/index.ts';
 import { synthesize } from '../../operators/synthesize.ts';
+import { verify } from '../../operators/verify.ts';
 import { openAIChatPolicy } from '../../runtime/agent/engines/openai-chat.ts';
 import { scriptedUser } from '../../runtime/agent/scripted.ts';
 import { synthesize as synthesizeAll } from '../../runtime/synth/synthesize.ts';
@@ -33,7 +34,8 @@ const fixedTasks = operator({
 });
 const openai = { max_retries: 1, backoff_ms: 1, timeout_ms: 5_000 };
 const synthDag = (name: string, seed = 1) => dag(name, (b) => {
-  b.node('synth', synthesize, { per_task: 2, seed, teacher: 'openai', concurrency: 4, batch_size: 4, openai }, { tasks: b.node('tasks', fixedTasks, {}) });
+  const t = b.node('tasks', fixedTasks, {});
+  b.node('verify', verify, {}, { trajectories: b.node('synth', synthesize, { per_task: 2, seed, teacher: 'openai', concurrency: 4, batch_size: 4, openai }, { tasks: t }), tasks: t });
 });
 
 let store: string;
@@ -95,7 +97,17 @@ describe('synthesize against a dead or flaky endpoint', () => {
     const failed = out.filter((t) => t.errors.some((e) => e.kind === 'teacher_error'));
     expect(failed.map((t) => t.id).sort()).toEqual([`${broken}:s5`, `${broken}:s6`]);
     expect(failed.every((t) => t.finish_reason === 'error')).toBe(true);
+    // the endpoint is back: the next run redoes the failed episodes' batches (the others resume) and commits clean
     mode = () => 'ok';
+    const before = lb.requests;
+    const again = await runDag(synthDag('a_few_fail', 5), { storeDir: store });
+    expect(again.nodes.get('synth')!.status).toBe('committed');
+    expect(again.nodes.get('verify')!.status).toBe('committed'); // downstream reran on the new rows
+    const fixed = await rows(again.nodes.get('synth')!.key);
+    expect(fixed.map((t) => t.id).sort()).toEqual(out.map((t) => t.id).sort());
+    expect(fixed.filter((t) => t.errors.length)).toEqual([]);
+    expect(lb.requests - before).toBeLessThan(lb.requests / 2); // only the redone batch went to the endpoint
+    expect((await runDag(synthDag('a_few_fail', 5), { storeDir: store })).nodes.get('synth')!.status).toBe('cached');
   }, 60_000);
 
   it('retries under a node signal raise no MaxListenersExceededWarning', async () => {
