@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import PQueue from 'p-queue';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractCode, runCodeTask, type CodeRunOptions, type CodeVerdict } from '../../runtime/eval/code/evaluate.ts';
@@ -115,6 +116,34 @@ describe.runIf(namespaced)(`hostile candidates fail with a reason, never a crash
     expect(v.passed).toBe(false);
     expect(v.reason).toMatch(reason);
   });
+});
+
+describe('eval-code on a machine that cannot isolate code', () => {
+  // A fresh process (the isolation probe is cached per process) forced to the unisolated level: the node must fail
+  // before any sample, with the sandbox's reason and the opt-in, and commit nothing; with the opt-in it runs.
+  const run = (env: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'af-code-refuse-'));
+    const script = join(dir, 'run.mts');
+    writeFileSync(script, `import { runDag } from ${JSON.stringify(`${process.cwd()}/runtime/engine/scheduler.ts`)};
+import { dag } from ${JSON.stringify(`${process.cwd()}/runtime/engine/dag.ts`)};
+import { evalCode } from ${JSON.stringify(`${process.cwd()}/operators/eval-code.ts`)};
+const r = await runDag(dag('refuse', (d) => { d.node('he', evalCode, { agent: 'oracle', benchmark: 'humaneval', limit: 2 }); }), { storeDir: ${JSON.stringify(join(dir, 'store'))} });
+console.log(JSON.stringify([...r.nodes].map(([id, n]) => ({ id, status: n.status, error: n.error ?? null }))));
+`);
+    const env2: Record<string, string | undefined> = { ...process.env, AGENTFORGE_SANDBOX_ISOLATION: 'rlimit', ...env };
+    if (!('AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS' in env)) delete env2.AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), env: env2, encoding: 'utf8', timeout: 120_000 });
+    rmSync(dir, { recursive: true, force: true });
+    return JSON.parse(r.stdout.trim().split('\n').at(-1) || 'null') as { id: string; status: string; error: string | null }[] | null;
+  };
+
+  it('refuses by default, naming the risk and the opt-in; runs when opted in', () => {
+    const refused = run({});
+    expect(refused?.[0].status).toBe('failed');
+    expect(refused?.[0].error).toMatch(/refusing to run untrusted code.*network and process table.*AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS=1/s);
+    const allowed = run({ AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS: '1' });
+    expect(allowed?.[0]).toMatchObject({ status: 'committed' });
+  }, 240_000);
 });
 
 describe('pass@k and pass^k estimators', () => {

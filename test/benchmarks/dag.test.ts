@@ -9,6 +9,7 @@ import { openSqlSession, runReadOnly } from '../../storage/sql.ts';
 import { benchmarksDag } from '../../dags/benchmarks.ts';
 import { chooseAgent, AgentParams } from '../../runtime/eval/agent.ts';
 import { replayGold, TauWorld } from '../../runtime/worlds/tau/world.ts';
+import { ALLOW_ENV, isolationLevel } from '../../runtime/sandbox/isolation.ts';
 
 /*
  * The benchmarks DAG end to end on a temp store, 2–3 entries per benchmark: the oracle (reference answers) must
@@ -18,6 +19,8 @@ import { replayGold, TauWorld } from '../../runtime/worlds/tau/world.ts';
 const stores: string[] = [];
 afterAll(() => { for (const s of stores) rmSync(s, { recursive: true, force: true }); });
 const store = () => { const s = mkdtempSync(join(tmpdir(), 'af-bench-')); stores.push(s); return s; };
+// Only reference solutions run here, so a machine whose sandbox cannot isolate code opts in rather than failing.
+if (isolationLevel() === 'rlimit') process.env[ALLOW_ENV] = '1';
 
 async function sql(dir: string, q: string) {
   const session = await openSqlSession(dir);
