@@ -222,6 +222,17 @@ export class Store {
     if (now !== undefined) writeFileAtomic(join(this.dir, 'ledger.checked'), now);
   }
 
+  /**
+   * A lock left by a run that died: the no-op fast path then takes the full path, which takes the lock over and
+   * marks that run killed (otherwise a store whose reruns are all no-ops would show it `running` forever).
+   */
+  deadLockLeft(): boolean {
+    const p = join(this.dir, 'lock');
+    if (!existsSync(p)) return false;
+    const h = readLock(p);
+    return !h || lockHolderAlive(h) === false;
+  }
+
   /** See ledgerProblemAt. */
   ledgerProblem(): string | undefined { return ledgerProblemAt(this.dir); }
 

@@ -149,7 +149,7 @@ const OUTPUT_FILE: Record<string, string[]> = { table: ['data.parquet'], report:
 
 /** Every key already committed and nothing forced: answer from the committed-keys index without opening the ledger. */
 function noopFastPath(keys: Map<string, KeyedNode>, store: Store, committed: Set<string>, opts: RunOptions): RunResult | undefined {
-  if (opts.force?.length || opts.from?.length || opts.only?.length || !store.ledgerVouched()) return undefined;
+  if (opts.force?.length || opts.from?.length || opts.only?.length || !store.ledgerVouched() || store.deadLockLeft()) return undefined;
   for (const k of keys.values()) {
     // A damaged Parquet frame sends the run down the full path, whose checks against the ledger report it.
     if (!committed.has(k.key) || !existsSync(store.artifactDir(k.key)) || retryPending(store, k.key) !== null || folderProblem(store.artifactDir(k.key), OUTPUT_FILE[k.node.op.output.kind] ?? [], MANIFEST)) return undefined;

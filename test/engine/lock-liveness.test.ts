@@ -126,3 +126,20 @@ describe('readers never break writers', () => {
     await reader.out;
   }, 60_000);
 });
+
+describe('a dead run is marked killed even when every rerun is a no-op', () => {
+  it('the no-op path defers to the full path when a dead holder left its lock', async () => {
+    expect((await runDag(chain(), { storeDir: store.dir })).ok).toBe(true);
+    const l = await Ledger.open(join(store.dir, 'ledger.duckdb'));
+    await l.startRun('dead-run', 'chain', '');
+    await l.close();
+    writeFileSync(lockPath(), JSON.stringify({ pid: 999999, started: 'x', argv: 'agentforge run --from a', host: hostname(), boot: bootId(), pidStart: '5' }));
+    const r = await runDag(chain(), { storeDir: store.dir });
+    expect(r.runId).not.toBe('noop');
+    expect([...r.nodes.values()].every((n) => n.status === 'cached')).toBe(true);
+    expect(existsSync(lockPath())).toBe(false);
+    const ro = await Ledger.openReadOnly(join(store.dir, 'ledger.duckdb'));
+    try { expect(await ro.all(`SELECT status FROM runs WHERE run_id = 'dead-run'`)).toEqual([{ status: 'killed' }]); } finally { await ro.close(); }
+    expect((await runDag(chain(), { storeDir: store.dir })).runId).toBe('noop');
+  });
+});

@@ -59,3 +59,15 @@ describe('a syntax error in a DAG outside a "type": "module" package names the f
     expect(r.stderr).toMatch(/Unexpected/);
   }, 60_000);
 });
+
+describe('a DAG importing a package its folder cannot resolve names the package and the line', () => {
+  it('instead of "Cannot require() ES Module … in a cycle"', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'af-dag-'));
+    try {
+      writeFileSync(join(dir, 'pkg.ts'), `import { dag } from '${join(ROOT, 'runtime/engine/dag.ts')}';\nimport { z } from 'zod';\nexport default dag('x', () => { void z; });\n`);
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/agentforge.mjs'), 'run', join(dir, 'pkg.ts'), '--store', join(dir, 's')], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`package 'zod', imported at ${join(dir, 'pkg.ts')}:2, cannot be found from that folder`);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  }, 60_000);
+});
