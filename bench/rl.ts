@@ -18,8 +18,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/node/env.ts';
 import { runNode } from '../runtime/node/client.ts';
-import { InitModelResult } from '../runtime/node/requests.ts';
-import type { RlSample } from '../runtime/node/rl-requests.ts';
+import { InitModelResult } from '../runtime/node/protocol.ts';
+import { withAdvantages, type ScoredSample } from '../runtime/rl/advantages.ts';
 import { RlSession } from '../runtime/node/rl-session.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 
@@ -100,10 +100,10 @@ function line(metric: string, value: number, unit: string, baseline: number | nu
 }
 
 /** Synthetic rollout rows with the bench's shape: group-varying rewards, ~uniform behaviour logprobs. */
-function rollouts(step: number, vocab: number): RlSample[] {
+function rollouts(step: number, vocab: number): ScoredSample[] {
   let s = step * 7919 + 1;
   const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const rows: RlSample[] = [];
+  const rows: ScoredSample[] = [];
   for (let g = 0; g < groups; g++) {
     const prompt = Array.from({ length: promptLen }, () => 10 + Math.floor(rand() * (vocab - 10)));
     for (let i = 0; i < groupSize; i++) {
@@ -132,7 +132,7 @@ let exportS = 0;
 for (let v = 1; v <= steps; v++) {
   const rows = rollouts(v, init.vocab_size);
   const t0 = performance.now();
-  const r = await session.step({ ...common, step: v, samples: rows });
+  const r = await session.step({ ...common, step: v, samples: withAdvantages(rows, { scale_rewards: true, adv_eps: 1e-6 }) });
   if (v > 1) { times.push((performance.now() - t0) / 1000); exportS += r.export?.seconds ?? 0; }
 }
 await session.close();

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensurePythonEnv, GPU_DIR, venvDirFor } from '../runtime/node/env.ts';
 import { runNode } from '../runtime/node/client.ts';
-import { InitModelResult, TrainSftResult } from '../runtime/node/requests.ts';
+import { InitModelResult, TrainSftResult } from '../runtime/node/protocol.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 
 const TRL_PIN = 'trl==1.16.0';

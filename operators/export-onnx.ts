@@ -2,21 +2,16 @@
  * export-onnx: the model as ONNX with KV-cache inputs/outputs (see runtime/node/agentforge_node/onnx_export.py for
  * the graph signature), plus meta.json and the tokenizer/config files, so TS engines decode incrementally.
  */
-import { z } from 'zod';
 import { files, model, operator } from '../runtime/engine/operator.ts';
 import { runNode } from '../runtime/node/client.ts';
 import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
-import { ExportOnnxResult } from '../runtime/node/requests.ts';
+import { ExportOnnxParams, ExportOnnxResult } from '../runtime/node/protocol.ts';
 
 export const exportOnnx = operator({
   name: 'export-onnx',
   version: 3,
   description: 'ONNX export with KV cache (opset 18) + meta.json for onnxruntime-node',
-  params: z.object({
-    /** Written to meta.json; rollouts record it as the behaviour policy's version. */
-    policy_version: z.number().int().min(0).default(0),
-    opset: z.number().int().min(14).default(18),
-  }),
+  params: ExportOnnxParams,
   inputs: { model: model() },
   output: files(),
   codeDeps: nodeCode('commands/export_onnx.py'),

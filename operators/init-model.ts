@@ -6,30 +6,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import { z } from 'zod';
 import { model, operator, table } from '../runtime/engine/operator.ts';
 import { runNode } from '../runtime/node/client.ts';
 import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
-import { InitModelResult } from '../runtime/node/requests.ts';
+import { InitModelParams, InitModelResult } from '../runtime/node/protocol.ts';
 import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 import { Trajectory } from '../schemas/trajectory.ts';
-
-export const InitModelParams = z.object({
-  vocab_size: z.number().int().min(263).default(4096),
-  min_frequency: z.number().int().min(1).default(2),
-  /** 'digits' splits digits and merges across words: ~6x shorter tool-use sequences, copyable ids. */
-  pretokenizer: z.enum(['bytelevel', 'digits']).default('bytelevel'),
-  hidden_size: z.number().int().min(8).default(256),
-  num_layers: z.number().int().min(1).default(4),
-  num_heads: z.number().int().min(1).default(4),
-  num_kv_heads: z.number().int().min(1).default(2),
-  head_dim: z.number().int().min(4).default(64),
-  intermediate_size: z.number().int().min(8).default(768),
-  max_position_embeddings: z.number().int().min(16).default(2048),
-  rope_theta: z.number().positive().default(10000),
-  tie_word_embeddings: z.boolean().default(true),
-  seed: z.number().int().default(0),
-});
 
 /** One training text per trajectory: the conversation exactly as SFT and rollouts will render it. */
 export function renderCorpus(rows: Trajectory[]): string[] {

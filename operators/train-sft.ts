@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { model, operator, table } from '../runtime/engine/operator.ts';
 import { runNode } from '../runtime/node/client.ts';
 import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
-import { TrainSftResult } from '../runtime/node/requests.ts';
+import { TrainSftParams as TrainSftHyper, TrainSftResult, type NodeRequest } from '../runtime/node/protocol.ts';
 
 /** The shard columns the trainer reads (build-sft-shards writes these and more). */
 export const SftShardColumns = z.object({
@@ -18,21 +18,7 @@ export const SftShardColumns = z.object({
   seq_lens: z.array(z.number().int()),
 });
 
-export const TrainSftParams = z.object({
-  epochs: z.number().int().min(1).default(1),
-  max_steps: z.number().int().min(1).nullable().default(null),
-  batch_size: z.number().int().min(1).default(8),
-  micro_batch_size: z.number().int().min(1).default(8),
-  lr: z.number().positive().default(3e-4),
-  min_lr_ratio: z.number().min(0).max(1).default(0.1),
-  warmup_steps: z.number().int().min(0).default(10),
-  weight_decay: z.number().min(0).default(0.01),
-  betas: z.tuple([z.number(), z.number()]).default([0.9, 0.95]),
-  max_grad_norm: z.number().positive().default(1.0),
-  seed: z.number().int().default(0),
-  checkpoint_every: z.number().int().min(1).default(50),
-  max_seq_len: z.number().int().min(1).nullable().default(null),
-  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+export const TrainSftParams = TrainSftHyper.extend({
   /** Data-parallel processes (torchrun); batch_size must be a multiple of micro_batch_size × nproc. */
   nproc: z.number().int().min(1).default(1),
   /** Torch threads per process; 0 = the cores divided among the processes (AGENTFORGE_TORCH_THREADS). */
@@ -50,9 +36,8 @@ export const trainSft = operator({
   codeDeps: nodeCode('commands/train_sft.py'),
   async run({ params, inputs, out, ctx }) {
     const { nproc, threads, ...hyper } = params;
-    const request = {
+    const request: NodeRequest<'train-sft'> = {
       ...hyper,
-      betas: [...hyper.betas],
       model_dir: inputs.model.dir,
       shards: inputs.shards.files,
       out_dir: out.dir,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { ensurePythonEnv, GPU_DIR } from './env.ts';
-import { NODE_REQUESTS } from './requests.ts';
+import { NODE_REQUESTS } from './protocol.ts';
 
 export const NodeEvent = z.discriminatedUnion('event', [
   z.object({ event: z.literal('progress'), done: z.number(), total: z.number().nullable(), unit: z.string() }),

@@ -1,12 +1,12 @@
 /*
  * A long-lived RL trainer child: `python -m agentforge_node.rl_session`, so torch and the model load once per run
- * instead of once per step. Requests and results are typed in ./rl-requests.ts (rollout table columns there too).
+ * instead of once per step. Requests and results are typed in ./protocol.ts (RlStepRequest, RlSample, RlStepResult).
  *
  *   const s = await RlSession.start({ signal, onEvent });                 // spawns the child (PYTHONPATH=runtime/node)
  *   const st = await s.state({ model_dir, checkpoint_dir, export_dir });  // load / resume; st.step = trainer step
  *   for (let v = st.step + 1; v <= steps; v++) {
- *     // rollouts with the engine on export_dir (policy v - 1) -> Parquet -> then:
- *     const r = await s.step({ model_dir, checkpoint_dir, step: v, rollouts: [file], export_dir, lr: 1e-6 });
+ *     // rollouts with the engine on export_dir (policy v - 1) -> advantages (runtime/rl/advantages.ts) -> then:
+ *     const r = await s.step({ model_dir, checkpoint_dir, step: v, samples, export_dir, lr: 1e-5 });
  *     // r.metrics (loss, clip_frac, kl, entropy, mismatch_kl, tis_mean, ...), r.export -> engine.reload(dir, v)
  *   }
  *   await s.close();
@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { NodeError, NodeEvent } from './client.ts';
 import { ensurePythonEnv, GPU_DIR } from './env.ts';
-import { RlStepRequest, RlStepResult } from './rl-requests.ts';
+import { RlStepRequest, RlStepResult } from './protocol.ts';
 
 export interface RlSessionOptions {
   signal?: AbortSignal;

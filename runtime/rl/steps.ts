@@ -19,6 +19,9 @@ export interface StepRecord {
   times: Record<string, number>;
 }
 
+/** Where a train-rl output keeps its run's step files (read back by the rl-rollouts operator). */
+export const RUN_STEPS_DIR = 'steps';
+
 export const stepName = (step: number): string => `step-${String(step).padStart(6, '0')}`;
 
 export class StepStore {

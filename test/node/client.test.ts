@@ -12,9 +12,9 @@ describe('runNode', () => {
   it('turns a Python request error into a NodeError naming the unknown and missing fields', async () => {
     const err = await runNode('forward', { bogus: 1 }, { python: await python() }).catch((e) => e);
     expect(err).toBeInstanceOf(NodeError);
-    // forward has a zod schema, so the TS side catches it; describe has none of these fields -> Python reports.
-    const py = await runNode('describe', { bogus: 1 }, { python: await python() }).catch((e) => e);
-    expect(py.message).toMatch(/unknown field 'bogus'/);
+    // missing fields: the zod schema catches them before spawning; an unknown one (zod strips it) the node refuses
+    const py = await runNode('forward', { model_dir: '/m', input_ids: [[1]], bogus: 1 }, { python: await python() }).catch((e) => e);
+    expect(py.message).toMatch(/invalid forward request: .*\nbogus\n\s+Extra inputs are not permitted/s);
     expect(py.exitCode).toBe(2);
   }, 60_000);
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePythonEnv } from '../../runtime/node/env.ts';
 import { runNode } from '../../runtime/node/client.ts';
-import { InitModelResult } from '../../runtime/node/requests.ts';
+import { InitModelResult } from '../../runtime/node/protocol.ts';
 import { CHAT_TEMPLATE } from '../../runtime/agent/chat-template.ts';
 
 export const python = async (): Promise<string> => (await ensurePythonEnv()).python;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runNode } from '../../runtime/node/client.ts';
-import { ExportOnnxResult, ForwardResult, type OnnxMeta } from '../../runtime/node/requests.ts';
+import { ExportOnnxResult, ForwardResult, type OnnxMeta } from '../../runtime/node/protocol.ts';
 import { python, tinyModel } from './helpers.ts';
 
 type Feeds = Record<string, ort.Tensor>;

@@ -9,10 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RlSession } from '../../runtime/node/rl-session.ts';
-import { rlLoop, type RlLoopOptions } from '../../runtime/rl/rl-loop.ts';
+import { RlLoopParams, rlLoop, type RlLoopOptions } from '../../runtime/rl/rl-loop.ts';
 import { StepStore } from '../../runtime/rl/steps.ts';
-import { RewardParams } from '../../runtime/rewards/mix.ts';
-import { DEFAULT_LIMITS } from '../../runtime/agent/loop.ts';
 import { pythonBin, tinyOnnxModel } from '../fixtures/python.ts';
 import { statusTasks } from '../rollout/helpers.ts';
 
@@ -30,11 +28,11 @@ class Killed extends Error {}
 
 function options(session: RlSession, metrics: Array<[string, number]>, over: Partial<RlLoopOptions> = {}): RlLoopOptions {
   return {
-    tasks: statusTasks(6), session, exportDir: join(work, 'export'), store: new StepStore(join(work, 'steps')), steps: 3,
+    tasks: statusTasks(6), session, exportDir: join(work, 'export'), store: new StepStore(join(work, 'steps')),
+    params: RlLoopParams.parse({ steps: 3, groups: 2, group_size: 2, dynamic_sampling: false, max_groups: 2, seed: 0, concurrency: 4,
+      limits: { max_turns: 1, max_new_tokens: 4, max_context: 16_384 } }),
     trainer: { model_dir: modelDir, checkpoint_dir: join(work, 'trainer'), lr: 1e-3, device: 'cpu', checkpoint_every: 1, seed: 0 },
-    groups: 2, groupSize: 2, dynamic: false, maxGroups: 2, seed: 0, concurrency: 4,
-    limits: { ...DEFAULT_LIMITS, maxTurns: 1, maxNewTokens: 4, maxContext: 16_384 }, sampling: { temperature: 1, topP: 1 },
-    rewards: RewardParams.parse({}), metric: (name, _v, step) => metrics.push([name, step]), log: () => {},
+    metric: (name, _v, step) => metrics.push([name, step]), log: () => {},
     ...over,
   };
 }

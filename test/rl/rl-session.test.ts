@@ -1,22 +1,20 @@
 /*
  * The RL session client against the real Python child: load, train steps, export that onnxruntime-node runs
- * (full export, then a weights-only refresh) matching torch, replay skipping, crash and abort handling, and the
- * zod request schema in step with the Python dataclass.
+ * (full export, then a weights-only refresh) matching torch, replay skipping, crash and abort handling.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { runNode } from '../../runtime/node/client.ts';
-import { ForwardResult } from '../../runtime/node/requests.ts';
-import { RlSample, RlStepRequest } from '../../runtime/node/rl-requests.ts';
+import { ForwardResult, type RlSample } from '../../runtime/node/protocol.ts';
+import { withAdvantages, type ScoredSample } from '../../runtime/rl/advantages.ts';
 import { RlSession } from '../../runtime/node/rl-session.ts';
 import { python, tinyModel } from '../node/helpers.ts';
 
 /** Two groups of three completions after a 4-token prompt; behaviour logprobs deliberately off (TIS kicks in). */
 function samples(): RlSample[] {
-  const out: RlSample[] = [];
+  const out: ScoredSample[] = [];
   for (let g = 0; g < 2; g++) {
     for (let i = 0; i < 3; i++) {
       const ids = [10 + g, 20, 30, 40, ...Array.from({ length: 5 + i }, (_, j) => 50 + ((g * 37 + i * 11 + j * 7) % 200))];
@@ -25,7 +23,7 @@ function samples(): RlSample[] {
         group_id: `g${g}`, reward: (i + g) % 2 });
     }
   }
-  return out;
+  return withAdvantages(out, { scale_rewards: true, adv_eps: 1e-6 });
 }
 
 const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
@@ -52,7 +50,7 @@ describe('RlSession (real python child)', () => {
     const ckpt = `${model}-ckpt`, onnx = `${model}-onnx-rl`, saved = `${model}-rl1`;
     const events: string[] = [];
     const s = await RlSession.start({ python: py, onEvent: (e) => { if (e.event === 'metric') events.push(e.name); } });
-    const common = { model_dir: model, checkpoint_dir: ckpt, lr: 1e-3, device: 'cpu', eps_high: 0.28 };
+    const common = { model_dir: model, checkpoint_dir: ckpt, lr: 1e-3, device: 'cpu' as const, eps_high: 0.28 };
     const st = await s.state({ ...common, export_dir: onnx });
     expect(st).toMatchObject({ op: 'state', step: 0, skipped: false, resumed_from: null, export: { mode: 'full', policy_version: 0 } });
     const r1 = await s.step({ ...common, step: 1, samples: samples(), export_dir: onnx, save_dir: saved, tis_cap: 2 });
@@ -60,7 +58,7 @@ describe('RlSession (real python child)', () => {
     expect(r1.export).toMatchObject({ mode: 'weights', policy_version: 1 });
     expect(r1.metrics.tis_trunc_frac).toBeGreaterThan(0);
     expect(r1.metrics.tokens).toBe(samples().reduce((a, r) => a + r.loss_mask.reduce((x, y) => x + y, 0), 0));
-    for (const k of ['loss', 'clip_frac', 'entropy', 'mismatch_kl', 'tis_mean', 'grad_norm', 'reward_mean']) expect(events).toContain(k);
+    for (const k of ['loss', 'clip_frac', 'entropy', 'mismatch_kl', 'tis_mean', 'grad_norm', 'adv_abs_mean']) expect(events).toContain(k);
     expect(existsSync(join(ckpt, 'step-000001.pt'))).toBe(true);
     expect(JSON.parse(readFileSync(join(onnx, 'meta.json'), 'utf8')).policy_version).toBe(1);
 
@@ -98,27 +96,5 @@ describe('RlSession (real python child)', () => {
     await expect(p).rejects.toThrow('stop now');
     await new Promise((r) => setTimeout(r, 300));
     expect(() => process.kill(s.pid!, 0)).toThrow();
-  }, 60_000);
-
-  it('the zod request schema matches the Python dataclass (names, required-ness, types)', async () => {
-    type Described = Record<string, Record<string, { required: boolean; type: string }>>;
-    const { commands } = await runNode<{ commands: Described }>('describe', {}, { python: py });
-    const pyType = (s: z.ZodType): string => {
-      const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
-      switch (def.type) {
-        case 'optional': return pyType(def.innerType!);
-        case 'nullable': return `${pyType(def.innerType!)} | null`;
-        case 'string': return 'str';
-        case 'boolean': return 'bool';
-        case 'number': return (s as z.ZodNumber).isInt ? 'int' : 'float';
-        case 'array': return `list[${pyType(def.element!)}]`;
-        case 'enum': return 'literal';
-        case 'object': return s === RlSample ? 'RlSample' : 'dict';
-        default: return def.type;
-      }
-    };
-    const fields = Object.fromEntries(Object.entries(RlStepRequest.shape).map(([k, v]) =>
-      [k, { required: !(v as z.ZodType).safeParse(undefined).success, type: pyType(v as z.ZodType) }]));
-    expect(fields).toEqual(commands['train-rl']);
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 """Entry point: `python -m agentforge_node <command>` with one JSON request on stdin.
 
-Dispatches to module agentforge_node.commands.<command, '-' -> '_'>, which defines a `Request` dataclass and
-`run(req, emit) -> dict`. Exit codes: 0 after a result, 1 after an error event, 2 for a malformed invocation.
+Dispatches to module agentforge_node.commands.<command, '-' -> '_'>, whose `run(req, emit) -> dict` gets the
+request validated as the command's generated model (requests.REQUESTS, from the TS zod schema). Exit codes: 0 after a result, 1 after an error event, 2 for a malformed invocation.
 """
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .protocol import Emitter, RequestError, parse_request
+from pydantic import ValidationError
+
+from .protocol import Emitter
+from .requests import REQUESTS
 
 
 def protocol_stream():
@@ -43,6 +46,9 @@ def main(argv: list[str]) -> int:
         emit.error(USAGE)
         return 2
     command = argv[0]
+    if command not in REQUESTS:
+        emit.error(f"unknown command '{command}' (known: {', '.join(sorted(REQUESTS))})")
+        return 2
     request_file = argv[2] if len(argv) == 3 else None
     module_name = command.replace("-", "_")
     try:
@@ -61,9 +67,9 @@ def main(argv: list[str]) -> int:
         emit.error(f"request ({request_file or 'stdin'}) is not readable JSON: {e}")
         return 2
     try:
-        req = parse_request(mod.Request, data, where=f"{command} request")
-    except RequestError as e:
-        emit.error(str(e))
+        req = REQUESTS[command].model_validate(data)
+    except ValidationError as e:
+        emit.error(f"invalid {command} request: {e}")
         return 2
     try:
         value = mod.run(req, emit)

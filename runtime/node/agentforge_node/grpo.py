@@ -1,15 +1,13 @@
 """GRPO policy loss with DAPO's refinements and a truncated-importance-sampling correction; pure tensor functions.
 
 Papers and where we follow or deviate:
-- GRPO (Shao et al. 2024, DeepSeekMath, arXiv:2402.03300): advantages are rewards normalised inside the group of
-  samples drawn for one prompt, A_i = (r_i - mean(r)) / (std(r) + eps), shared by every token of sample i; PPO's
-  clipped surrogate on the token ratio pi_new / pi_old; optional KL to a frozen reference with the k3 estimator
-  exp(ref - new) - (ref - new) - 1. We use the unbiased (n - 1) group std, as TRL does; a group whose rewards are all
-  equal gets advantage 0 exactly (not 0 / eps). `scale_rewards=False` keeps only the mean-centring (Dr. GRPO).
-- DAPO (Yu et al. 2025, arXiv:2503.14476): clip-higher (separate eps_low / eps_high, e.g. 0.2 / 0.28), token-level
-  loss aggregation (sum over every trained token of the batch / number of those tokens, instead of GRPO's mean per
-  sequence then per batch), and dynamic sampling (drop groups whose rewards have zero variance; refilling the batch
-  is the rollout side's job). Defaults are GRPO's symmetric 0.2 clip; clip-higher and dynamic sampling are opt-in.
+- GRPO (Shao et al. 2024, DeepSeekMath, arXiv:2402.03300): PPO's clipped surrogate on the token ratio
+  pi_new / pi_old with the sample's advantage shared by every token of it; optional KL to a frozen reference with the
+  k3 estimator exp(ref - new) - (ref - new) - 1. The group-normalised advantages themselves, and which groups train
+  at all (DAPO's dynamic sampling), are computed where the rewards are: runtime/rl/advantages.ts and groups.ts.
+- DAPO (Yu et al. 2025, arXiv:2503.14476): clip-higher (separate eps_low / eps_high, 0.2 / 0.28 by default) and
+  token-level loss aggregation (sum over every trained token of the batch / number of those tokens, instead of
+  GRPO's mean per sequence then per batch).
   Deviation: DAPO has no KL term; we keep GRPO's optional one (beta_kl, default 0 - no reference forward).
 - TIS (Yao et al. 2025, "Your efficient RL framework secretly brings you off-policy RL training"): the inference
   engine's sampling probabilities differ from the trainer's even at equal weights (kernels, precision, async
@@ -28,35 +26,6 @@ from dataclasses import dataclass
 import torch
 
 
-def group_advantages(rewards: torch.Tensor, eps: float = 1e-6, scale: bool = True) -> torch.Tensor:
-    """rewards [G, n] (G groups of n samples) -> advantages [G, n]: (r - mean) / (std + eps); 0 for flat groups."""
-    mean = rewards.mean(dim=1, keepdim=True)                            # [G, 1]
-    centred = rewards - mean                                            # [G, n]
-    std = rewards.std(dim=1, keepdim=True, unbiased=True) if rewards.shape[1] > 1 else torch.zeros_like(mean)
-    flat = nonzero_variance(rewards).logical_not().unsqueeze(1)          # [G, 1]
-    adv = centred / (std + eps) if scale else centred
-    return torch.where(flat, torch.zeros_like(adv), adv)
-
-
-def nonzero_variance(rewards: torch.Tensor) -> torch.Tensor:
-    """rewards [G, n] -> keep [G] bool: True where the group's rewards are not all equal (DAPO dynamic sampling)."""
-    return (rewards.max(dim=1).values - rewards.min(dim=1).values) > 0
-
-
-def ragged_group_advantages(rewards: torch.Tensor, group_index: torch.Tensor, eps: float = 1e-6,
-                            scale: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """rewards [B], group_index [B] in [0, G) (groups may differ in size) -> (advantages [B], keep_group [G])."""
-    n_groups = int(group_index.max().item()) + 1 if group_index.numel() else 0
-    adv = torch.zeros_like(rewards)
-    keep = torch.zeros(n_groups, dtype=torch.bool)
-    for g in range(n_groups):
-        rows = (group_index == g).nonzero(as_tuple=True)[0]
-        a = group_advantages(rewards[rows].unsqueeze(0), eps, scale)    # [1, n_g]
-        adv[rows] = a[0]
-        keep[g] = bool(nonzero_variance(rewards[rows].unsqueeze(0))[0])
-    return adv, keep
-
-
 @dataclass
 class LossInputs:
     logprobs_new: torch.Tensor        # [B, T] trainer logprobs at the current weights (carries the gradient)
@@ -70,10 +39,10 @@ class LossInputs:
 
 @dataclass
 class LossConfig:
-    eps_low: float = 0.2
-    eps_high: float = 0.2
-    tis_cap: float | None = 2.0   # None: no TIS correction
-    beta_kl: float = 0.0
+    eps_low: float
+    eps_high: float
+    tis_cap: float | None   # None: no TIS correction
+    beta_kl: float
 
 
 @dataclass

@@ -8,13 +8,14 @@ Exit 0 when stdin closes. runtime/node/rl-session.ts is the TS side.
 """
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 
 from .__main__ import protocol_stream
-from .commands.train_rl import Request
-from .protocol import Emitter, RequestError, parse_request
+from pydantic import ValidationError
+
+from .protocol import Emitter
+from .requests import TrainRlRequest
 
 
 def serve(lines, emit: Emitter) -> int:
@@ -23,8 +24,8 @@ def serve(lines, emit: Emitter) -> int:
         if not line.strip():
             continue
         try:
-            req = parse_request(Request, json.loads(line), where=f"rl_session request line {n}")
-        except (json.JSONDecodeError, RequestError) as e:
+            req = TrainRlRequest.model_validate_json(line)
+        except ValidationError as e:
             emit.error(f"rl_session request line {n}: {e}")
             return 2
         try:

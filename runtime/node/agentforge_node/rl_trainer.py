@@ -15,12 +15,12 @@ from typing import Any
 import torch
 
 from .checkpoint import load_latest, restore_rng, save_checkpoint
-from .commands.train_rl import Request
 from .device import pick_device, seed_everything
 from .grpo import LossConfig, LossInputs, clipped_pg_loss, token_entropy
 from .modeling import load_model, save_model
 from .protocol import Emitter
-from .rl_data import Prepared, Rollout, check_vocab, from_inline, prepare, read_parquet
+from .requests import TrainRlRequest as Request
+from .rl_data import Rollout, check_vocab, from_inline
 from .rl_export import OnnxExporter
 
 
@@ -80,68 +80,61 @@ class RlTrainer:
                 "metrics": metrics, "checkpoint": ckpt, "export": export, "saved_dir": saved, "timings": timings,
                 "device": str(self.place.device)}
 
-    def load_rows(self, req: Request) -> list[Rollout]:
-        if bool(req.rollouts) == bool(req.samples):
-            raise ValueError(f"step {req.step}: give exactly one of `rollouts` (Parquet paths) or `samples` (inline)")
-        rows = read_parquet(req.rollouts) if req.rollouts else from_inline(req.samples or [])
-        check_vocab(rows, self.model.config.vocab_size)
-        return rows
-
     def train_step(self, req: Request, timings: dict[str, float]) -> dict[str, float]:
         t0 = time.perf_counter()
-        prep = prepare(self.load_rows(req), req.adv_eps, req.scale_rewards, req.dynamic_sampling)
+        rows = from_inline(req.samples)
+        check_vocab(rows, self.model.config.vocab_size)
+        adv = torch.tensor([r.advantage for r in rows], dtype=torch.float64).float()
         timings["data_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         for g in self.opt.param_groups:
             g.update(lr=req.lr, betas=tuple(req.betas), weight_decay=req.weight_decay)
         if req.beta_kl > 0 and self.ref is None:
             self.ref = load_model(req.model_dir, self.place.device).eval().requires_grad_(False)
-        metrics = self.update(req, prep) if prep.rows else self.empty(prep)
+        metrics = self.update(req, rows, adv) if rows else self.empty()
         self.step += 1
         timings["train_s"] = time.perf_counter() - t1
-        metrics.update(lr=req.lr, samples=float(len(prep.rows)), groups=float(prep.groups),
-                       dropped_groups=float(prep.dropped_groups), reward_mean=prep.reward_mean,
-                       reward_std=prep.reward_std, train_s=timings["train_s"])
+        metrics.update(lr=req.lr, samples=float(len(rows)), train_s=timings["train_s"])
         for name, v in sorted(metrics.items()):
             self.emit.metric(name, v, self.step)
         return metrics
 
-    def empty(self, prep: Prepared) -> dict[str, float]:
-        self.emit.log(f"step {self.step + 1}: every group has zero reward variance ({prep.dropped_groups} dropped); "
-                      "the step advances without an update - refill the batch on the rollout side")
+    def empty(self) -> dict[str, float]:
+        self.emit.log(f"step {self.step + 1}: no samples; the step advances without an update")
         return {"tokens": 0.0, "grad_norm": 0.0, "loss": 0.0}
 
-    def update(self, req: Request, prep: Prepared) -> dict[str, float]:
+    def update(self, req: Request, rows: list[Rollout], adv: torch.Tensor) -> dict[str, float]:
         """Mini-batches in order, each one optimizer step; logprobs_old fixed before the first when there are
         several (PPO-style reuse), else the detached current logprobs (one update per batch, ratio == 1)."""
-        n = len(prep.rows)
+        n = len(rows)
         k = max(1, min(req.mini_batches, n))
         bounds = [round(i * n / k) for i in range(k + 1)]
-        old = self.logprobs_nograd(req, prep.rows) if k > 1 else None
+        old = self.logprobs_nograd(req, rows) if k > 1 else None
         sums: dict[str, float] = {}
         tokens, norms, seq_tokens = 0, [], 0
         for a, b in zip(bounds[:-1], bounds[1:]):
             idx = list(range(a, b))
-            out, gnorm = self.minibatch(req, prep, idx, old)
+            out, gnorm = self.minibatch(req, rows, adv, idx, old)
             for key, v in out.items():
                 sums[key] = sums.get(key, 0.0) + v
-            tokens += int(sum(prep.rows[i].loss_mask.sum() for i in idx))
-            seq_tokens += sum(len(prep.rows[i].input_ids) for i in idx)
+            tokens += int(sum(rows[i].loss_mask.sum() for i in idx))
+            seq_tokens += sum(len(rows[i].input_ids) for i in idx)
             norms.append(gnorm)
         metrics = {key: v / max(1, tokens) for key, v in sums.items() if key != "loss"}
         metrics.update(loss=sums["loss"] / k, grad_norm=max(norms), tokens=float(tokens),
-                       seq_tokens=float(seq_tokens), adv_abs_mean=float(prep.advantages.abs().mean()))
-        versions = [r.policy_version for r in prep.rows if r.policy_version is not None]
+                       seq_tokens=float(seq_tokens), adv_abs_mean=float(adv.abs().mean()))
+        versions = [r.policy_version for r in rows if r.policy_version is not None]
         if versions:
             metrics["staleness_max"] = float(self.step - min(versions))
         return metrics
 
-    def minibatch(self, req: Request, prep: Prepared, idx: list[int], old: list[torch.Tensor] | None):
+    def minibatch(self, req: Request, rows: list[Rollout], adv: torch.Tensor, idx: list[int],
+                  old: list[torch.Tensor] | None):
         cfg = LossConfig(req.eps_low, req.eps_high, req.tis_cap, req.beta_kl)
-        n_tok = int(sum(prep.rows[i].loss_mask.sum() for i in idx))
+        n_tok = int(sum(rows[i].loss_mask.sum() for i in idx))
         sums: dict[str, float] = {"loss": 0.0}
-        for chunk in self.micro_chunks(prep.rows, idx, req.micro_batch_size):
-            batch = self.collate([prep.rows[i] for i in chunk])
+        for chunk in self.micro_chunks(rows, idx, req.micro_batch_size):
+            batch = self.collate([rows[i] for i in chunk])
             with self.place.autocast():
                 lp_new, ent = self.token_logprobs(self.model, batch, req.temperature, entropy=True)
                 ref = None
@@ -149,7 +142,7 @@ class RlTrainer:
                     with torch.no_grad():
                         ref, _ = self.token_logprobs(self.ref, batch, req.temperature)
             lp_old = lp_new.detach() if old is None else self.pad_like(lp_new, [old[i] for i in chunk])
-            x = LossInputs(lp_new, lp_old, batch["beh"], prep.advantages[chunk].to(self.place.device), batch["mask"],
+            x = LossInputs(lp_new, lp_old, batch["beh"], adv[chunk].to(self.place.device), batch["mask"],
                            ref, ent)
             out = clipped_pg_loss(x, cfg, normaliser=max(1, n_tok))
             out.loss.backward()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +21,11 @@ from .loss import TokenLoss, token_losses
 from .metrics import MetricSink, peak_memory_bytes
 from .modeling import load_model, save_model
 from .protocol import Emitter
+from .requests import TrainSftRequest
 from .shards import Row, load_rows, micro_batches
 
 
-@dataclass
-class SftRequest:
-    model_dir: str
-    shards: list[str]
-    out_dir: str
-    checkpoint_dir: str | None = None
-    resume: bool = True
-    tensorboard_dir: str | None = None
-    epochs: int = 1
-    max_steps: int | None = None  # overrides epochs when set
-    batch_size: int = 8           # packed rows per optimizer step, summed over all processes
-    micro_batch_size: int = 8     # rows per forward pass; accumulation = batch_size / (micro * processes)
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 50
-    max_seq_len: int | None = None
-    device: str = "auto"
-
-
-def lr_at(step: int, req: SftRequest, total: int) -> float:
+def lr_at(step: int, req: TrainSftRequest, total: int) -> float:
     """Linear warmup to req.lr, then cosine decay to req.lr * min_lr_ratio at the last step."""
     if step < req.warmup_steps:
         return req.lr * (step + 1) / req.warmup_steps
@@ -67,16 +43,16 @@ def step_rows(rows: list[Row], step: int, batch_size: int, seed: int) -> list[Ro
     return [rows[j] for j in perm.tolist()]
 
 
-def fingerprint(req: SftRequest, rows: list[Row], world: int) -> dict[str, Any]:
+def fingerprint(req: TrainSftRequest, rows: list[Row], world: int) -> dict[str, Any]:
     """What a checkpoint must agree on to be resumed (paths and logging dirs may differ between attempts)."""
     skip = {"out_dir", "checkpoint_dir", "resume", "tensorboard_dir", "device", "checkpoint_every", "shards",
             "model_dir"}
-    fp = {k: v for k, v in asdict(req).items() if k not in skip}
+    fp = {k: v for k, v in req.model_dump().items() if k not in skip}
     fp.update(rows=len(rows), tokens=int(sum(len(r.input_ids) for r in rows)), world=world)
     return fp
 
 
-def plan(req: SftRequest, n_rows: int, world: int) -> tuple[int, int]:
+def plan(req: TrainSftRequest, n_rows: int, world: int) -> tuple[int, int]:
     """(total optimizer steps, micro-batches per process per step), with errors that say what to change."""
     per_proc = req.micro_batch_size * world
     if req.batch_size % per_proc != 0:
@@ -91,7 +67,7 @@ def plan(req: SftRequest, n_rows: int, world: int) -> tuple[int, int]:
     return total, req.batch_size // per_proc
 
 
-def train(req: SftRequest, emit: Emitter) -> dict[str, Any]:
+def train(req: TrainSftRequest, emit: Emitter) -> dict[str, Any]:
     ctx = dist_util.init()
     place = pick_device(req.device, ctx.local_rank)
     seed_everything(req.seed)

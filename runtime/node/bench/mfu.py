@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_shards import main as make_shards  # noqa: E402
 
 from agentforge_node.commands import init_model  # noqa: E402
-from agentforge_node.protocol import Emitter, parse_request  # noqa: E402
-from agentforge_node.sft import SftRequest, train  # noqa: E402
+from agentforge_node.protocol import Emitter  # noqa: E402
+from agentforge_node.requests import InitModelRequest, TrainSftRequest  # noqa: E402
+from agentforge_node.sft import train  # noqa: E402
 from agentforge_node.shards import load_rows  # noqa: E402
 
 SIZES = {
@@ -64,13 +65,13 @@ def bench(work: Path, size: str, steps: int) -> dict:
     s = SIZES[size]
     model_dir = work / size / "model"
     init = {k: v for k, v in s.items() if k not in ("max_len", "batch")}
-    req = parse_request(init_model.Request, dict(out_dir=str(model_dir), chat_template=CHAT, texts=CORPUS,
+    req = InitModelRequest(**dict(out_dir=str(model_dir), chat_template=CHAT, texts=CORPUS,
                                                  vocab_size=4096, max_position_embeddings=s["max_len"], **init))
     info = init_model.run(req, Emitter(io.StringIO()))
     data = work / size / "data"
     make_shards(data, s["batch"] * steps * 4, info["vocab_size"], s["max_len"], 0)
     buf = io.StringIO()
-    res = train(parse_request(SftRequest, dict(model_dir=str(model_dir), shards=[str(data / "shards.parquet")],
+    res = train(TrainSftRequest(**dict(model_dir=str(model_dir), shards=[str(data / "shards.parquet")],
                                                out_dir=str(work / size / "out"), max_steps=steps,
                                                batch_size=s["batch"], micro_batch_size=s["batch"], warmup_steps=2)),
                 Emitter(buf))

@@ -19,7 +19,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 from agentforge_node.commands import init_model  # noqa: E402
-from agentforge_node.protocol import Emitter, parse_request  # noqa: E402
+from agentforge_node.protocol import Emitter  # noqa: E402
+from agentforge_node.requests import InitModelRequest  # noqa: E402
 
 # Placeholder for tests only; the real template is runtime/agent/chat-template.ts (passed in by init-model.ts).
 TEMPLATE = ("{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
@@ -48,7 +49,7 @@ class Recorder(Emitter):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "model"
-    req = parse_request(init_model.Request, dict(out_dir=str(out), chat_template=TEMPLATE, texts=CORPUS, **TINY))
+    req = InitModelRequest(**dict(out_dir=str(out), chat_template=TEMPLATE, texts=CORPUS, **TINY))
     init_model.run(req, Recorder())
     return out
 

@@ -40,7 +40,7 @@ def load_dir(path: Path) -> dict[str, torch.Tensor]:
 
 def test_linear_streams_sharded_inputs_into_sharded_output(tmp_path):
     base, (e0, e1) = family(tmp_path)
-    rec = merge_models(MergeSpec("linear", weights=[0.25, 0.75], max_shard_bytes=1000),
+    rec = merge_models(MergeSpec(method="linear", weights=[0.25, 0.75], max_shard_bytes=1000),
                        None, [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
     out = tmp_path / "out"
     index = json.loads((out / "model.safetensors.index.json").read_text())
@@ -62,22 +62,22 @@ def test_linear_streams_sharded_inputs_into_sharded_output(tmp_path):
 def test_record_times_the_statistics_pass_of_two_pass_methods(tmp_path):
     family(tmp_path)
     experts = [str(tmp_path / "e0"), str(tmp_path / "e1")]
-    ties = merge_models(MergeSpec("ties", density=0.5), str(tmp_path / "base"), experts, str(tmp_path / "ties"))
-    ta = merge_models(MergeSpec("task_arithmetic"), str(tmp_path / "base"), experts, str(tmp_path / "ta"))
+    ties = merge_models(MergeSpec(method="ties", density=0.5), str(tmp_path / "base"), experts, str(tmp_path / "ties"))
+    ta = merge_models(MergeSpec(method="task_arithmetic"), str(tmp_path / "base"), experts, str(tmp_path / "ta"))
     assert 0 < ties["seconds_statistics"] < ties["seconds"]
     assert ta["seconds_statistics"] == 0
 
 
 def test_weights_one_zero_reproduce_first_model_files_exactly(tmp_path):
     base, (e0, _) = family(tmp_path, dtype=torch.bfloat16)
-    merge_models(MergeSpec("linear", weights=[1.0, 0.0]), None, [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
+    merge_models(MergeSpec(method="linear", weights=[1.0, 0.0]), None, [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
     merged = load_file(str(tmp_path / "out" / "model.safetensors"))
     assert all(merged[n].dtype == torch.bfloat16 and torch.equal(merged[n].view(torch.int16), e0[n].view(torch.int16)) for n in e0)
 
 
 def test_overrides_apply_per_tensor_by_glob(tmp_path):
     base, (e0,) = family(tmp_path, n_experts=1)
-    spec = MergeSpec("slerp", t=0.5, overrides=[Override("*norm*", t=0.0), Override("model.embed_tokens.*", t=1.0)])
+    spec = MergeSpec(method="slerp", t=0.5, overrides=[Override(pattern="*norm*", t=0.0), Override(pattern="model.embed_tokens.*", t=1.0)])
     rec = merge_models(spec, str(tmp_path / "base"), [str(tmp_path / "e0")], str(tmp_path / "out"))
     merged = load_dir(tmp_path / "out")
     assert torch.equal(merged["model.norm.weight"], base["model.norm.weight"])
@@ -89,8 +89,8 @@ def test_overrides_apply_per_tensor_by_glob(tmp_path):
 
 def test_output_dtype_is_explicit(tmp_path):
     family(tmp_path, dtype=torch.bfloat16)
-    merge_models(MergeSpec("task_arithmetic"), str(tmp_path / "base"), [str(tmp_path / "e0")], str(tmp_path / "same"))
-    merge_models(MergeSpec("task_arithmetic", dtype="float32"), str(tmp_path / "base"), [str(tmp_path / "e0")], str(tmp_path / "f32"))
+    merge_models(MergeSpec(method="task_arithmetic"), str(tmp_path / "base"), [str(tmp_path / "e0")], str(tmp_path / "same"))
+    merge_models(MergeSpec(method="task_arithmetic", dtype="float32"), str(tmp_path / "base"), [str(tmp_path / "e0")], str(tmp_path / "f32"))
     assert {t.dtype for t in load_file(str(tmp_path / "same" / "model.safetensors")).values()} == {torch.bfloat16}
     assert {t.dtype for t in load_file(str(tmp_path / "f32" / "model.safetensors")).values()} == {torch.float32}
     assert json.loads((tmp_path / "f32" / "config.json").read_text())["torch_dtype"] == "float32"
@@ -100,7 +100,7 @@ def test_dare_merge_is_reproducible_byte_for_byte(tmp_path):
     family(tmp_path)
     ins = [str(tmp_path / "e0"), str(tmp_path / "e1")]
     for out, seed in (("a", 5), ("b", 5), ("c", 6)):
-        merge_models(MergeSpec("dare", drop_rate=0.5, dare_combine="ties", seed=seed), str(tmp_path / "base"), ins, str(tmp_path / out))
+        merge_models(MergeSpec(method="dare", drop_rate=0.5, dare_combine="ties", seed=seed), str(tmp_path / "base"), ins, str(tmp_path / out))
     read = lambda d: (tmp_path / d / "model.safetensors").read_bytes()
     assert read("a") == read("b") and read("a") != read("c")
 
@@ -108,7 +108,7 @@ def test_dare_merge_is_reproducible_byte_for_byte(tmp_path):
 def test_merged_directory_loads_in_transformers(tmp_path):
     from transformers import AutoModelForCausalLM
     base, experts = family(tmp_path)
-    merge_models(MergeSpec("ties", density=0.5), str(tmp_path / "base"), [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
+    merge_models(MergeSpec(method="ties", density=0.5), str(tmp_path / "base"), [str(tmp_path / "e0"), str(tmp_path / "e1")], str(tmp_path / "out"))
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "out"))
     logits = model(torch.tensor([[1, 2, 3]])).logits
     assert logits.shape == (1, 3, SHAPE["vocab"]) and torch.isfinite(logits).all()
@@ -119,7 +119,7 @@ import sys
 from agentforge_node.merge import MergeSpec, merge_models
 def progress(done, total):
     sys.stdout.write(f"tensor {done}/{total} " + "x" * 200 + "\\n"); sys.stdout.flush()
-merge_models(MergeSpec("linear"), None, sys.argv[2:], sys.argv[1], on_progress=progress)
+merge_models(MergeSpec(method="linear"), None, sys.argv[2:], sys.argv[1], on_progress=progress)
 """
 
 
@@ -169,12 +169,12 @@ def test_merge_stopped_by_sigterm_cleans_its_temp_dir(tmp_path):
 
 
 def test_bad_override_in_request_names_its_index(tmp_path):
-    from agentforge_node.commands import merge as command
-    from agentforge_node.protocol import Emitter, RequestError, parse_request
-    req = parse_request(command.Request, {"method": "ties", "experts": ["a", "b"], "out": str(tmp_path / "o"),
-                                          "overrides": [{"pattern": "*norm*"}, {"pattern": "*x*", "densty": 0.5}]})
-    with pytest.raises(RequestError, match=r"(?s)overrides\[1\].*unknown field 'densty'"):
-        command.run(req, Emitter(io.StringIO()))
+    from pydantic import ValidationError
+
+    from agentforge_node.requests import MergeRequest
+    with pytest.raises(ValidationError, match=r"(?s)overrides\.1\.densty\s+Extra inputs are not permitted"):
+        MergeRequest.model_validate({"method": "ties", "experts": ["a", "b"], "out": str(tmp_path / "o"),
+                                     "overrides": [{"pattern": "*norm*"}, {"pattern": "*x*", "densty": 0.5}]})
 
 
 def test_protocol_command_streams_progress_and_returns_record(tmp_path):

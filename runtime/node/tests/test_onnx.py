@@ -12,7 +12,7 @@ from onnx.reference import ReferenceEvaluator
 
 from agentforge_node.commands import export_onnx
 from agentforge_node.modeling import load_model
-from agentforge_node.protocol import parse_request
+from agentforge_node.requests import ExportOnnxRequest
 
 from conftest import Recorder
 
@@ -20,7 +20,7 @@ from conftest import Recorder
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx")
-    export_onnx.run(parse_request(export_onnx.Request, {"model_dir": str(tiny_model), "out_dir": str(out),
+    export_onnx.run(ExportOnnxRequest.model_validate({"model_dir": str(tiny_model), "out_dir": str(out),
                                                         "policy_version": 3}), Recorder())
     return out, ReferenceEvaluator(str(out / "model.onnx")), load_model(tiny_model).eval()
 

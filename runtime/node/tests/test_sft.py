@@ -7,8 +7,8 @@ import torch
 
 from agentforge_node.loss import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
-from agentforge_node.protocol import parse_request
-from agentforge_node.sft import SftRequest, train
+from agentforge_node.requests import TrainSftRequest
+from agentforge_node.sft import train
 from agentforge_node.shards import load_rows, micro_batches
 
 from conftest import TINY, Recorder, _row, counting_sample, write_shards
@@ -19,7 +19,7 @@ def sft(tiny_model, shards, out, **kw) -> tuple[dict, Recorder]:
                 lr=3e-3, warmup_steps=2, max_steps=12, device="cpu")
     base.update(kw)
     rec = Recorder()
-    return train(parse_request(SftRequest, base), rec), rec
+    return train(TrainSftRequest.model_validate(base), rec), rec
 
 
 def test_loss_falls_and_metrics_stream(tiny_model, tiny_shards, tmp_path):

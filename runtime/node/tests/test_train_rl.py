@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from agentforge_node.commands.train_rl import Request
+from pydantic import ValidationError
+
 from agentforge_node.modeling import load_model
-from agentforge_node.protocol import parse_request
+from agentforge_node.requests import TrainRlRequest
 from agentforge_node.rl_trainer import RlTrainer
 
 from conftest import Recorder
@@ -22,7 +21,8 @@ VOCAB = 300
 
 
 def make_rollouts(model_dir, groups: int = 3, n: int = 4, seed: int = 0, noise: float = 0.0) -> list[dict]:
-    """Prompts of 4 tokens + 5..8 sampled-looking tokens; behaviour logprobs from the model itself (+ noise)."""
+    """Prompts of 4 tokens + 5..8 sampled-looking tokens; behaviour logprobs from the model itself (+ noise);
+    advantages are GRPO's group-normalised integer rewards (what runtime/rl/advantages.ts would send)."""
     rng = np.random.default_rng(seed)
     model = load_model(model_dir).eval()
     rows = []
@@ -32,8 +32,12 @@ def make_rollouts(model_dir, groups: int = 3, n: int = 4, seed: int = 0, noise: 
             comp = rng.integers(7, VOCAB, int(rng.integers(5, 9))).tolist()
             ids = prompt + comp
             mask = [0] * 4 + [1] * len(comp)
-            rows.append(dict(input_ids=ids, loss_mask=mask, group_id=f"g{g}", reward=float(rng.integers(0, 3)),
+            rows.append(dict(input_ids=ids, loss_mask=mask, advantage=float(rng.integers(0, 3)),
                              behaviour_logprobs=[0.0] * len(ids)))
+        rewards = np.array([r["advantage"] for r in rows[-n:]])
+        std = rewards.std(ddof=1)
+        for r, a in zip(rows[-n:], (rewards - rewards.mean()) / (std + 1e-6) if std > 0 else 0 * rewards):
+            r["advantage"] = float(a)
     batch = RlTrainer.collate(_Cpu(), [_as_rollout(r) for r in rows])
     with torch.no_grad():
         lp, _ = RlTrainer.token_logprobs(model, batch, 1.0)
@@ -53,13 +57,13 @@ def _as_rollout(r):
     from agentforge_node.rl_data import Rollout
 
     return Rollout(np.array(r["input_ids"]), np.array(r["loss_mask"], dtype=bool),
-                   np.array(r["behaviour_logprobs"]), r["group_id"], r["reward"])
+                   np.array(r["behaviour_logprobs"]), r["advantage"])
 
 
-def request(model_dir, **kw) -> Request:
+def request(model_dir, **kw) -> TrainRlRequest:
     base = dict(model_dir=str(model_dir), lr=1e-3, micro_batch_size=4, device="cpu")
     base.update(kw)
-    return parse_request(Request, base)
+    return TrainRlRequest.model_validate(base)
 
 
 def weights(model) -> dict[str, torch.Tensor]:
@@ -81,7 +85,7 @@ def test_step_changes_parameters_and_reports_metrics(tiny_model, tmp_path):
     assert abs(m["mismatch_kl"]) < 1e-5 and m["tis_mean"] == pytest.approx(1.0, abs=1e-5)
     assert m["clip_frac"] == 0 and m["ratio"] == pytest.approx(1.0, abs=1e-6)
     assert 0 < m["entropy"] <= np.log(VOCAB) + 1e-4 and m["grad_norm"] > 0
-    for name in ("loss", "clip_frac", "entropy", "mismatch_kl", "tis_mean", "grad_norm", "reward_mean", "train_s"):
+    for name in ("loss", "clip_frac", "entropy", "mismatch_kl", "tis_mean", "grad_norm", "adv_abs_mean", "train_s"):
         assert name in m
 
 
@@ -100,14 +104,11 @@ def test_micro_batching_does_not_change_the_update(tiny_model):
     assert out[0][1]["tis_trunc_frac"] > 0 and out[0][1]["mismatch_k3"] > 0
 
 
-def test_kl_reference_mini_batches_and_dynamic_sampling(tiny_model):
+def test_kl_reference_and_mini_batches(tiny_model):
     rows = make_rollouts(tiny_model, groups=3)
-    for r in rows:
-        if r["group_id"] == "g1":
-            r["reward"] = 1.0  # flat group
     t = RlTrainer(request(tiny_model), Recorder())
-    m1 = t.handle(request(tiny_model, step=1, samples=rows, dynamic_sampling=True))["metrics"]
-    assert m1["dropped_groups"] == 1 and m1["samples"] == 8
+    m1 = t.handle(request(tiny_model, step=1, samples=rows))["metrics"]
+    assert m1["samples"] == 12
     # step 2: two mini-batches -> the second one sees moved weights: ratios != 1; KL to the reference > 0
     m2 = t.handle(request(tiny_model, step=2, samples=rows, mini_batches=2, beta_kl=0.1, eps_high=0.28))["metrics"]
     assert m2["kl"] > 0 and abs(m2["ratio"] - 1) > 1e-6
@@ -124,17 +125,14 @@ def test_skip_and_gap(tiny_model):
         t.handle(request(tiny_model, step=3, samples=rows))
 
 
-def test_bad_rollouts_name_file_row_and_field(tiny_model, tmp_path):
+def test_bad_samples_name_index_and_field(tiny_model):
     rows = make_rollouts(tiny_model, groups=1)
     rows[2]["loss_mask"] = rows[2]["loss_mask"][:-1]
-    path = tmp_path / "bad.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), path)
     t = RlTrainer(request(tiny_model), Recorder())
-    with pytest.raises(ValueError, match=r"bad.parquet row 2: input_ids has \d+ tokens but loss_mask has"):
-        t.handle(request(tiny_model, step=1, rollouts=[str(path)]))
-    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "reward"} for r in rows]), path)
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['reward'\]"):
-        t.handle(request(tiny_model, step=1, rollouts=[str(path)]))
+    with pytest.raises(ValueError, match=r"samples\[2\]: input_ids has \d+ tokens but loss_mask has"):
+        t.handle(request(tiny_model, step=1, samples=rows))
+    with pytest.raises(ValidationError, match=r"samples\.1\.advantage\s+Field required"):
+        request(tiny_model, step=1, samples=[rows[0], {k: v for k, v in rows[1].items() if k != "advantage"}])
 
 
 def run_onnx(out_dir, ids: np.ndarray) -> np.ndarray:

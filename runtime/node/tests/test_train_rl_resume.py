@@ -7,8 +7,6 @@ import json
 import subprocess
 import sys
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from safetensors.torch import load_file
 
 from nodeproc import ROOT, node_env
@@ -43,16 +41,11 @@ class Session:
 def test_kill_resume_gives_identical_weights(tiny_model, tmp_path):
     a, b = Session(), Session()  # both start (import torch) while the rollouts are made
     rows = make_rollouts(tiny_model, groups=8, n=3, seed=1, noise=0.2)
-    files = []
-    for v in range(1, 5):
-        path = tmp_path / f"rollouts-{v}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows[(v - 1) * 6:v * 6]), path)
-        files.append(str(path))
     base = dict(model_dir=str(tiny_model), lr=1e-3, micro_batch_size=3, checkpoint_every=2, device="cpu",
                 eps_high=0.28, mini_batches=2)
 
     def step(s: Session, v: int, ckpt, **kw) -> dict:
-        return s.send(dict(base, checkpoint_dir=str(ckpt), step=v, rollouts=[files[v - 1]], **kw))
+        return s.send(dict(base, checkpoint_dir=str(ckpt), step=v, samples=rows[(v - 1) * 6:v * 6], **kw))
 
     for v in range(1, 5):
         res = step(a, v, tmp_path / "ckpt-a", save_dir=str(tmp_path / "a") if v == 4 else None)

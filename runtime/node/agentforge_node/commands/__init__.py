@@ -1,1 +1,1 @@
-"""One module per command: each defines a `Request` dataclass and `run(req, emit) -> dict`."""
+"""One module per command, `run(req, emit) -> dict`; each request is its generated model in requests.py."""

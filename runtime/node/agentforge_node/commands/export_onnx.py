@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,7 @@ import onnx
 from ..modeling import load_model
 from ..onnx_export import export
 from ..protocol import Emitter
-
-
-@dataclass
-class Request:
-    model_dir: str
-    out_dir: str
-    policy_version: int = 0
-    opset: int = 18
+from ..requests import ExportOnnxRequest
 
 
 def eos_ids(model_dir: Path, config) -> list[int]:
@@ -29,7 +21,7 @@ def eos_ids(model_dir: Path, config) -> list[int]:
     return sorted({int(x) for x in (eos if isinstance(eos, list) else [eos]) if x is not None})
 
 
-def run(req: Request, emit: Emitter) -> dict[str, Any]:
+def run(req: ExportOnnxRequest, emit: Emitter) -> dict[str, Any]:
     src, out = Path(req.model_dir), Path(req.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(src)

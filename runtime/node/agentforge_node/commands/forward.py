@@ -1,24 +1,16 @@
 """`forward`: torch logits for given token ids - the reference the TS ORT parity test compares against."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..modeling import load_model
 from ..protocol import Emitter
+from ..requests import ForwardRequest
 
 
-@dataclass
-class Request:
-    model_dir: str
-    input_ids: list[list[int]]
-    attention_mask: list[list[int]] | None = None
-    position_ids: list[list[int]] | None = None
-
-
-def run(req: Request, emit: Emitter) -> dict[str, Any]:
+def run(req: ForwardRequest, emit: Emitter) -> dict[str, Any]:
     model = load_model(req.model_dir).eval()
     as_t = lambda x: None if x is None else torch.tensor(x, dtype=torch.long)  # noqa: E731
     with torch.no_grad():

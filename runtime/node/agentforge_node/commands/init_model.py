@@ -6,7 +6,7 @@ tokenizer_config.json (with the chat template the TS side passes in).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +16,11 @@ from transformers import GenerationConfig, Qwen3ForCausalLM
 from ..device import seed_everything
 from ..modeling import ModelSize, build_config, count_params, save_model
 from ..protocol import Emitter
+from ..requests import InitModelRequest
 from ..tokenizer_train import EOS_TOKEN, PAD_TOKEN, train_bpe, write_tokenizer_files
 
 
-@dataclass
-class Request:
-    out_dir: str
-    chat_template: str
-    texts: list[str] = field(default_factory=list)
-    # A UTF-8 file with one document per line (JSON-lines of strings also accepted), for corpora too big for JSON.
-    text_file: str | None = None
-    vocab_size: int = 4096
-    min_frequency: int = 2
-    pretokenizer: str = "bytelevel"
-    hidden_size: int = 256
-    num_layers: int = 4
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    head_dim: int = 64
-    intermediate_size: int = 768
-    max_position_embeddings: int = 2048
-    rope_theta: float = 10000.0
-    tie_word_embeddings: bool = True
-    seed: int = 0
-
-
-def read_corpus(req: Request) -> list[str]:
+def read_corpus(req: InitModelRequest) -> list[str]:
     texts = list(req.texts)
     if req.text_file:
         path = Path(req.text_file)
@@ -61,7 +40,7 @@ def read_corpus(req: Request) -> list[str]:
     return texts
 
 
-def run(req: Request, emit: Emitter) -> dict[str, Any]:
+def run(req: InitModelRequest, emit: Emitter) -> dict[str, Any]:
     seed_everything(req.seed)
     texts = read_corpus(req)
     emit.log(f"training byte-level BPE (vocab {req.vocab_size}) on {len(texts)} texts")

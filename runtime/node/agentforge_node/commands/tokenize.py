@@ -6,26 +6,13 @@ for the same tokenizer.json, and that @huggingface/jinja renders the chat templa
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import Emitter
+from ..requests import TokenizeRequest
 
 
-@dataclass
-class Request:
-    # tokenizer.json, or a model directory holding one
-    tokenizer: str
-    # encoded with add_special_tokens=False: chat text already carries its special tokens
-    texts: list[str] = field(default_factory=list)
-    # each {"messages": [...], "tools": [...], "add_generation_prompt": bool}; rendered with transformers
-    conversations: list[dict] = field(default_factory=list)
-    chat_template: str | None = None
-    # also return each token's [start, end) code-point offsets into its text
-    offsets: bool = False
-
-
-def run(req: Request, emit: Emitter) -> dict[str, Any]:
+def run(req: TokenizeRequest, emit: Emitter) -> dict[str, Any]:
     from tokenizers import Tokenizer
 
     path = os.path.join(req.tokenizer, "tokenizer.json") if os.path.isdir(req.tokenizer) else req.tokenizer

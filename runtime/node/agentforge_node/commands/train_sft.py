@@ -6,12 +6,11 @@ from typing import Any
 import torch
 
 from ..protocol import Emitter
-from ..sft import SftRequest, train
+from ..requests import TrainSftRequest
+from ..sft import train
 
-Request = SftRequest
 
-
-def run(req: Request, emit: Emitter) -> dict[str, Any]:
+def run(req: TrainSftRequest, emit: Emitter) -> dict[str, Any]:
     try:
         return train(req, emit)
     except torch.OutOfMemoryError as e:

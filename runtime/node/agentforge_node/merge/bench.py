@@ -20,7 +20,7 @@ from .engine import merge_models
 from .fixtures import llama_config, llama_shapes, write_aux
 from .model_dir import ModelDir
 from .safetensors_io import ShardedWriter
-from .spec import MergeSpec, Override
+from .spec import MergeSpec
 
 
 def _status_kb(field: str) -> int:
@@ -69,11 +69,9 @@ def read(dirs: list[str]) -> dict:
 
 
 def merge(spec_json: str, out: str, base: str, experts: list[str]) -> dict:
-    raw = json.loads(spec_json)
-    raw["overrides"] = [Override(**o) for o in raw.get("overrides", [])]
     rss_before = _status_kb("VmRSS")
     started = time.perf_counter()
-    rec = merge_models(MergeSpec(**raw), None if base == "-" else base, experts, out)
+    rec = merge_models(MergeSpec.model_validate_json(spec_json), None if base == "-" else base, experts, out)
     seconds = time.perf_counter() - started
     largest = max(m.info(n).nbytes for m in [ModelDir(experts[0], "e")] for n in m.names)
     return {"seconds": seconds, "seconds_statistics": rec["seconds_statistics"], "bytes_in": rec["bytes_in"], "rss_before_kb": rss_before,

@@ -8,7 +8,6 @@ and the copied config/tokenizer files are complete, so a merge killed at any poi
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -67,7 +66,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     bytes_in = sum(m.weight_bytes() for m in models)
     return {
         "method": spec.method,
-        "params": dataclasses.asdict(spec),
+        "params": spec.model_dump(include=set(MergeSpec.model_fields)),
         "inputs": [{"label": m.label, "path": m.path, "fingerprint": m.fingerprint()} for m in models],
         "reference": ref.label,
         "tensors": len(entries),
