@@ -42,6 +42,8 @@ export const SftShardParams = z.object({
   max_per_task: z.number().int().min(1).nullable().default(null),
   split: z.enum(['train', 'heldout', 'all']).default('train'),
   seed: z.number().int().default(0),
+  /** Jinja source that replaces the model's own chat template (e.g. a tools-aware one for a model whose template drops tools). */
+  chat_template: z.string().min(1).nullable().default(null),
 });
 export type SftShardParams = z.infer<typeof SftShardParams>;
 
@@ -103,6 +105,8 @@ export function toSample(ct: ChatTokenizer, t: Trajectory, p: SftShardParams, co
   }
   counts.straddled = (counts.straddled ?? 0) + tok.straddled;
   let { ids, mask } = tok;
+  counts.shortest_len = Math.min(counts.shortest_len ?? Infinity, ids.length);
+  counts.longest_len = Math.max(counts.longest_len ?? 0, ids.length);
   if (ids.length > p.max_len) {
     if (p.truncation === 'drop') return bump(counts, 'dropped_too_long');
     ids = ids.slice(0, p.max_len);
@@ -178,6 +182,23 @@ export function packToRow(pack: Sample[]): SftShardRow {
   return row;
 }
 
+/** Why nothing is left to train on, and the fix: a 0-row table would let SFT "succeed" on no data. */
+function emptyReason(chosen: number, p: SftShardParams, counts: Counts): string {
+  const head = `build-sft-shards: no trainable sample left of ${counts.trajectories_in} trajectories`;
+  if (chosen === 0) {
+    return `${head}: the split/mix/per-task filters kept none (split '${p.split}' dropped ${counts.filtered_split ?? 0}, ` +
+      `mix dropped ${counts.mix_dropped ?? 0}); fix params.split or params.mix`;
+  }
+  const tooLong = (counts.dropped_too_long ?? 0) + (counts.dropped_truncated_no_target ?? 0);
+  if (tooLong > 0) {
+    return `${head}: ${tooLong} of ${chosen} selected samples are longer than max_len ${p.max_len} for this tokenizer ` +
+      `(shortest sample ${counts.shortest_len} tokens, longest ${counts.longest_len}); raise params.max_len to at least ` +
+      `${counts.shortest_len}${p.truncation === 'drop' ? " or set truncation: 'truncate'" : ''}`;
+  }
+  return `${head}: all ${chosen} selected samples have no assistant token to train on (dropped_no_target ` +
+    `${counts.dropped_no_target ?? 0}); check the trajectories' assistant turns`;
+}
+
 /** The whole transformation as a pure function (the operator adds I/O, metrics and progress). */
 export function buildSftRows(ct: ChatTokenizer, trajectories: Trajectory[], p: SftShardParams, counts: Counts = {}, onSample?: () => void): SftShardRow[] {
   counts.trajectories_in = trajectories.length;
@@ -188,6 +209,7 @@ export function buildSftRows(ct: ChatTokenizer, trajectories: Trajectory[], p: S
     if (s) samples.push(s);
     onSample?.();
   });
+  if (samples.length === 0 && trajectories.length > 0) throw new Error(emptyReason(chosen.length, p, counts));
   const packs = shuffle(packSamples(samples, p.max_len), seededRandom(p.seed + 1));
   const rows = packs.map(packToRow);
   counts.samples = samples.length;
@@ -200,13 +222,13 @@ export function buildSftRows(ct: ChatTokenizer, trajectories: Trajectory[], p: S
 
 export const buildSftShards = operator({
   name: 'build-sft-shards',
-  version: 1,
+  version: 2,
   description: 'Tokenize trajectories with the model chat template (assistant-only loss mask) and pack them into ≤ max_len sequences.',
   params: SftShardParams,
   inputs: { trajectories: table(Trajectory), model: model() },
   output: table(SftShardRow),
   async run({ params, inputs, out, ctx }) {
-    const ct = loadChatTokenizer(inputs.model.dir);
+    const ct = loadChatTokenizer(inputs.model.dir, { chatTemplate: params.chat_template ?? undefined, requireTools: true });
     const trajectories = await inputs.trajectories.all();
     ctx.progress.total(trajectories.length, 'trajectories');
     const counts: Counts = {};

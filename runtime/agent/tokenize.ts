@@ -14,8 +14,22 @@
  *
  * The rollout loop uses ChatTokens: it appends rendered segments for user/tool turns and the model's own
  * generated ids for assistant turns, so what the trainer sees is exactly what the policy produced.
+ *
+ * A model's own template (tokenizer_config.json `chat_template`, or `chat_template.jinja` as transformers 5 writes
+ * it; a `chatTemplate` override wins) is usually not prefix-stable: Qwen3 renders the last assistant turn with a
+ * <think> block that disappears once a later user turn exists, and groups consecutive tool results in one turn.
+ * So for such templates nothing is rendered incrementally over history:
+ *   - SFT (tokenizeConversation) renders the whole conversation once, cuts it before every turn-start special
+ *     token (so the per-chunk ids equal the whole text's ids) and trains each chunk that opens with the generation
+ *     prompt, after that prompt through the end-of-turn token. Where a template has generation tags this equals
+ *     transformers' return_assistant_tokens_mask, except a token that merges the header's newline with the
+ *     content's (masked here, see `straddled`); test/agent/template-families.test.ts checks it.
+ *   - Rollouts (ChatTokens) render the opening turns (before the first assistant turn) exactly, then each later
+ *     message as the template renders it right after a fixed one-user-turn context (BASE): its own turn, appended
+ *     to the ids sampled so far, which are never re-tokenized. (Qwen3 then shows each tool result as its own turn.)
+ * A template that drops `tools` or `tool_calls` (e.g. plain ChatML) is refused at load by a probe render.
  */
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template, parse, tokenize as jinjaTokenize } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +41,10 @@ export interface ChatTokenizer {
   tokenizer: Tokenizer;
   template: Template;
   templateSource: string;
+  /** Where the template came from: 'override', 'chat_template.jinja', 'tokenizer_config.json' or 'project default'. */
+  templateOrigin: TemplateOrigin;
+  /** Special-token strings templates may reference (bos_token, eos_token, …), as transformers passes them. */
+  templateVars: Record<string, string>;
   /** The assistant's end-of-turn token (tokenizer_config eos_token, default <|im_end|>). */
   endOfTurnId: number;
   specialTokens: string[];
@@ -37,25 +55,157 @@ export interface ChatTokenizer {
 }
 
 const PLACEHOLDER: ChatMessage = { role: 'user', content: '' };
+
+/** Python's str.strip/lstrip/rstrip: with `chars`, only those characters are removed. */
+export function pythonStrip(s: string, chars: string | undefined, left: boolean, right: boolean): string {
+  if (chars === undefined) return left && right ? s.trim() : left ? s.trimStart() : s.trimEnd();
+  const set = new Set(Array.from(chars));
+  const cps = Array.from(s);
+  let a = 0;
+  let b = cps.length;
+  if (left) while (a < b && set.has(cps[a])) a++;
+  if (right) while (b > a && set.has(cps[b - 1])) b--;
+  return cps.slice(a, b).join('');
+}
+
+/*
+ * @huggingface/jinja 0.5 ignores the argument of strip/lstrip/rstrip (`'\t x'.lstrip('\n')` loses the tab), and
+ * Qwen3's template strips reasoning with exactly these calls, so TS and transformers rendered different text. Its
+ * string class is not exported: reach it through a rendered value and give its three methods Python's meaning.
+ */
+function patchJinjaStrip(): void {
+  const value = new Interpreter(new Environment()).run(parse(jinjaTokenize("{{ 'x' }}"))) as object;
+  const proto = Object.getPrototypeOf(value) as object;
+  const desc = Object.getOwnPropertyDescriptor(proto, 'builtins');
+  const StringValue = (proto as { constructor: new (v: string) => unknown }).constructor;
+  if (!desc?.get || (desc.get as { patched?: boolean }).patched) return;
+  const original = desc.get;
+  const get = function (this: { value: string }) {
+    const m = original.call(this) as Map<string, unknown> & { pyStrip?: true };
+    if (m.pyStrip) return m;
+    const FunctionValue = (m.get('strip') as { constructor: new (f: (args: { value?: unknown }[]) => unknown) => unknown }).constructor;
+    const method = (left: boolean, right: boolean) => new FunctionValue((args) => {
+      const chars = args[0]?.value;
+      return new StringValue(pythonStrip(this.value, typeof chars === 'string' ? chars : undefined, left, right));
+    });
+    m.set('strip', method(true, true));
+    m.set('lstrip', method(true, false));
+    m.set('rstrip', method(false, true));
+    m.pyStrip = true;
+    return m;
+  };
+  (get as { patched?: boolean }).patched = true;
+  Object.defineProperty(proto, 'builtins', { ...desc, get });
+}
+patchJinjaStrip();
+
+/** The context a later turn of a model's own template is rendered after (see the file comment). */
+const BASE: ChatMessage[] = [{ role: 'user', content: 'Hi.' }];
+const PLACEHOLDER_CONTEXT: ChatMessage[] = [PLACEHOLDER];
 const CACHE_MIN_CHARS = 256;
 const CACHE_ENTRIES = 2048;
 
 type ChatMessage = Message | MessageInput;
+export type TemplateOrigin = 'override' | 'chat_template.jinja' | 'tokenizer_config.json' | 'project default';
 
-/** Loads tokenizer.json (+ tokenizer_config.json chat_template / eos_token) from a model or tokenizer dir. */
-export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string } = {}): ChatTokenizer {
+/** A template's own Jinja source and where it came from; null when the dir has none. */
+export function findChatTemplate(dir: string): { source: string; origin: TemplateOrigin } | null {
+  const jinja = join(dir, 'chat_template.jinja');
+  if (existsSync(jinja)) return { source: readFileSync(jinja, 'utf8'), origin: 'chat_template.jinja' };
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  if (!existsSync(cfgPath)) return null;
+  const t = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { chat_template?: unknown }).chat_template;
+  if (typeof t === 'string') return { source: t, origin: 'tokenizer_config.json' };
+  // transformers' named templates: [{name, template}]; a tool-calling pipeline wants 'tool_use' when there is one
+  if (Array.isArray(t)) {
+    const named = new Map((t as { name?: string; template?: string }[]).map((x) => [x.name, x.template]));
+    const src = named.get('tool_use') ?? named.get('default');
+    if (typeof src === 'string') return { source: src, origin: 'tokenizer_config.json' };
+  }
+  return null;
+}
+
+/**
+ * transformers' {% generation %} … {% endgeneration %} only marks the assistant mask; @huggingface/jinja does not
+ * know the tag, so it becomes an always-true block (keeping the tags' whitespace control).
+ */
+export function stripGenerationTags(source: string): string {
+  return source
+    .replace(/\{%(-?)\s*generation\s*(-?)%\}/g, '{%$1 if true $2%}')
+    .replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, '{%$1 endif $2%}');
+}
+
+const tokenString = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : undefined;
+
+/**
+ * Loads tokenizer.json and the chat template (override > chat_template.jinja > tokenizer_config.json > the
+ * project's CHAT_TEMPLATE) from a model or tokenizer dir. Unless `requireTools` is false, a template that does not
+ * render tools, tool calls and tool results is refused (see `checkToolsRendered`).
+ */
+export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; requireTools?: boolean } = {}): ChatTokenizer {
   const tjPath = join(dir, 'tokenizer.json');
   if (!existsSync(tjPath)) throw new Error(`loadChatTokenizer: no tokenizer.json in ${dir}`);
   const tokenizerJson = JSON.parse(readFileSync(tjPath, 'utf8')) as { added_tokens?: { content: string; special: boolean }[] };
   const cfgPath = join(dir, 'tokenizer_config.json');
   const config = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : {};
-  const templateSource = opts.chatTemplate ?? (typeof config.chat_template === 'string' ? config.chat_template : CHAT_TEMPLATE);
+  const own = opts.chatTemplate === undefined ? findChatTemplate(dir) : null;
+  const templateSource = opts.chatTemplate ?? own?.source ?? CHAT_TEMPLATE;
+  const templateOrigin: TemplateOrigin = opts.chatTemplate !== undefined ? 'override' : own?.origin ?? 'project default';
   const tokenizer = new Tokenizer(tokenizerJson, config);
-  const eos = typeof config.eos_token === 'string' ? config.eos_token : EOS_TOKEN;
+  const eos = tokenString(config.eos_token) ?? EOS_TOKEN;
   const endOfTurnId = tokenizer.token_to_id(eos);
   if (endOfTurnId === undefined) throw new Error(`loadChatTokenizer: end-of-turn token ${eos} is not in ${tjPath}`);
   const specialTokens = (tokenizerJson.added_tokens ?? []).filter((t) => t.special).map((t) => t.content);
-  return { tokenizer, template: new Template(templateSource), templateSource, endOfTurnId, specialTokens, source: dir, cache: new Map() };
+  const templateVars: Record<string, string> = {};
+  for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+    const v = tokenString(config[k]);
+    if (v !== undefined) templateVars[k] = v;
+  }
+  let template: Template;
+  try {
+    template = new Template(stripGenerationTags(templateSource));
+  } catch (e) {
+    throw new Error(`chat template of ${dir} (${templateOrigin}) does not parse: ${(e as Error).message}; pass a valid Jinja template as params.chat_template`);
+  }
+  const ct: ChatTokenizer = {
+    tokenizer, template, templateSource, templateOrigin, templateVars, endOfTurnId, specialTokens, source: dir, cache: new Map(),
+  };
+  if (opts.requireTools !== false) checkToolsRendered(ct);
+  return ct;
+}
+
+const PROBE = { tool: 'zq_probe_tool', call: 'zq_probe_call', arg: 'zq_probe_argument', result: 'zq_probe_result' };
+
+/**
+ * Renders a probe conversation (a tool list, an assistant tool call, its result) and refuses a template that drops
+ * any of them: trained with it, every tool-call turn would become an empty assistant turn and the tool list would
+ * vanish, silently (SmolLM2's plain ChatML does this).
+ */
+export function checkToolsRendered(ct: ChatTokenizer): void {
+  const tools: ToolSpec[] = [{ type: 'function', function: { name: PROBE.tool, description: 'probe', parameters: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } } }];
+  const messages: MessageInput[] = [
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: '', tool_calls: [{ id: 'call_0', name: PROBE.call, arguments: { x: PROBE.arg }, raw: '' }] },
+    { role: 'tool', content: PROBE.result, tool_call_id: 'call_0', name: PROBE.call },
+    { role: 'assistant', content: 'done' },
+  ];
+  const where = `the chat template of ${ct.source} (from ${ct.templateOrigin})`;
+  const fix = ct.templateOrigin === 'override'
+    ? 'fix the template passed as params.chat_template'
+    : 'pass a tools-aware template as params.chat_template (e.g. the project\'s CHAT_TEMPLATE from runtime/agent/chat-template.ts, ChatML with <tool_call> blocks)';
+  let text: string;
+  try {
+    text = renderChat(ct, messages, tools);
+  } catch (e) {
+    throw new Error(`${where} fails on a conversation with a tool call: ${(e as Error).message}; ${fix}`);
+  }
+  const dropped = [
+    !text.includes(PROBE.tool) && 'the tool list (`tools`)',
+    !(text.includes(PROBE.call) && text.includes(PROBE.arg)) && "assistant tool calls (`message.tool_calls`)",
+    !text.includes(PROBE.result) && 'tool results (role `tool`)',
+  ].filter(Boolean);
+  if (dropped.length) throw new Error(`${where} drops ${dropped.join(' and ')}: trained with it, tool-call turns would be empty; ${fix}`);
 }
 
 /** Token ids of a text that already carries its special tokens (no BOS/EOS added). */
@@ -76,6 +226,7 @@ export function decodeIds(ct: ChatTokenizer, ids: number[], skipSpecial = false)
 
 export function renderChat(ct: ChatTokenizer, messages: ChatMessage[], tools: ToolSpec[], addGenerationPrompt = false): string {
   return ct.template.render({
+    ...ct.templateVars,
     messages: messages.map(plainMessage),
     tools: tools.length ? tools : undefined,
     add_generation_prompt: addGenerationPrompt,
@@ -91,7 +242,7 @@ export interface TokenizedChat {
   ids: number[];
   /** 1 where the token is trained (assistant content through <|im_end|>), else 0. */
   mask: number[];
-  /** Index in `ids` where each message's segment starts. */
+  /** Index in `ids` where each message's segment starts (a model's own template, SFT path: each turn's). */
   messageStarts: number[];
   /** Assistant turns whose first content token merged with the header newline (that token is masked). */
   straddled: number;
@@ -114,8 +265,10 @@ export class ChatTokens {
   /** Concatenated segment texts (what the template rendered, with assistant turns as rendered, not generated). */
   text = '';
   private readonly local: boolean;
-  private prefixRender: { n: number; text: string } = { n: 0, text: '' };
-  private header: { n: number; text: string } | null = null;
+  // renders keyed by the context array: the local template's placeholder context is one constant array, BASE another,
+  // and an opening context is this.messages itself (then `n` tells it grew)
+  private prefixRender: { n: number; msgs: ChatMessage[] | null; text: string } = { n: 0, msgs: null, text: '' };
+  private header: { n: number; msgs: ChatMessage[]; text: string } | null = null;
 
   constructor(readonly ct: ChatTokenizer, readonly tools: ToolSpec[]) {
     this.local = ct.templateSource === CHAT_TEMPLATE;
@@ -168,9 +321,14 @@ export class ChatTokens {
 
   /** What a new turn is rendered after (see the class comment): messages and tools. */
   private context(): [ChatMessage[], ToolSpec[]] {
-    if (!this.local) return [this.messages, this.tools];
+    if (!this.local) return this.opening() ? [this.messages, this.tools] : [BASE, []];
     // any first message will do: later turns of CHAT_TEMPLATE never look at it, so skip the costly tools block
-    return this.messages.length ? [[PLACEHOLDER], []] : [[], this.tools];
+    return this.messages.length ? [PLACEHOLDER_CONTEXT, []] : [[], this.tools];
+  }
+
+  /** A model's own template: still before the first assistant turn, rendered exactly (see the file comment). */
+  private opening(): boolean {
+    return !this.messages.some((m) => m.role === 'assistant');
   }
 
   private renderPrefix(): string {
@@ -178,7 +336,7 @@ export class ChatTokens {
     // no messages = no text, even when a template would emit a default system block for them: that block then
     // belongs to the first message's segment
     if (msgs.length === 0) return '';
-    if (this.prefixRender.n !== msgs.length || !this.local) this.prefixRender = { n: msgs.length, text: renderChat(this.ct, msgs, tools) };
+    if (this.prefixRender.n !== msgs.length || msgs !== this.prefixRender.msgs) this.prefixRender = { n: msgs.length, msgs, text: renderChat(this.ct, msgs, tools) };
     return this.prefixRender.text;
   }
 
@@ -190,9 +348,9 @@ export class ChatTokens {
 
   private headerText(): string {
     const [msgs, tools] = this.context();
-    if (!this.header || this.header.n !== msgs.length || !this.local) {
+    if (!this.header || this.header.n !== msgs.length || this.header.msgs !== msgs) {
       const withPrompt = renderChat(this.ct, msgs, tools, true);
-      this.header = { n: msgs.length, text: this.extension(this.renderPrefix(), withPrompt, 'generation prompt') };
+      this.header = { n: msgs.length, msgs, text: this.extension(this.renderPrefix(), withPrompt, 'generation prompt') };
     }
     return this.header.text;
   }
@@ -207,8 +365,9 @@ export class ChatTokens {
   /** The new text `next` adds to `prev`; refuses templates that rewrite earlier turns or split outside specials. */
   private extension(prev: string, next: string, where: string): string {
     if (!next.startsWith(prev)) {
-      throw new Error(`tokenize ${where}: the chat template rewrote earlier turns (rendering is not prefix-stable), ` +
-        `so incremental tokenization is impossible; template from ${this.ct.source}`);
+      throw new Error(`tokenize ${where}: the chat template of ${this.ct.source} (${this.ct.templateOrigin}) rewrites ` +
+        `earlier turns when this message is added${this.local || !this.opening() ? '' : ' before the first assistant turn'}, ` +
+        'so the message cannot be appended to the tokens so far; pass a template whose turns extend each other as params.chat_template');
     }
     const segment = next.slice(prev.length);
     if (prev.length > 0 && segment.length > 0 && !this.ct.specialTokens.some((s) => segment.startsWith(s))) {
@@ -234,20 +393,111 @@ export class ChatTokens {
   }
 }
 
-/** Tokenizes a whole conversation (SFT path); `verify` also encodes the full text and checks the ids agree. */
+/**
+ * Tokenizes a whole conversation (SFT path); `verify` also encodes the full text and checks the ids agree.
+ * The project's template is rendered turn by turn (checked against one full render); a model's own template is
+ * rendered whole and cut at turn starts (see the file comment).
+ */
 export function tokenizeConversation(ct: ChatTokenizer, messages: ChatMessage[], tools: ToolSpec[], opts: { verify?: boolean } = {}): TokenizedChat {
-  const state = new ChatTokens(ct, tools);
-  for (const m of messages) state.appendMessage(m);
-  const out = state.result();
-  // one full render guards the context shortcut (cheap next to tokenizing)
-  if (state.text !== renderChat(ct, messages, tools)) {
-    throw new Error(`tokenizeConversation: per-turn renders do not add up to the full render (template from ${ct.source}); ` +
-      'the template makes a turn depend on earlier turns other than the first');
+  let out: TokenizedChat;
+  let text: string;
+  if (ct.templateSource === CHAT_TEMPLATE) {
+    const state = new ChatTokens(ct, tools);
+    for (const m of messages) state.appendMessage(m);
+    out = state.result();
+    text = state.text;
+    // one full render guards the context shortcut (cheap next to tokenizing)
+    if (text !== renderChat(ct, messages, tools)) {
+      throw new Error(`tokenizeConversation: per-turn renders do not add up to the full render (template from ${ct.source}); ` +
+        'the template makes a turn depend on earlier turns other than the first');
+    }
+  } else {
+    text = renderChat(ct, messages, tools);
+    out = tokenizeRendered(ct, text, messages.filter((m) => m.role === 'assistant').length);
+    out.messageStarts = messageStartsIn(ct, messages, tools, text, out.messageStarts);
   }
   if (opts.verify) {
-    const whole = encodeText(ct, state.text);
+    const whole = encodeText(ct, text);
     const i = firstDifference(whole, out.ids);
     if (i >= 0) throw new Error(`tokenizeConversation: segment-wise ids differ from whole-text ids at token ${i}`);
+  }
+  return out;
+}
+
+/**
+ * Where each message starts in a whole render: after render(messages[..i]) when that is a prefix of the whole text,
+ * at the turn (chunk) holding that offset; a message whose prefix render is not a prefix (a template that rewrites
+ * history) gets the previous message's start.
+ */
+function messageStartsIn(ct: ChatTokenizer, messages: ChatMessage[], tools: ToolSpec[], text: string, chunkStarts: number[]): number[] {
+  const chunkChars: number[] = [];
+  let at = 0;
+  const { turnStart } = turnMarkers(ct);
+  for (let i = 0; i < chunkStarts.length; i++) {
+    chunkChars.push(at);
+    const next = text.indexOf(turnStart, at + 1);
+    at = next < 0 ? text.length : next;
+  }
+  const starts: number[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    let prefix: string | null = '';
+    if (i > 0) {
+      try { prefix = renderChat(ct, messages.slice(0, i), tools); } catch { prefix = null; }
+    }
+    if (prefix === null || !text.startsWith(prefix)) {
+      starts.push(starts[i - 1] ?? 0);
+      continue;
+    }
+    let c = 0;
+    while (c + 1 < chunkChars.length && chunkChars[c + 1] <= prefix.length) c++;
+    starts.push(chunkStarts[c] ?? 0);
+  }
+  return starts;
+}
+
+/** The generation prompt of a model's own template and the special token that opens every turn. */
+function turnMarkers(ct: ChatTokenizer): { header: string; turnStart: string } {
+  const prev = renderChat(ct, BASE, []);
+  const withPrompt = renderChat(ct, BASE, [], true);
+  const header = withPrompt.startsWith(prev) ? withPrompt.slice(prev.length) : '';
+  const turnStart = ct.specialTokens.filter((t) => header.startsWith(t)).sort((a, b) => b.length - a.length)[0];
+  if (!header || !turnStart) {
+    throw new Error(`the chat template of ${ct.source} (${ct.templateOrigin}) has a generation prompt ${JSON.stringify(header)} ` +
+      'that does not start with a special token, so assistant turns cannot be located; pass a template whose turns open with a special token as params.chat_template');
+  }
+  return { header, turnStart };
+}
+
+/** A whole rendered conversation → ids (chunk by chunk, each opening with a special token) and the assistant mask. */
+function tokenizeRendered(ct: ChatTokenizer, text: string, assistants: number): TokenizedChat {
+  const { header, turnStart } = turnMarkers(ct);
+  const headerIds = encodeText(ct, header);
+  const out: TokenizedChat = { ids: [], mask: [], messageStarts: [], straddled: 0 };
+  let turns = 0;
+  for (let at = 0; at < text.length;) {
+    const next = text.indexOf(turnStart, at + 1);
+    const chunk = text.slice(at, next < 0 ? text.length : next);
+    at += chunk.length;
+    const ids = encodeText(ct, chunk);
+    let mask = ids.map(() => 0);
+    if (chunk.startsWith(header)) {
+      turns++;
+      let k = 0;
+      while (k < headerIds.length && ids[k] === headerIds[k]) k++;
+      if (k < headerIds.length) { out.straddled++; k++; }
+      const end = ids.lastIndexOf(ct.endOfTurnId);
+      if (end < k) {
+        throw new Error(`tokenizeConversation: assistant turn ${turns} rendered by the chat template of ${ct.source} has no ` +
+          `end-of-turn token ${ct.tokenizer.id_to_token(ct.endOfTurnId)}; check eos_token in tokenizer_config.json`);
+      }
+      mask = ids.map((_, i) => (i >= k && i <= end ? 1 : 0));
+    }
+    out.messageStarts.push(out.ids.length);
+    for (let i = 0; i < ids.length; i++) { out.ids.push(ids[i]); out.mask.push(mask[i]); }
+  }
+  if (turns !== assistants) {
+    throw new Error(`tokenizeConversation: the chat template of ${ct.source} (${ct.templateOrigin}) rendered ${turns} assistant turns ` +
+      `for ${assistants} assistant messages (it drops or merges some); pass a template that renders every assistant turn as params.chat_template`);
   }
   return out;
 }

@@ -62,10 +62,12 @@ describe('ChatTokens (rollout loop API)', () => {
     }
   });
 
-  it('refuses templates that are not prefix-stable, naming the message', () => {
-    const bad = loadChatTokenizer(ct.source, { chatTemplate: '{% for m in messages | reverse %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}' });
-    const msgs: Message[] = [{ role: 'user', content: 'a', tool_calls: [], tool_call_id: null, name: null }, { role: 'user', content: 'b', tool_calls: [], tool_call_id: null, name: null }];
-    expect(() => tokenizeConversation(bad, msgs, [])).toThrow(/message 1 \(user\).*not prefix-stable/);
+  it('refuses templates whose opening turns are not prefix-stable, naming the message', () => {
+    // (a template that drops tools is refused at load unless requireTools is false; SFT renders whole conversations)
+    const bad = loadChatTokenizer(ct.source, { chatTemplate: '{% for m in messages | reverse %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}', requireTools: false });
+    const st = new ChatTokens(bad, []);
+    st.appendMessage({ role: 'user', content: 'a' });
+    expect(() => st.appendMessage({ role: 'user', content: 'b' })).toThrow(/message 1 \(user\).*rewrites earlier turns/);
   });
 });
 
