@@ -2,7 +2,7 @@
  * Merge benchmark (npx tsx bench/merge.ts). Generates a base and two fine-tunes (Llama-shaped, fp32, sharded,
  * ~1.1 GB in all) in a temp dir, then measures, on the same files and in the same run:
  *  - each method's throughput (input MB / merge seconds) against a plain sequential read of the same inputs (each
- *    side the best of two runs; the read goes into a page-aligned buffer, see read() in merge/bench.py);
+ *    side the best of two runs; the read goes into a page-aligned buffer, see read() in runtime/node/bench/merge_bench.py);
  *  - each merge's peak RSS (VmHWM) against the size of one input model (streaming must stay well below it);
  *  - mergekit (pip-installed into a bench venv) on the same inputs and method: max |ours − theirs| and wall time,
  *    both as processes (interpreter start included). DARE is left out of that comparison: both draw random masks,
@@ -38,7 +38,7 @@ const METHODS: Method[] = [
 ];
 
 function py<T>(python: string, args: string[]): T {
-  const out = execFileSync(python, ['-m', 'agentforge_node.merge.bench', ...args], {
+  const out = execFileSync(python, [join(GPU_DIR, 'bench', 'merge_bench.py'), ...args], {
     cwd: GPU_DIR, env: { ...process.env, PYTHONPATH: GPU_DIR }, encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'],
   });
   return JSON.parse(out.trim().split('\n').pop()!) as T;

@@ -1,7 +1,7 @@
 /*
  * The runtime node's commands, declared once: each request is a zod schema here (with every default), the
  * operators' params are the same schemas minus the paths the operator fills in, and the Python side is generated
- * from these schemas (scripts/gen-node-protocol.ts → agentforge_node/requests.py, checked current by
+ * from these schemas (scripts/gen-node-protocol.ts → agentforge_node/requests/<command>.py, checked current by
  * test/node/protocol.test.ts). Python holds no default, name or type of its own.
  */
 import { z } from 'zod';

@@ -56,7 +56,7 @@ let fixtureDir: string;
 async function buildFixtures(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'af-merge-fixtures-'));
   await py(['-c', [
-    'import sys, os', 'from agentforge_node.merge.fixtures import llama_tensors, write_model',
+    'import sys, os', 'sys.path.insert(0, "bench")', 'from merge_fixtures import llama_tensors, write_model',
     'b = llama_tensors(16, 2, 32, 64, 0)', 'write_model(sys.argv[1] + "/m0", b, max_shard_bytes=6000)',
     'for s in (1, 2): write_model(sys.argv[1] + f"/m{s}", llama_tensors(16, 2, 32, 64, s, base=b), max_shard_bytes=6000)',
   ].join('\n'), dir]);

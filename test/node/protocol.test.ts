@@ -4,7 +4,8 @@
  * must mean what the zod schemas mean: same defaults, same names (aliases), same refusals.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate, OUT } from '../../scripts/gen-node-protocol.ts';
 import { GPU_DIR } from '../../runtime/node/env.ts';
@@ -26,11 +27,12 @@ const MINIMAL: Record<keyof typeof NODE_REQUESTS, object> = {
 function pythonParse(requests: Array<[string, unknown]>, py: string): Array<{ ok: unknown } | { error: string }> {
   const code = `import json, sys
 from pydantic import ValidationError
-from agentforge_node.requests import REQUESTS
+import importlib
 out = []
 for cmd, req in json.loads(sys.stdin.read()):
+    model = importlib.import_module("agentforge_node.requests." + cmd.replace("-", "_")).Request
     try:
-        out.append({"ok": REQUESTS[cmd].model_validate(req).model_dump(by_alias=True, exclude_none=True)})
+        out.append({"ok": model.model_validate(req).model_dump(by_alias=True, exclude_none=True)})
     except ValidationError as e:
         out.append({"error": str(e)})
 print(json.dumps(out))`;
@@ -43,8 +45,11 @@ const dropNulls = (v: unknown): unknown => Array.isArray(v) ? v.map(dropNulls)
     : v;
 
 describe('runtime node protocol', () => {
-  it('agentforge_node/requests.py is what scripts/gen-node-protocol.ts generates from the zod schemas', () => {
-    expect(readFileSync(OUT, 'utf8'), 'stale: run npx tsx scripts/gen-node-protocol.ts').toBe(generate());
+  it('agentforge_node/requests/ is what scripts/gen-node-protocol.ts generates from the zod schemas', () => {
+    const want = generate();
+    const have = new Map(readdirSync(OUT).filter((f) => f.endsWith('.py')).map((f) => [f, readFileSync(join(OUT, f), 'utf8')]));
+    expect(have, 'stale: run npx tsx scripts/gen-node-protocol.ts').toEqual(want);
+    expect([...want.keys()]).toContain('train_rl.py');
   });
 
   it('Python fills in exactly the zod defaults, under the same names', async () => {

@@ -1,7 +1,7 @@
 """Entry point: `python -m agentforge_node <command>` with one JSON request on stdin.
 
 Dispatches to module agentforge_node.commands.<command, '-' -> '_'>, whose `run(req, emit) -> dict` gets the
-request validated as the command's generated model (requests.REQUESTS, from the TS zod schema). Exit codes: 0 after a result, 1 after an error event, 2 for a malformed invocation.
+request validated as the command's generated model (agentforge_node/requests/<command>.py, from the TS zod schema). Exit codes: 0 after a result, 1 after an error event, 2 for a malformed invocation.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from pydantic import ValidationError
 
 from .protocol import Emitter
-from .requests import REQUESTS
 
 
 def protocol_stream():
@@ -46,9 +45,6 @@ def main(argv: list[str]) -> int:
         emit.error(USAGE)
         return 2
     command = argv[0]
-    if command not in REQUESTS:
-        emit.error(f"unknown command '{command}' (known: {', '.join(sorted(REQUESTS))})")
-        return 2
     request_file = argv[2] if len(argv) == 3 else None
     module_name = command.replace("-", "_")
     try:
@@ -67,7 +63,7 @@ def main(argv: list[str]) -> int:
         emit.error(f"request ({request_file or 'stdin'}) is not readable JSON: {e}")
         return 2
     try:
-        req = REQUESTS[command].model_validate(data)
+        req = importlib.import_module(f"agentforge_node.requests.{module_name}").Request.model_validate(data)
     except ValidationError as e:
         emit.error(f"invalid {command} request: {e}")
         return 2

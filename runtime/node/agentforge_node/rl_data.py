@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .requests import RlSample
+from .requests.train_rl import RlSample
 
 
 @dataclass

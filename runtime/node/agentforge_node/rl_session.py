@@ -15,7 +15,7 @@ from .__main__ import protocol_stream
 from pydantic import ValidationError
 
 from .protocol import Emitter
-from .requests import TrainRlRequest
+from .requests.train_rl import TrainRlRequest
 
 
 def serve(lines, emit: Emitter) -> int:

@@ -19,7 +19,7 @@ from .device import pick_device, seed_everything
 from .grpo import LossConfig, LossInputs, clipped_pg_loss, token_entropy
 from .modeling import load_model, save_model
 from .protocol import Emitter
-from .requests import TrainRlRequest as Request
+from .requests.train_rl import TrainRlRequest as Request
 from .rl_data import Rollout, check_vocab, from_inline
 from .rl_export import OnnxExporter
 

@@ -21,7 +21,7 @@ from .loss import TokenLoss, token_losses
 from .metrics import MetricSink, peak_memory_bytes
 from .modeling import load_model, save_model
 from .protocol import Emitter
-from .requests import TrainSftRequest
+from .requests.train_sft import TrainSftRequest
 from .shards import Row, load_rows, micro_batches
 
 

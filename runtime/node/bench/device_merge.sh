@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/merge.ts's throughput measurements on a GPU machine, which has no node: the same generated 1.1 GB of fp32
-# checkpoints, the same plain read, the same merge specs, through `python -m agentforge_node.merge.bench`, on every
+# checkpoints, the same plain read, the same merge specs, through `python runtime/node/bench/merge_bench.py`, on every
 # core and on two (taskset, like the CI machines). JSON lines in $OUT.
 #   bash runtime/node/bench/device_merge.sh    (CORES="all 2" by default; REPS=2 runs of each; SHAPE="64 2 128 1000" to try it)
 set -uo pipefail
@@ -9,7 +9,7 @@ OUT="${OUT:-/tmp/device-merge}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/runtime/node"
 W=$(mktemp -d "${TMPDIR:-/tmp}/af-merge.XXXXXX")
-B=(python3 -m agentforge_node.merge.bench)
+B=(python3 runtime/node/bench/merge_bench.py)
 echo "{\"nproc\": $(nproc), \"python\": \"$(python3 -c 'import torch, numba; print(torch.__version__, numba.__version__)')\"}" | tee "$OUT/merge.jsonl"
 "${B[@]}" gen "$W" 2 ${SHAPE:-768 6 2048 32000} 150000000 | tee -a "$OUT/merge.jsonl"
 declare -A SPEC=([linear]='{"method":"linear","weights":[0.3,0.7]}' [task_arithmetic]='{"method":"task_arithmetic","weights":[1,0.5],"lam":0.8}'

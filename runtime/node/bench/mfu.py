@@ -25,7 +25,8 @@ from make_shards import main as make_shards  # noqa: E402
 
 from agentforge_node.commands import init_model  # noqa: E402
 from agentforge_node.protocol import Emitter  # noqa: E402
-from agentforge_node.requests import InitModelRequest, TrainSftRequest  # noqa: E402
+from agentforge_node.requests.init_model import InitModelRequest  # noqa: E402
+from agentforge_node.requests.train_sft import TrainSftRequest  # noqa: E402
 from agentforge_node.sft import train  # noqa: E402
 from agentforge_node.shards import load_rows  # noqa: E402
 

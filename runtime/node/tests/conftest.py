@@ -15,12 +15,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # merge_fixtures, shared with the merge bench
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 from agentforge_node.commands import init_model  # noqa: E402
 from agentforge_node.protocol import Emitter  # noqa: E402
-from agentforge_node.requests import InitModelRequest  # noqa: E402
+from agentforge_node.requests.init_model import InitModelRequest  # noqa: E402
 
 # Placeholder for tests only; the real template is runtime/agent/chat-template.ts (passed in by init-model.ts).
 TEMPLATE = ("{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from agentforge_node.merge import MergeSpec, Override, merge_models
-from agentforge_node.merge.fixtures import llama_tensors, write_model
+from merge_fixtures import llama_tensors, write_model
 from agentforge_node.merge.model_dir import ModelDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ def test_merge_stopped_by_sigterm_cleans_its_temp_dir(tmp_path):
 def test_bad_override_in_request_names_its_index(tmp_path):
     from pydantic import ValidationError
 
-    from agentforge_node.requests import MergeRequest
+    from agentforge_node.requests.merge import MergeRequest
     with pytest.raises(ValidationError, match=r"(?s)overrides\.1\.densty\s+Extra inputs are not permitted"):
         MergeRequest.model_validate({"method": "ties", "experts": ["a", "b"], "out": str(tmp_path / "o"),
                                      "overrides": [{"pattern": "*norm*"}, {"pattern": "*x*", "densty": 0.5}]})

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 import torch
 
 from agentforge_node.merge import MergeInputError, MergeSpec, Override, merge_models
-from agentforge_node.merge.fixtures import CONFIG, TOKENIZER, llama_tensors, write_model
+from merge_fixtures import CONFIG, TOKENIZER, llama_tensors, write_model
 
 SHAPE = dict(hidden=8, layers=1, inter=16, vocab=32)
 

@@ -12,7 +12,7 @@ from onnx.reference import ReferenceEvaluator
 
 from agentforge_node.commands import export_onnx
 from agentforge_node.modeling import load_model
-from agentforge_node.requests import ExportOnnxRequest
+from agentforge_node.requests.export_onnx import ExportOnnxRequest
 
 from conftest import Recorder
 

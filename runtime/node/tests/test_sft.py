@@ -7,7 +7,7 @@ import torch
 
 from agentforge_node.loss import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
-from agentforge_node.requests import TrainSftRequest
+from agentforge_node.requests.train_sft import TrainSftRequest
 from agentforge_node.sft import train
 from agentforge_node.shards import load_rows, micro_batches
 

@@ -12,7 +12,7 @@ from onnx.reference import ReferenceEvaluator
 from pydantic import ValidationError
 
 from agentforge_node.modeling import load_model
-from agentforge_node.requests import TrainRlRequest
+from agentforge_node.requests.train_rl import TrainRlRequest
 from agentforge_node.rl_trainer import RlTrainer
 
 from conftest import Recorder

@@ -11,7 +11,7 @@ import onnx
 from ..modeling import load_model
 from ..onnx_export import export
 from ..protocol import Emitter
-from ..requests import ExportOnnxRequest
+from ..requests.export_onnx import ExportOnnxRequest
 
 
 def eos_ids(model_dir: Path, config) -> list[int]:

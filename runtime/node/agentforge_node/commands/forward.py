@@ -7,7 +7,7 @@ import torch
 
 from ..modeling import load_model
 from ..protocol import Emitter
-from ..requests import ForwardRequest
+from ..requests.forward import ForwardRequest
 
 
 def run(req: ForwardRequest, emit: Emitter) -> dict[str, Any]:

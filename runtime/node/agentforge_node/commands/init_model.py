@@ -16,7 +16,7 @@ from transformers import GenerationConfig, Qwen3ForCausalLM
 from ..device import seed_everything
 from ..modeling import ModelSize, build_config, count_params, save_model
 from ..protocol import Emitter
-from ..requests import InitModelRequest
+from ..requests.init_model import InitModelRequest
 from ..tokenizer_train import EOS_TOKEN, PAD_TOKEN, train_bpe, write_tokenizer_files
 
 

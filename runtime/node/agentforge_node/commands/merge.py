@@ -11,7 +11,7 @@ from typing import Any
 
 from ..merge import merge_models
 from ..protocol import Emitter
-from ..requests import MergeRequest
+from ..requests.merge import MergeRequest
 
 
 def run(req: MergeRequest, emit: Emitter) -> dict[str, Any]:

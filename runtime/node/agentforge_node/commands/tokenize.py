@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from ..protocol import Emitter
-from ..requests import TokenizeRequest
+from ..requests.tokenize import TokenizeRequest
 
 
 def run(req: TokenizeRequest, emit: Emitter) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol import Emitter
-from ..requests import TrainRlRequest
+from ..requests.train_rl import TrainRlRequest
 
 
 def run(req: TrainRlRequest, emit: Emitter) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from ..protocol import Emitter
-from ..requests import TrainSftRequest
+from ..requests.train_sft import TrainSftRequest
 from ..sft import train
 
 

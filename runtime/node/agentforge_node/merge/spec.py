@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fnmatch import fnmatchcase
 
-from ..requests import MergeOptions as MergeSpec, MergeOverride as Override
+from ..requests.merge import MergeOptions as MergeSpec, MergeOverride as Override
 from .errors import MergeInputError
 from .methods import METHODS, TensorParams
 

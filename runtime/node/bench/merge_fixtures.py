@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .safetensors_io import DTYPE_NAMES, ShardedWriter
+from agentforge_node.merge.safetensors_io import DTYPE_NAMES, ShardedWriter
 
 CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8, "num_hidden_layers": 1,
           "num_attention_heads": 2, "num_key_value_heads": 2, "intermediate_size": 16, "vocab_size": 32,

@@ -1,4 +1,4 @@
-"""Helpers for bench/merge.ts, run as `python -m agentforge_node.merge.bench <step> ...`; each prints one JSON line.
+"""Helpers for bench/merge.ts, run as `python runtime/node/bench/merge_bench.py <step> ...`; each prints one JSON line.
 
   gen DIR N_EXPERTS HIDDEN LAYERS INTER VOCAB SHARD_BYTES   base + experts (base + noise), written tensor by tensor
   read DIR...                                              plain sequential read of every safetensors file
@@ -16,11 +16,12 @@ import time
 
 import torch
 
-from .engine import merge_models
-from .fixtures import llama_config, llama_shapes, write_aux
-from .model_dir import ModelDir
-from .safetensors_io import ShardedWriter
-from .spec import MergeSpec
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from agentforge_node.merge.engine import merge_models  # noqa: E402
+from agentforge_node.merge.model_dir import ModelDir  # noqa: E402
+from agentforge_node.merge.safetensors_io import ShardedWriter  # noqa: E402
+from agentforge_node.merge.spec import MergeSpec  # noqa: E402
+from merge_fixtures import llama_config, llama_shapes, write_aux  # noqa: E402
 
 
 def _status_kb(field: str) -> int:
