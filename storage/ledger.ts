@@ -92,7 +92,7 @@ export class Ledger {
         return new Ledger(inst, conn);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
-        if (!LOCKED.test(msg)) throw new LedgerLost(`ledger ${path} cannot be opened: ${msg.split('\n')[0]}. ${LEDGER_FIX}`);
+        if (!LOCKED.test(msg)) throw new LedgerLost(`ledger ${path} cannot be opened: ${msg.split('\n')[0]}. Nothing was run. If the file is damaged: ${LEDGER_FIX}`);
         if (Date.now() >= deadline) {
           const holder = /PID (\d+)/.exec(msg)?.[1];
           throw new StoreError(`ledger ${path} is held open by another process${holder ? ` (pid ${holder})` : ''}, e.g. a DuckDB client reading it in place, for more than ${Math.round(waitMs / 1000)} s; close it and rerun (nothing was run)`);
