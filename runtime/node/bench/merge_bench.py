@@ -89,8 +89,6 @@ def compare(a: str, b: str) -> dict:
         worst = max(worst, d.max().item() if d.numel() else 0.0)
         over += int((d > 1e-6).sum())
         total += d.numel()
-        ma.release(n)
-        mb.release(n)
     return {"max_abs_diff": worst, "elements_over_1e-6": over, "elements": total}
 
 

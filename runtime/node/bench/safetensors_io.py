@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # a shared machine: one thread, so both readers see the same compute
     n = a.mb // 4  # tensors of 4 MB (1M fp32)
     tensors = {f"layer.{i}.weight": torch.randn(1024, 1024) for i in range(n)}
     work = Path(tempfile.mkdtemp(prefix="st-bench-"))

@@ -114,8 +114,6 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
             if kernel.prepare(runner):
                 statistics_s += time.perf_counter() - t
             runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
-        for m in models:
-            m.release(name)
         if on_progress:
             on_progress(i + 1, total)
     return statistics_s

@@ -80,9 +80,6 @@ class ModelDir:
     def tensor(self, name: str) -> torch.Tensor:
         return self.where[name].tensor(name)
 
-    def release(self, name: str) -> None:
-        self.where[name].release(name)
-
     def weight_bytes(self) -> int:
         return sum(f.size for f in self.files.values())
 
