@@ -95,6 +95,24 @@ export async function gc(storeDir: string, opts: { repair: boolean; dryRun: bool
       repaired++;
     }
     if (adopted.length) rows = await led.all('SELECT key, node_id, files FROM artifacts');
+    // Artifacts committed before manifests existed get one from their ledger row, so a later ledger loss can be
+    // repaired for them too.
+    let backfilled = 0;
+    for (const r of rows) {
+      const dir = store.artifactDir(r.key);
+      if (!existsSync(dir) || existsSync(join(dir, MANIFEST))) continue;
+      if (!opts.dryRun) {
+        const a = await led.artifact(r.key);
+        if (!a) continue;
+        const lineage = (await led.all<{ input: string; parent_key: string }>(`SELECT input, parent_key FROM lineage WHERE key = '${r.key}'`)).map((l) => ({ input: l.input, parent: l.parent_key }));
+        const { committed_at, ...artifact } = a;
+        const when = new Date(`${String(committed_at).replace(' ', 'T')}${/[zZ]|[+-]\d\d:?\d\d$/.test(String(committed_at)) ? '' : 'Z'}`);
+        const m: Manifest = { format: 1, artifact, lineage, committed_at: Number.isNaN(when.getTime()) ? String(committed_at) : when.toISOString() };
+        writeFileAtomic(join(dir, MANIFEST), JSON.stringify(m));
+      }
+      backfilled++;
+    }
+    if (backfilled) log.push(`${opts.dryRun ? 'would write' : 'wrote'} a manifest for ${backfilled} artifact(s) committed before manifests existed (from their ledger rows)`);
     for (const name of readdirSync(join(store.dir, 'checkpoints'))) if (known.has(name) && retryPending(store, name) === null) drop(store.checkpointDir(name), 'its key is committed');
     if (!opts.dryRun) removed += store.sweepTemp();
     if (opts.repair) {

@@ -109,6 +109,18 @@ describe('a lost ledger is detected before any claim, and gc --repair rebuilds i
     try { expect((await ledger.artifact(alien))?.node_id).toBe('a'); } finally { await ledger.close(); }
   });
 
+  it('artifacts committed before manifests existed get one from gc, and are then recoverable like the rest', async () => {
+    const first = await runDag(chain(), { storeDir: store.dir });
+    for (const r of first.nodes.values()) rmSync(join(store.dir, 'artifacts', r.key, MANIFEST));
+    const g = await gc(store.dir, { repair: false, dryRun: false });
+    expect(g.log.join('\n')).toContain('wrote a manifest for 3 artifact(s) committed before manifests existed');
+    for (const r of first.nodes.values()) expect(existsSync(join(store.dir, 'artifacts', r.key, MANIFEST))).toBe(true);
+    rmSync(ledgerPath());
+    rmSync(`${ledgerPath()}.wal`, { force: true });
+    await expectLostEverywhere();
+    await expectRepaired(first);
+  });
+
   it('a ledger DuckDB cannot open fails the run with the fix and releases the run lock', async () => {
     await runDag(chain(), { storeDir: store.dir });
     // Header intact (passes the file-level check), every block zeroed: only DuckDB itself can tell.
