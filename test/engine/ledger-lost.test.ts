@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { dag } from '../../runtime/engine/dag.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
 import { dagStatus } from '../../runtime/engine/status.ts';
@@ -132,4 +133,19 @@ describe('a lost ledger is detected before any claim, and gc --repair rebuilds i
     await expect(runDag(changed, { storeDir: store.dir })).rejects.toThrow(/cannot be opened: .*gc --repair/s);
     expect(existsSync(join(store.dir, 'lock'))).toBe(false);
   });
+
+  it('through the CLI: run, status, runs and gc exit non-zero naming the fix; gc --repair exits 0 and the rerun is all cached', () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin/agentforge.mjs'), ...args, '--store', store.dir], { cwd: root, encoding: 'utf8', env: { ...process.env, SMOKE_N: '40' } });
+    expect(cli('run', 'dags/smoke.ts', '--plain').status).toBe(0);
+    rmSync(ledgerPath());
+    for (const args of [['run', 'dags/smoke.ts', '--plain'], ['status', 'dags/smoke.ts'], ['runs'], ['gc']]) {
+      const r = cli(...args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(/^error: ledger .* is missing but the store holds 4 committed key\(s\).*gc --repair/m);
+      expect(r.stdout).not.toMatch(/never run|noop/);
+    }
+    expect(cli('gc', '--repair').status).toBe(0);
+    expect(cli('run', 'dags/smoke.ts', '--plain').stderr).toMatch(/: 4 cached$/m);
+  }, 120_000);
 });

@@ -4,7 +4,7 @@ import { loadDag } from './load.ts';
 import { printTable, toCsv } from './format.ts';
 import { runDag, UsageError } from '../scheduler.ts';
 import { LiveReporter, PlainReporter } from '../progress.ts';
-import { resolveStoreDir, StoreError } from '../../../storage/store.ts';
+import { assertLedgerAt, resolveStoreDir, StoreError } from '../../../storage/store.ts';
 // Commands that need DuckDB load it on demand: a no-op `run` must start fast.
 const sqlModule = () => import('../../../storage/sql.ts');
 import { sqlIdent } from '../../../storage/codec.ts';
@@ -143,6 +143,7 @@ const runs: Command = {
   options: { limit: { type: 'string', help: 'how many (default 20)' } },
   async run(_pos, v) {
     const { Ledger } = await import('../../../storage/ledger.ts');
+    if (existsSync(store(v))) assertLedgerAt(store(v)); // a lost ledger is not a store that never ran
     const ledger = await Ledger.openReadOnly(join(store(v), 'ledger.duckdb'));
     try {
       const rows = await ledger.all(`SELECT r.run_id, r.dag, r.status, r.started_at, round(epoch(r.finished_at - r.started_at), 2) AS seconds,
