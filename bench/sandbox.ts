@@ -1,7 +1,7 @@
 /*
  * Sandboxed executions per second of a trivial program vs a plain child_process spawn of the same program, measured
  * in the same run (sequential, so the ratio is the per-run overhead of namespaces + rlimits + temp dir); and the
- * cost of a proven code-task verdict (harness + separate candidate process, runtime/eval/code/harness.ts) vs the
+ * cost of a proven code-task verdict (harness + separate candidate process, runtime/sandbox/harness.ts) vs the
  * old unproven single-process program (prompt + completion + tests, pass = exit 0) on the same HumanEval tasks.
  * Run: npx tsx bench/sandbox.ts [runs]
  */

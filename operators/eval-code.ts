@@ -18,7 +18,7 @@ const INSTRUCTION: Record<CodeTask['benchmark'], string> = {
  * eval-code: HumanEval, MBPP (sanitized) or QuixBugs. `samples` completions per task, each run in the sandbox
  * (runtime/sandbox: namespaces, unprivileged uid, rlimits, wall timeout, no network, clean env). Where the machine
  * cannot isolate the code the node fails before asking the model anything (the sandbox's refusal says how to opt in).
- * A pass is the harness's proof line (runtime/eval/code/harness.ts), never the candidate's exit code. A failed
+ * A pass is the harness's proof line (runtime/sandbox/harness.ts), never the candidate's exit code. A failed
  * request or a reply without code is a failed sample with its reason. Batches of 20 tasks are durable, so a rerun
  * resumes.
  *

@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
-import { makeTasks as generate, WORLD_NAMES } from '../runtime/worlds/index.ts';
+import { ALL_WORLD_NAMES, generateTasks as generate, WORLD_NAMES } from '../runtime/worlds/index.ts';
 
 /** Deterministic tasks for the built-in worlds (ids like retail-train-00042; split by hashing the instruction). */
 export const makeTasks = operator({
   name: 'make-tasks',
   version: 1,
-  description: 'Seeded tasks with verifiable goals at graded difficulty for the built-in tool-use worlds.',
+  description: 'Seeded tasks with verifiable goals at graded difficulty for the built-in worlds (tool use; code and repo repair by name).',
   params: z.object({
-    worlds: z.array(z.enum(WORLD_NAMES as [string, ...string[]])).min(1).default([...WORLD_NAMES]),
+    worlds: z.array(z.enum(ALL_WORLD_NAMES as [string, ...string[]])).min(1).default([...WORLD_NAMES]),
     n: z.number().int().min(1).default(200).describe('tasks per world'),
     seed: z.number().int().default(0),
     split: z.enum(['train', 'heldout']).default('train'),
@@ -22,11 +22,15 @@ export const makeTasks = operator({
   output: table(Task, 'Task'),
   async run({ params: p, out, ctx }) {
     ctx.progress.total(p.n * p.worlds.length, 'tasks');
+    let rejected = 0;
+    // the repo world checks each generated repository in the sandbox; a rejected one is logged with its reason
+    const onReject = (why: string) => { rejected++; if (rejected <= 20) ctx.log(`rejected: ${why}`); };
     for (const w of p.worlds) {
-      const tasks = generate(w, { seed: p.seed, n: p.n, split: p.split, heldoutFraction: p.heldout_fraction,
-        minDifficulty: p.min_difficulty, maxDifficulty: p.max_difficulty, distractorRate: p.distractor_rate });
+      const tasks = await generate(w, { seed: p.seed, n: p.n, split: p.split, heldoutFraction: p.heldout_fraction,
+        minDifficulty: p.min_difficulty, maxDifficulty: p.max_difficulty, distractorRate: p.distractor_rate, onReject });
       await out.write(tasks);
       ctx.progress.tick(tasks.length);
     }
+    if (rejected) ctx.metric('rejected_drafts', rejected);
   },
 });

@@ -31,6 +31,8 @@ export const Trajectory = z.object({
   errors: z.array(TurnError).default([]),
   difficulty: z.number().int().default(1),
   split: z.enum(['train', 'heldout']).default('train'),
+  /** The repo world: the episode's change to the repository as a unified diff (null elsewhere and in older rows). */
+  patch: z.string().optional(),
 });
 export type Trajectory = z.infer<typeof Trajectory>;
 

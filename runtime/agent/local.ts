@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { loadChatTokenizer, type ChatTokenizer } from './tokenize.ts';
 import { OrtEngine } from './engines/ort.ts';
 import type { InferenceEngine } from './engines/engine.ts';
-import { getWorld } from '../worlds/index.ts';
+import { openWorld } from '../worlds/index.ts';
 import type { World } from '../worlds/world.ts';
 import { BatchingGenerator } from './batcher.ts';
 import { DEFAULT_LIMITS, type RolloutLimits } from './loop.ts';
@@ -33,7 +33,7 @@ export async function loadPolicy(dir: string, o: { maxBatch?: number; maxContext
 export function worldPool(): { get(name: string): World; put(w: World): void } {
   const free = new Map<string, World[]>();
   return {
-    get: (name) => free.get(name)?.pop() ?? getWorld(name),
+    get: (name) => free.get(name)?.pop() ?? openWorld(name),
     put: (w) => { if (!free.has(w.name)) free.set(w.name, []); free.get(w.name)!.push(w); },
   };
 }

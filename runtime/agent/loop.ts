@@ -176,10 +176,10 @@ class Loop implements TurnContext {
   }
 
   /** Runs one call; a world that throws ends the episode (it is not the assistant's fault). */
-  private runCall(turn: number, call: ToolCall, parsed: boolean): 'ok' | 'world_error' {
+  private async runCall(turn: number, call: ToolCall, parsed: boolean): Promise<'ok' | 'world_error'> {
     let text: string;
     try {
-      text = this.o.observe ? this.o.observe(call) : this.toolResult(turn, call, parsed);
+      text = this.o.observe ? this.o.observe(call) : await this.toolResult(turn, call, parsed);
     } catch (e) {
       this.error(turn, 'world_error', `${call.name}: the world threw: ${errorText(e)}`);
       return 'world_error';
@@ -189,7 +189,7 @@ class Loop implements TurnContext {
     return 'ok';
   }
 
-  private toolResult(turn: number, call: ToolCall, parsed: boolean): string {
+  private async toolResult(turn: number, call: ToolCall, parsed: boolean): Promise<string> {
     if (call.arguments === null) {
       // a parsing source has already recorded why; a message-level one reports it here
       if (parsed) return JSON.stringify({ error: 'invalid_tool_call', message: `could not parse the tool call: ${call.raw.slice(0, 80)}` });
@@ -197,7 +197,8 @@ class Loop implements TurnContext {
       this.error(turn, 'invalid_json_args', message);
       return JSON.stringify({ error: 'invalid_args', message });
     }
-    const r = this.o.world.call(call.name, call.arguments);
+    const w = this.o.world;
+    const r = w.callAsync ? await w.callAsync(call.name, call.arguments, this.o.signal) : w.call(call.name, call.arguments);
     if (!r.ok) this.error(turn, `tool_${r.kind}`, `${call.name}: ${r.message}`);
     if (r.ok && hasInvalidText(r.result)) this.error(turn, 'invalid_utf8', `${call.name} returned text with invalid UTF-8 (lone surrogates)`);
     return renderToolResult(r);
@@ -229,7 +230,7 @@ class Loop implements TurnContext {
     if (t.end) return t.end;
     const { content, tool_calls: calls } = t.message;
     if (calls.length) {
-      for (const c of calls) if (this.runCall(turn, c, t.parsed ?? false) === 'world_error') return 'error';
+      for (const c of calls) if ((await this.runCall(turn, c, t.parsed ?? false)) === 'world_error') return 'error';
       if (this.o.handedOff?.()) return 'answered';
       if (this.looping(calls)) {
         this.error(turn, 'tool_loop', `${calls[0].name} repeated ${this.o.maxRepeats} times`);
@@ -351,6 +352,7 @@ export async function runEpisode(opts: EpisodeOptions): Promise<Trajectory> {
     id: o.trajectoryId, task_id: task.id, world: task.world, messages: r.messages, tools: world.toolSpecs(), source: o.source,
     teacher: o.teacher.name, seed: o.seed, policy_version: 0, reward: null, reward_components: {}, turns: r.turns,
     finish_reason: r.finish, errors: r.errors, difficulty: task.difficulty, split: task.split,
+    ...(world.patch ? { patch: world.patch() } : {}),
   };
 }
 
@@ -484,7 +486,7 @@ export async function runRollout(job: RolloutJob, d: RolloutDeps): Promise<Rollo
     id: job.id, task_id: job.task.id, world: job.task.world, messages: r.messages, tools: d.world.toolSpecs(),
     source: 'rollout', teacher: 'policy', seed: job.seed, policy_version: turnsFrom.policyVersion < 0 ? d.gen.policyVersion : turnsFrom.policyVersion,
     reward: null, reward_components: {}, turns: r.turns, finish_reason: r.finish, errors: r.errors,
-    difficulty: job.task.difficulty, split: job.task.split, group_id: job.groupId, sample: job.sample, step: job.step,
+    difficulty: job.task.difficulty, split: job.task.split, ...(d.world.patch ? { patch: d.world.patch() } : {}), group_id: job.groupId, sample: job.sample, step: job.step,
     input_ids: ids, loss_mask: mask, behaviour_logprobs: turnsFrom.logprobs.slice(0, ids.length), prompt_tokens: ids.length - completion,
     completion_tokens: completion, timings: r.timings, error_counts: errorCounts, success: null,
     trainable: !r.errors.some((e) => UNTRAINABLE.has(e.kind)),

@@ -4,6 +4,7 @@ import type { ChatPolicy, ChatRequest } from './policy.ts';
 import { askText, confirmText, planFor, type NoiseKind, type NoiseOptions, type Step, type ToolKinds } from './plan.ts';
 import { worldDef } from '../worlds/index.ts';
 import { isConfirmation } from '../worlds/base.ts';
+import { execTeacher, hasExecTeacher } from './code-teacher.ts';
 
 /*
  * Scripted players. The teacher follows the world's own plan for the task (one plan step per assistant message,
@@ -43,6 +44,8 @@ export interface ScriptedTeacher extends ChatPolicy {
 }
 
 export function scriptedTeacher(task: Task, seed: number, noise: NoiseOptions = { rate: 0 }): ScriptedTeacher {
+  // code and repo repair: several solution paths per task (code-teacher.ts)
+  if (hasExecTeacher(task.world)) return execTeacher(task, seed, noise.rate) as ScriptedTeacher;
   const plan = planFor(task, toolKinds(task.world), seed, noise);
   return {
     name: plan.noise ? `scripted+${plan.noise}` : 'scripted',

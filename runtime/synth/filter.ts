@@ -21,6 +21,12 @@ export const FilterParams = z.object({
   max_chars: z.number().int().min(1).default(32_000),
   dedup: z.enum(['task', 'global', 'off']).default('task'),
   max_per_task: z.number().int().min(1).nullable().default(null),
+  /**
+   * Trajectories kept per task (k of "SFT on 1 vs k trajectories per task"); overrides max_per_task. Distinct
+   * solution paths are taken first: a task's rows are ranked by how many earlier rows share their action sequence,
+   * so k = 2 keeps two different paths when the task has two, even with dedup 'off'.
+   */
+  trajectories_per_task: z.number().int().min(1).nullable().default(null),
   /** Relative weights; a world/difficulty not listed is left out when a map is given. Empty = no mix. */
   mix_world: z.record(z.string(), z.number().min(0)).default({}),
   mix_difficulty: z.record(z.string(), z.number().min(0)).default({}),
@@ -72,7 +78,18 @@ export function curate(trajectories: Trajectory[], verdicts: Map<string, Verdict
   }
   const seen = new Map<string, string>();
   const perTask = new Map<string, number>();
-  for (const r of rows.filter((x) => x.kept)) {
+  const cap = p.trajectories_per_task ?? p.max_per_task;
+  // rank within a task = how many earlier (seeded order) rows of that task share the action sequence: distinct first
+  const occurrences = new Map<string, number>();
+  const rank = new Map<string, number>();
+  for (const r of rows) {
+    const key = `${r.task_id}|${actionSignature(r)}`;
+    const n = occurrences.get(key) ?? 0;
+    occurrences.set(key, n + 1);
+    rank.set(r.id, n);
+  }
+  const candidates = rows.filter((x) => x.kept).map((r, i) => [r, i] as const).sort((a, b) => rank.get(a[0].id)! - rank.get(b[0].id)! || a[1] - b[1]).map(([r]) => r);
+  for (const r of candidates) {
     if (p.dedup !== 'off') {
       const key = `${p.dedup === 'task' ? r.task_id : ''}|${actionSignature(r)}`;
       const first = seen.get(key);
@@ -81,7 +98,7 @@ export function curate(trajectories: Trajectory[], verdicts: Map<string, Verdict
     }
     const k = (perTask.get(r.task_id) ?? 0) + 1;
     perTask.set(r.task_id, k);
-    if (p.max_per_task !== null && k > p.max_per_task) reject(r, `task_cap: ${p.max_per_task}`);
+    if (cap !== null && k > cap) { reject(r, `task_cap: ${cap}`); perTask.set(r.task_id, k - 1); }
   }
   mixQuotas(rows, p);
   return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

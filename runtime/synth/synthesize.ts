@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { Task } from '../../schemas/task.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
 import type { ChatPolicy } from '../agent/policy.ts';
-import { getWorld } from '../worlds/index.ts';
+import { openWorld } from '../worlds/index.ts';
 import { runEpisode } from '../agent/loop.ts';
 
 /*
@@ -91,7 +91,7 @@ export async function synthesize(o: SynthesizeOptions): Promise<SynthesizeResult
   const pending = todo.map(({ id, batch }) => Promise.all(batch.map((j) => queue.add(async () => {
     signal.throwIfAborted(); // queued jobs of a stopped run settle at once instead of running
     const t = await runEpisode({
-      task: j.task, world: getWorld(j.task.world), teacher: o.teacher(j.task, j.seed), user: o.user(j.task, j.seed), seed: j.seed,
+      task: j.task, world: openWorld(j.task.world), teacher: o.teacher(j.task, j.seed), user: o.user(j.task, j.seed), seed: j.seed,
       trajectoryId: j.id, maxTurns: o.maxTurns, maxTokens: o.maxTokens, signal,
     });
     finished++;

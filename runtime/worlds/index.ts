@@ -24,6 +24,10 @@ import { bankWorld } from './bank/index.ts';
 import { retailWorld } from './retail/index.ts';
 import { makeTasksFor, type MakeTasksOptions } from './tasks.ts';
 import { travelWorld } from './travel/index.ts';
+import type { World } from './world.ts';
+import { ExecWorld, type ExecTaskOptions, type ExecWorldDef } from './code/exec.ts';
+import { codeWorld } from './code/index.ts';
+import { repoWorld } from './repo/index.ts';
 
 export { BaseWorld, isConfirmation, isRefusal, observeUserTurn, renderToolResult, ToolFailure } from './base.ts';
 export type { Action, WorldDef, WorldTool } from './base.ts';
@@ -34,9 +38,38 @@ export { hashValue, canonicalJson } from './hash.ts';
 const DEFS: Record<string, WorldDef<any>> = { retail: retailWorld, travel: travelWorld, bank: bankWorld };
 export const WORLD_NAMES = Object.keys(DEFS) as readonly string[];
 
+/*
+ * Worlds whose tools run programs in the sandbox (code, repo-repair): same operators, by name, but their tools and
+ * verdicts are asynchronous (World.callAsync, verifyTrajectoryAsync) and they are not in WORLD_NAMES, so recipes
+ * that take "all worlds" by default keep meaning the tool-use worlds.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const EXEC: Record<string, ExecWorldDef<any>> = { code: codeWorld, repo: repoWorld };
+export const EXEC_WORLD_NAMES = Object.keys(EXEC) as readonly string[];
+export const ALL_WORLD_NAMES: readonly string[] = [...WORLD_NAMES, ...EXEC_WORLD_NAMES];
+
+/** The record of a program-running world, or undefined for a tool-use world. */
+export function execWorldDef(name: string): ExecWorldDef<unknown> | undefined {
+  return Object.hasOwn(EXEC, name) ? EXEC[name] : undefined;
+}
+
+/** A fresh instance of any world (tool-use or program-running); call reset(task) before use. */
+export function openWorld(name: string): World {
+  const e = execWorldDef(name);
+  return e ? new ExecWorld(e) : getWorld(name);
+}
+
+/** Tasks of any world (the program-running ones check their tasks in the sandbox, hence async). */
+export async function generateTasks(world: string, opts: MakeTasksOptions & Pick<ExecTaskOptions, 'onReject'>): Promise<Task[]> {
+  const e = execWorldDef(world);
+  if (!e) return makeTasks(world, opts);
+  const o: ExecTaskOptions = { seed: opts.seed, n: opts.n, split: opts.split, heldoutFraction: opts.heldoutFraction, onReject: opts.onReject };
+  return e.makeTasks(o);
+}
+
 export function worldDef(name: string): WorldDef<unknown> {
   const d = Object.hasOwn(DEFS, name) ? DEFS[name] : undefined;
-  if (!d) throw new Error(`unknown world "${name}"; known worlds: ${WORLD_NAMES.join(', ')}`);
+  if (!d) throw new Error(`unknown world "${name}"; known worlds: ${ALL_WORLD_NAMES.join(', ')}${execWorldDef(name) ? ` (${name} runs programs: use openWorld/generateTasks)` : ''}`);
   return d;
 }
 

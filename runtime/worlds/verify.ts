@@ -2,7 +2,7 @@ import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
 import type { Trajectory, Verdict } from '../../schemas/trajectory.ts';
 import { isRefusal, observeUserTurn, renderToolResult } from './base.ts';
-import { getWorld } from './index.ts';
+import { execWorldDef, getWorld } from './index.ts';
 import type { World } from './world.ts';
 
 /*
@@ -64,6 +64,10 @@ export function finalAnswer(messages: Message[]): string {
 }
 
 export function verifyTrajectory(traj: Trajectory, task: Task): Verdict {
+  if (execWorldDef(task.world)) {
+    return { trajectory_id: traj.id, task_id: traj.task_id, world: traj.world, pass: false, final_state_hash: null,
+      reasons: [`async_verifier: ${task.world} runs hidden tests in the sandbox; use verifyTrajectoryAsync`] };
+  }
   const reasons: string[] = [];
   if (traj.task_id !== task.id) reasons.push(`task_mismatch: trajectory is for ${traj.task_id}, task is ${task.id}`);
   if (traj.world !== task.world) reasons.push(`world_mismatch: ${traj.world} vs ${task.world}`);
@@ -85,6 +89,17 @@ export function verifyTrajectory(traj: Trajectory, task: Task): Verdict {
   if (!task.goal.must_refuse && answer && isRefusal(answer)) reasons.push('unexpected_refusal');
   for (const o of task.goal.required_outputs) if (!answer.includes(o)) reasons.push(`missing_output: ${o}`);
   return { trajectory_id: traj.id, task_id: traj.task_id, world: traj.world, pass: reasons.length === 0, reasons, final_state_hash: hash };
+}
+
+/**
+ * The verdict of any world: the program-running worlds (code, repo) run hidden tests in the sandbox; the tool-use
+ * worlds replay synchronously (verifyTrajectory). `score` is the share of hidden tests passed (1/0 elsewhere).
+ */
+export async function verifyTrajectoryAsync(traj: Trajectory, task: Task, signal?: AbortSignal): Promise<Verdict & { score: number }> {
+  const e = execWorldDef(task.world);
+  if (e) return e.verify(traj, task, signal);
+  const v = verifyTrajectory(traj, task);
+  return { ...v, score: v.pass ? 1 : 0 };
 }
 
 /** Verdict for a trajectory whose task is unknown (e.g. imported data): it cannot pass. */

@@ -47,6 +47,13 @@ export interface World<S = unknown> {
   /** Fresh state for a task (database generated from the task's seed). */
   reset(task: Task): void;
   call(name: string, args: unknown): ToolResult;
+  /**
+   * Worlds whose tools run programs (code, repo: runtime/worlds/code/exec.ts): the loop awaits this instead of
+   * call(), so a sandbox run does not block other episodes.
+   */
+  callAsync?(name: string, args: unknown, signal?: AbortSignal): Promise<ToolResult>;
+  /** The repo world: the episode's change as a unified diff (stored in Trajectory.patch). */
+  patch?(): string | undefined;
   /** Deterministic hash of the serialisable state. */
   stateHash(): string;
   state(): S;

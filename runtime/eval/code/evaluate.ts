@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { assertSandboxAvailable, runSandboxed, type Limits, type Outcome, type SandboxSpec } from '../../sandbox/sandbox.ts';
+import { assertSandboxAvailable, type Limits, type Outcome, type SandboxSpec } from '../../sandbox/sandbox.ts';
 import type { CodeTask } from './tasks.ts';
-import { PYTEST_SHIM } from './pytest-shim.ts';
-import { HARNESS, HARNESS_FILE, PROOF_PREFIX, TASK_FILE, type HarnessSpec } from './harness.ts';
+import { PYTEST_SHIM } from '../../sandbox/pytest-shim.ts';
+import { runProven, type HarnessSpec } from '../../sandbox/harness.ts';
 
 /** Result of running one candidate program against a task's tests. */
 export interface CodeVerdict {
@@ -17,7 +16,6 @@ export interface CodeVerdict {
 // MBPP 123's reference takes ~5 s of CPU; the wall limit leaves room for a loaded machine. Processes: the harness,
 // the candidate process and what the candidate starts.
 export const CODE_LIMITS: Partial<Limits> = { wallMs: 30_000, cpuSeconds: 15, memoryBytes: 1 << 30, outputBytes: 256 << 10, processes: 16 };
-const PY = '/usr/bin/python3';
 
 export interface CodeRunOptions {
   limits?: Partial<Limits>;
@@ -70,28 +68,11 @@ export function harnessSpec(task: CodeTask, candidate: string): { spec: HarnessS
  */
 export async function runCodeTask(task: CodeTask, candidate: string, opts: CodeRunOptions = {}): Promise<CodeVerdict> {
   const { spec, files } = harnessSpec(task, candidate);
-  const nonce = randomBytes(24).toString('hex');
-  const r = await runSandboxed({
-    argv: [PY, '-I', HARNESS_FILE], files: { ...files, [HARNESS_FILE]: HARNESS, [TASK_FILE]: JSON.stringify(spec) },
-    stdin: `${nonce}\n`, limits: { ...CODE_LIMITS, ...opts.limits }, signal: opts.signal,
-    allowHostNetworkAndPids: opts.allowHostNetworkAndPids, isolation: opts.isolation,
-  });
-  const proven = r.stdout.split('\n').includes(PROOF_PREFIX + nonce);
-  const base = { taskId: task.id, wallMs: r.wallMs };
-  if (r.outcome === 'ok' && proven) return { ...base, passed: true, outcome: 'ok', reason: lastLineOf(r.stderr) || 'all checks passed' };
-  if (r.outcome === 'ok') return { ...base, passed: false, outcome: 'unproven', reason: 'exit code 0 without the harness\'s proof that the checks ran to the end (the program ended the run itself)' };
-  // A harness that finished says why on its last stderr line (also when it reports the candidate process killed by
-  // a limit); otherwise the sandbox's reason (timeout, output cap …).
-  const harnessSaid = r.exitCode === 1 || (r.exitCode !== null && r.exitCode > 128 && r.outcome !== 'timeout' && r.outcome !== 'output_limit');
-  const reason = harnessSaid ? lastLineOf(r.stderr) || r.reason : r.reason;
-  return { ...base, passed: false, outcome: r.outcome, reason };
+  const r = await runProven(spec, files, { ...opts, limits: { ...CODE_LIMITS, ...opts.limits } });
+  return { taskId: task.id, passed: r.passed, outcome: r.outcome, reason: r.reason, wallMs: r.wallMs };
 }
 
 /** Fails fast, before any model call, when untrusted code could not run here (see runtime/sandbox). */
 export function assertCodeSandbox(opts: Pick<CodeRunOptions, 'allowHostNetworkAndPids' | 'isolation'> = {}): void {
   assertSandboxAvailable(opts);
-}
-
-function lastLineOf(text: string): string {
-  return text.split('\n').map((s) => s.trim()).filter(Boolean).at(-1)?.slice(0, 500) ?? '';
 }

@@ -15,7 +15,12 @@
  *    that exact line plus exit 0 (evaluate.ts).
  */
 
+import { randomBytes } from 'node:crypto';
+import { runSandboxed, type Limits, type Outcome, type SandboxResult, type SandboxSpec } from './sandbox.ts';
+
 export const PROOF_PREFIX = 'AGENTFORGE-PASS ';
+/** `AGENTFORGE-CASES <nonce> <i,j,…>`: the indices of the cases that passed (printed whether or not all did). */
+export const CASES_PREFIX = 'AGENTFORGE-CASES ';
 export const TASK_FILE = 'agentforge_task.json';
 export const HARNESS_FILE = 'agentforge_harness.py';
 
@@ -37,6 +42,11 @@ export type HarnessSpec =
     freeNames: boolean;
     /** HumanEval: `check` is called with the stub for this name. */
     checkWith: string | null;
+    /**
+     * Code worlds: independent test cases run one by one after `test` (which then only sets up); the harness proves
+     * which of them passed with a CASES_PREFIX line carrying the nonce, so a partial score is as unforgeable as a pass.
+     */
+    cases?: string[];
   }
   | {
     /** QuixBugs: the test module (pytest style) imports `programModule`, which is stubbed. */
@@ -261,6 +271,9 @@ class _Channel:
     # The signal that killed the candidate process, if one did: the harness then exits 128+N, so the sandbox
     # reports the limit (SIGXCPU → cpu_limit, SIGXFSZ → file_size_limit) as it would for a single process.
     killed_by = 0
+    # cases mode: indices of the cases that passed, and the run's nonce for their proof line
+    cases = None
+    nonce = b""
 
 
 def _recv():
@@ -393,7 +406,7 @@ def _prepare(spec):
         exec(compile(spec["setup"], "setup.py", "exec"), ns)
         names = set(spec["names"])
         if spec["freeNames"]:
-            tree = ast.parse(spec["test"])
+            tree = ast.parse(spec["test"] + "\n" + "\n".join(spec.get("cases") or []))
             seen = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
             stored = {n.id for n in seen if not isinstance(n.ctx, ast.Load)}
             free = {n.id for n in seen if isinstance(n.ctx, ast.Load)} - stored - set(ns) - set(dir(builtins))
@@ -405,6 +418,23 @@ def _prepare(spec):
             names |= free - set(ns)
         for name in names:
             ns[name] = _stub(name)
+        cases = spec.get("cases")
+        if type(cases) is list:
+            try:
+                exec(compile(spec["test"], "test.py", "exec"), ns)
+            except BaseException as e:
+                return False, f"the test setup failed: {_failure(e)}"
+            first_fail = None
+            _Channel.cases = []
+            for i, case in enumerate(cases):
+                try:
+                    exec(compile(case, f"case{i}.py", "exec"), ns)
+                    _Channel.cases.append(i)
+                except BaseException as e:
+                    if first_fail is None:
+                        first_fail = f"case {i}: {_failure(e)}"[:300]
+            text = f"{len(_Channel.cases)}/{len(cases)} cases passed"
+            return len(_Channel.cases) == len(cases) and len(cases) > 0, text + (f"; first failure {first_fail}" if first_fail else "")
         try:
             exec(compile(spec["test"], "test.py", "exec"), ns)
             if spec["checkWith"]:
@@ -418,7 +448,8 @@ def _prepare(spec):
 def _main():
     run = _prepare(_spec)
     go = _start_candidate()
-    proof = b"\n${PROOF_PREFIX}" + _read_nonce() + b"\n"
+    _Channel.nonce = _read_nonce()
+    proof = b"\n${PROOF_PREFIX}" + _Channel.nonce + b"\n"
     os.write(go, b"g")
     os.close(go)
     try:
@@ -448,6 +479,63 @@ except BaseException:
     pass
 if _ok:
     _write(1, _proof)
+if _Channel.cases is not None and _Channel.nonce:
+    _write(1, b"\n${CASES_PREFIX}" + _Channel.nonce + b" " + ",".join(str(i) for i in _Channel.cases).encode() + b"\n")
 _write(2, ("\n" + str(_why).replace("\n", " ") + "\n").encode("utf-8", "replace"))
 _exit(0 if _ok else 128 + _Channel.killed_by if _Channel.killed_by else 1)
 `;
+
+/** What a proven run says: the pass (proof line + exit 0), and in cases mode which cases the proof names. */
+export interface ProvenResult {
+  passed: boolean;
+  /** The sandbox's outcome, or 'unproven': the run exited 0 without the harness's proof that every check passed. */
+  outcome: Outcome | 'unproven';
+  reason: string;
+  wallMs: number;
+  /** Cases mode: indices of the passed cases, from the nonce-bearing line (null when the harness printed none). */
+  casesPassed: number[] | null;
+}
+
+export type SandboxRunner = (spec: SandboxSpec) => Promise<SandboxResult>;
+
+export interface ProvenRunOptions {
+  limits?: Partial<Limits>;
+  signal?: AbortSignal;
+  allowHostNetworkAndPids?: boolean;
+  isolation?: SandboxSpec['isolation'];
+  /** Runs the sandbox (default runSandboxed; a warm pool from pool.ts is the other). */
+  runner?: SandboxRunner;
+}
+
+const PY = '/usr/bin/python3';
+
+/**
+ * Runs the trusted harness on `spec` in the sandbox with a fresh nonce. A pass needs the harness's proof line
+ * carrying that nonce (which the candidate never sees) and exit code 0; anything else is a failure with its reason.
+ */
+export async function runProven(spec: HarnessSpec, files: Record<string, string>, opts: ProvenRunOptions = {}): Promise<ProvenResult> {
+  const nonce = randomBytes(24).toString('hex');
+  const run = opts.runner ?? runSandboxed;
+  const r = await run({
+    argv: [PY, '-I', HARNESS_FILE], files: { ...files, [HARNESS_FILE]: HARNESS, [TASK_FILE]: JSON.stringify(spec) },
+    stdin: `${nonce}\n`, limits: opts.limits, signal: opts.signal,
+    allowHostNetworkAndPids: opts.allowHostNetworkAndPids, isolation: opts.isolation,
+  });
+  const lines = r.stdout.split('\n');
+  const proven = lines.includes(PROOF_PREFIX + nonce);
+  const casesLine = lines.find((l) => l.startsWith(`${CASES_PREFIX}${nonce} `) || l === `${CASES_PREFIX}${nonce}`);
+  const casesPassed = casesLine === undefined ? null
+    : casesLine.slice(CASES_PREFIX.length + nonce.length).trim().split(',').filter(Boolean).map(Number);
+  const base = { wallMs: r.wallMs, casesPassed };
+  if (r.outcome === 'ok' && proven) return { ...base, passed: true, outcome: 'ok', reason: lastLineOf(r.stderr) || 'all checks passed' };
+  if (r.outcome === 'ok') return { ...base, passed: false, outcome: 'unproven', reason: 'exit code 0 without the harness\'s proof that the checks ran to the end (the program ended the run itself)' };
+  // A harness that finished says why on its last stderr line (also when it reports the candidate process killed by
+  // a limit); otherwise the sandbox's reason (timeout, output cap …).
+  const harnessSaid = r.exitCode === 1 || (r.exitCode !== null && r.exitCode > 128 && r.outcome !== 'timeout' && r.outcome !== 'output_limit');
+  const reason = harnessSaid ? lastLineOf(r.stderr) || r.reason : r.reason;
+  return { ...base, passed: false, outcome: r.outcome, reason };
+}
+
+function lastLineOf(text: string): string {
+  return text.split('\n').map((s) => s.trim()).filter(Boolean).at(-1)?.slice(0, 500) ?? '';
+}
