@@ -18,6 +18,7 @@ export const LAYERS: readonly string[][] = [
   ['runtime/agent'],
   ['runtime/rewards'],
   ['runtime/worlds'],
+  ['runtime/models'],
   ['runtime/node'],
   ['runtime/sandbox'],
   ['runtime/engine', 'runtime/report'], // report: the CLI's `report` command reads the engine's ledger and nothing above it

@@ -1,0 +1,43 @@
+/*
+ * resolve-model: the recipe's `base` model — a local Hugging Face dir, a hub repo + revision (downloaded through
+ * @huggingface/hub into the standard HF cache, shared with Python tools), or a GGUF file — checked and brought into
+ * the store. Keyed on what it resolved: the dir's file hashes, the hub commit sha (a moved branch reruns), the GGUF's
+ * hash. Bad input (no such repo or revision, a gated repo without HF_TOKEN, no tokenizer or template, a template
+ * that drops tools, an unknown GGUF quantization) fails while keys are computed, before any node runs.
+ * A GGUF is validated and stored as model.gguf; its dequantization into safetensors is the runtime node's step.
+ */
+import { z } from 'zod';
+import { model, operator } from '../runtime/engine/operator.ts';
+import { loadChatTokenizer } from '../runtime/agent/tokenize.ts';
+import { BaseSpec, describeBase, materialize, resolveBaseKey, type TemplateCheck } from '../runtime/models/resolve.ts';
+
+export const ResolveModelParams = z.object({
+  base: BaseSpec,
+  /** Jinja source replacing the model's own template (written as chat_template.jinja into the artifact). */
+  chat_template: z.string().min(1).nullable().default(null),
+});
+
+const checkTemplate: TemplateCheck = (dir, chatTemplate) => { loadChatTokenizer(dir, { chatTemplate: chatTemplate ?? undefined }); };
+
+export const resolveModel = operator({
+  name: 'resolve-model',
+  version: 1,
+  description: 'a base model (local HF dir | hub repo@revision | GGUF) resolved, checked and stored; keyed on its content or commit',
+  params: ResolveModelParams,
+  inputs: {},
+  output: model(),
+  env: ['HF_ENDPOINT'],
+  fingerprint(params) {
+    try {
+      return resolveBaseKey(params.base, params.chat_template, { checkTemplate });
+    } catch (e) {
+      throw new Error(`resolve-model (${describeBase(params.base)}): ${(e as Error).message}`);
+    }
+  },
+  async run({ params, out, ctx }) {
+    ctx.log(`resolve-model: ${describeBase(params.base)}`);
+    const { source, log } = await materialize(params.base, params.chat_template, out.dir, { checkTemplate });
+    for (const line of log) ctx.log(`resolve-model: ${line}`);
+    if (typeof source.sha === 'string') ctx.log(`resolve-model: commit ${source.sha}`);
+  },
+});

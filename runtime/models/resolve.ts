@@ -1,0 +1,124 @@
+/*
+ * A `base` model spec — a local Hugging Face dir, a hub repo + revision, or a GGUF file — checked and resolved to
+ * what it names: the local dir's file hashes, the hub's commit sha, the GGUF's hash and header. Every check that can
+ * run without downloading runs in `resolveBaseKey` (the operator's fingerprint, computed before any node runs); the
+ * rest (the downloaded snapshot's files and template) in `materialize`.
+ */
+import { copyFileSync, cpSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { readGgufHeader, type GgufHeader } from './gguf.ts';
+import { cachedRevision, downloadSnapshot, HubError, repoCacheDir, resolveHubRevision, type DownloadReport, type HubOptions } from './hub.ts';
+import { resolveHubRevisionSync } from './hub-sync.ts';
+import { dirHashes, fileSha256, modelDirProblems } from './local.ts';
+
+export const BaseSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('path'), dir: z.string().min(1) }),
+  z.object({ kind: z.literal('hub'), repo: z.string().min(1), revision: z.string().min(1).default('main') }),
+  z.object({ kind: z.literal('gguf'), file: z.string().min(1) }),
+]);
+export type BaseSpec = z.output<typeof BaseSpec>;
+
+export const describeBase = (b: BaseSpec): string =>
+  b.kind === 'path' ? `model dir ${resolve(b.dir)}` : b.kind === 'hub' ? `${b.repo}@${b.revision}` : `GGUF ${resolve(b.file)}`;
+
+/** Weights in other formats than the pipeline loads: not downloaded. */
+export function wantedHubFile(path: string): boolean {
+  return !/(^|\/)(onnx|openvino|coreml)\//.test(path) && !/\.(gguf|h5|msgpack|ot|mlmodel|tflite)$/.test(path) &&
+    !/^(tf_model|flax_model|rust_model)/.test(basename(path));
+}
+
+/**
+ * Refuses a template that cannot train tool use (the chat-template layer sits above this one, so the caller passes
+ * its check: loadChatTokenizer's probe render). Throws an error naming the model and the fix.
+ */
+export type TemplateCheck = (dir: string, chatTemplate: string | null) => void;
+
+function localProblems(dir: string, what: string, chatTemplate: string | null, checkTemplate?: TemplateCheck): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${what} does not exist or is not a directory; pass the path of a Hugging Face model dir`);
+  const problems = modelDirProblems(dir).filter((p) => !(chatTemplate && p.startsWith('no chat template')));
+  if (problems.length) throw new Error(`${what} is not usable:\n  - ${problems.join('\n  - ')}`);
+  try {
+    checkTemplate?.(dir, chatTemplate);
+  } catch (e) {
+    throw new Error(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function checkGguf(file: string, chatTemplate: string | null): GgufHeader {
+  const header = readGgufHeader(file);
+  if (!header.chatTemplate && !chatTemplate) {
+    throw new Error(`GGUF ${file} has no chat template (tokenizer.chat_template); pass one as params.chat_template`);
+  }
+  return header;
+}
+
+/** Key material for a base spec (sync, before anything runs); throws a clear error for a bad input. */
+export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubOptions & { checkTemplate?: TemplateCheck } = {}): unknown {
+  if (b.kind === 'path') {
+    const dir = resolve(b.dir);
+    localProblems(dir, `model dir ${dir}`, chatTemplate, o.checkTemplate);
+    return { kind: 'path', files: dirHashes(dir) };
+  }
+  if (b.kind === 'gguf') {
+    const file = resolve(b.file);
+    const header = checkGguf(file, chatTemplate);
+    return { kind: 'gguf', sha256: fileSha256(file), types: header.types };
+  }
+  try {
+    return { kind: 'hub', repo: b.repo, sha: resolveHubRevisionSync(b.repo, b.revision, o).sha };
+  } catch (e) {
+    // offline: the commit the revision pointed to when it was downloaded
+    const cached = e instanceof HubError && e.code === 'other' ? cachedRevision(b.repo, b.revision, o) : null;
+    if (cached) return { kind: 'hub', repo: b.repo, sha: cached };
+    throw e;
+  }
+}
+
+export interface Materialized { source: Record<string, unknown>; log: string[] }
+
+/** Writes the model named by `b` into `out` (a store dir): files, the template override, and source.json. */
+export async function materialize(b: BaseSpec, chatTemplate: string | null, out: string, o: HubOptions & { checkTemplate?: TemplateCheck } = {}): Promise<Materialized> {
+  const log: string[] = [];
+  let source: Record<string, unknown>;
+  if (b.kind === 'gguf') {
+    const file = resolve(b.file);
+    const header = checkGguf(file, chatTemplate);
+    copyFileSync(file, join(out, 'model.gguf'));
+    const template = chatTemplate ?? header.chatTemplate;
+    if (template) writeFileSync(join(out, 'chat_template.jinja'), template);
+    source = { kind: 'gguf', file, sha256: fileSha256(file), version: header.version, architecture: header.architecture, name: header.name, tensor_types: header.types };
+    log.push(`GGUF ${file}: ${header.architecture ?? 'unknown architecture'}, ${header.tensors.length} tensors (${Object.entries(header.types).map(([t, n]) => `${t} ${n}`).join(', ')}); dequantization to a Hugging Face dir happens in the runtime node`);
+  } else {
+    let dir: string;
+    if (b.kind === 'path') {
+      dir = resolve(b.dir);
+      source = { kind: 'path', dir };
+    } else {
+      let sha: string;
+      let report: DownloadReport | null = null;
+      try {
+        const r = await resolveHubRevision(b.repo, b.revision, o);
+        sha = r.sha;
+        report = await downloadSnapshot(r, { ...o, only: wantedHubFile });
+        dir = report.snapshot;
+      } catch (e) {
+        const cached = e instanceof HubError && e.code === 'other' ? cachedRevision(b.repo, b.revision, o) : null;
+        if (!cached) throw e;
+        sha = cached;
+        dir = join(repoCacheDir(b.repo, o), 'snapshots', cached);
+        log.push(`${b.repo}: hub unreachable (${(e as Error).message}); using the cached snapshot ${cached}`);
+      }
+      source = { kind: 'hub', repo: b.repo, revision: b.revision, sha, snapshot: dir };
+      if (report) log.push(`${b.repo}@${b.revision} = ${sha}: ${report.files} files, ${report.downloaded} downloaded (${report.bytes} bytes, ${report.resumed} resumed)`);
+    }
+    localProblems(dir, b.kind === 'path' ? `model dir ${dir}` : `${b.repo}@${b.revision} (snapshot ${dir})`, chatTemplate, o.checkTemplate);
+    // dereference: hub snapshots are symlinks into blobs/, and the store must own real files
+    cpSync(dir, out, { recursive: true, dereference: true, filter: (src) => !basename(src).startsWith('.') || src === dir });
+    if (chatTemplate) writeFileSync(join(out, 'chat_template.jinja'), chatTemplate);
+    source.files = dirHashes(dir);
+  }
+  source.chat_template = chatTemplate ? 'override' : 'own';
+  writeFileSync(join(out, 'source.json'), `${JSON.stringify(source, null, 1)}\n`);
+  return { source, log };
+}
