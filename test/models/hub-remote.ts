@@ -17,6 +17,10 @@ if (!isMainThread && parentPort) {
       server.addRepo(name, Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v)])), o),
     ref: (key: string, branch: string) => server.repos.get(key)?.refs.get(branch),
     log: () => server.log,
+    files: (name: string, revision: string, type: 'model' | 'dataset') => {
+      const f = server.files(name, revision, type);
+      return f ? Object.fromEntries(f) : null;
+    },
     corrupt: (paths: string[]) => { server.corrupt = new Set(paths); },
     cutAfter: (path: string, n: number) => { server.cutAfter.set(path, n); },
     close: () => server.close(),
@@ -71,6 +75,10 @@ export class RemoteHub {
     return this.call('ref', `${type}:${repo}`, branch) as Promise<string | undefined>;
   }
   log(): Promise<RequestLog[]> { return this.call('log') as Promise<RequestLog[]>; }
+  async files(name: string, revision = 'main', type: 'model' | 'dataset' = 'model'): Promise<Record<string, Buffer> | null> {
+    const f = (await this.call('files', name, revision, type)) as Record<string, Uint8Array> | null;
+    return f && Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Buffer.from(v)]));
+  }
   corrupt(paths: string[]): Promise<unknown> { return this.call('corrupt', paths); }
   cutAfter(path: string, n: number): Promise<unknown> { return this.call('cutAfter', path, n); }
   async close(): Promise<void> {

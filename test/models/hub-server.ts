@@ -24,7 +24,9 @@ export class HubServer {
   readonly log: RequestLog[] = [];
   readonly lfs = new Map<string, Buffer>();
   /** Tokens the server accepts (any other Authorization is 401). */
-  readonly tokens = new Set<string>(['hf_test_token']);
+  readonly tokens = new Set<string>(['hf_test_token', 'hf_read_only']);
+  /** Tokens that may read but not create repos or commit. */
+  readonly readOnly = new Set<string>(['hf_read_only']);
   corrupt = new Set<string>();
   cutAfter = new Map<string, number>();
   private server!: Server;
@@ -71,6 +73,14 @@ export class HubServer {
     const a = req.headers.authorization;
     if (!a) return 'none';
     return this.tokens.has(a.replace(/^Bearer /, '')) ? 'ok' : 'bad';
+  }
+
+  /** A write endpoint: sends 401/403 and returns false unless the token may write. */
+  private writable(req: IncomingMessage, res: ServerResponse): boolean {
+    const auth = this.authorized(req);
+    if (auth !== 'ok') { this.fail(res, 401, 'Unauthorized', 'Invalid credentials in Authorization header'); return false; }
+    if (this.readOnly.has(req.headers.authorization!.replace(/^Bearer /, ''))) { this.fail(res, 403, 'Forbidden', "You don't have the rights to write to this repo"); return false; }
+    return true;
   }
 
   private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -154,7 +164,7 @@ export class HubServer {
       return;
     }
     if (req.method === 'POST' && path === '/api/repos/create') {
-      if (this.authorized(req) !== 'ok') { this.fail(res, 401, 'Unauthorized', 'You must be authenticated to create a repo'); return; }
+      if (!this.writable(req, res)) return;
       const p = JSON.parse((await this.body(req)).toString()) as { name: string; organization: string; type: 'model' | 'dataset' };
       const name = `${p.organization}/${p.name}`;
       if (this.repos.has(`${p.type}:${name}`)) { this.fail(res, 409, 'RepoExists', 'You already created this repo'); return; }
@@ -165,7 +175,7 @@ export class HubServer {
       return;
     }
     if (req.method === 'POST' && (m = path.match(/^\/api\/(model|dataset)s\/([^/]+\/[^/]+)\/preupload\/(.+)$/))) {
-      if (this.authorized(req) !== 'ok') { this.fail(res, 401, 'Unauthorized', 'Invalid credentials'); return; }
+      if (!this.writable(req, res)) return;
       const r = this.lookup(res, m[1], m[2], m[3], req);
       if (!r) return;
       const p = JSON.parse((await this.body(req)).toString()) as { files: { path: string; size: number }[] };
@@ -173,7 +183,7 @@ export class HubServer {
       return;
     }
     if (req.method === 'POST' && (m = path.match(/^\/(datasets\/)?([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/batch$/))) {
-      if (this.authorized(req) !== 'ok') { this.fail(res, 401, 'Unauthorized', 'Invalid credentials'); return; }
+      if (!this.writable(req, res)) return;
       const p = JSON.parse((await this.body(req)).toString()) as { objects: { oid: string; size: number }[] };
       res.writeHead(200, { 'Content-Type': 'application/vnd.git-lfs+json' });
       res.end(JSON.stringify({
@@ -190,7 +200,7 @@ export class HubServer {
       return;
     }
     if (req.method === 'POST' && (m = path.match(/^\/api\/(model|dataset)s\/([^/]+\/[^/]+)\/commit\/(.+)$/))) {
-      if (this.authorized(req) !== 'ok') { this.fail(res, 401, 'Unauthorized', 'Invalid credentials'); return; }
+      if (!this.writable(req, res)) return;
       const r = this.lookup(res, m[1], m[2], m[3], req);
       if (!r) return;
       const files = new Map(r.files);
