@@ -47,7 +47,11 @@ export const pushToHub = operator({
     }
     if (inputs.results) {
       const rows = await inputs.results.all();
-      tables.push({ title: 'Benchmarks', columns: ['agent', 'benchmark', 'subset', 'metric', 'value', 'n'], rows: rows.map((r) => [r.agent, r.benchmark, r.subset, r.metric, r.value, r.n]) });
+      // errored trials beside the score: a 0 from runs that never ran is not the model's 0
+      tables.push({
+        title: 'Benchmarks', columns: ['agent', 'benchmark', 'subset', 'metric', 'value', 'n', 'errored'],
+        rows: rows.map((r) => [r.agent, r.benchmark, r.subset, r.metric, r.value, r.n, r.attempts ? `${r.errored}/${r.attempts}` : '—']),
+      });
     }
     const lineage = lineageOf(ctx.storeDir, inputs.model.key);
     let dataset: z.infer<typeof PushReport>['dataset'] = null;

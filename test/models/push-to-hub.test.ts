@@ -51,7 +51,7 @@ const trajectories = Array.from({ length: 37 }, (_, i) => {
 const trajs = operator({ name: 'test-push-trajs', version: 1, params: z.object({}), inputs: {}, output: table(Trajectory), async run({ out }) { await out.write(trajectories); } });
 const results = operator({
   name: 'test-push-results', version: 1, params: z.object({}), inputs: {}, output: table(ResultRow),
-  async run({ out }) { await out.write([{ agent: 'rl', benchmark: 'tau-bench', subset: 'retail-test', metric: 'pass^1', value: 0.25, n: 20 }]); },
+  async run({ out }) { await out.write([{ agent: 'rl', benchmark: 'tau-bench', subset: 'retail-test', metric: 'pass^1', value: 0.25, n: 20, errored: 3, attempts: 40 }]); },
 });
 const heldout = operator({
   name: 'test-push-heldout', version: 1, params: z.object({}), inputs: {}, output: table(EvalRow),
@@ -79,7 +79,7 @@ describe('push-to-hub', () => {
     const card = pushed['README.md'].toString();
     expect(card).toMatch(/^---\nlibrary_name: transformers\n[\s\S]*base_model: org\/tiny\ndatasets:\n- me\/agent-trajectories\n---\n/);
     expect(card).toContain('| sft | shop | heldout | 10 | 2 | 0.3500 | 0.3500 |');
-    expect(card).toContain('| rl | tau-bench | retail-test | pass^1 | 0.2500 | 20 |');
+    expect(card).toContain('| rl | tau-bench | retail-test | pass^1 | 0.2500 | 20 | 3/40 |');
     expect(card).toContain(`| base | resolve-model v1 | ${r.nodes.get('base')!.key} |`);
     expect(card).toMatch(/at commit `[0-9a-f]{40}`/);
     const log = await hub.log();
