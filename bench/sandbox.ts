@@ -59,3 +59,44 @@ for (const t of tasks) {
 const ratio = median(proven) / median(single);
 console.log(JSON.stringify({ bench: 'sandbox', metric: 'code_task_ms_proven', value: +median(proven).toFixed(1), unit: 'ms (median per HumanEval task)',
   baseline: +median(single).toFixed(1), ratio: +ratio.toFixed(2), goal: 'proven verdict costs <= 2x the unproven single-process run', pass: ratio <= 2, tasks: tasks.length, isolation: isolationLevel() }));
+
+/*
+ * Throughput for RL (many short executions per step): executions/s of a plain spawn, runSandboxed and the warm pool
+ * (runtime/sandbox/pool.ts), sequential and with 4 in flight, on a trivial Python program and on a proven code-world
+ * verdict (the harness in cases mode: generated task, reference answer, 5 hidden asserts). Same run, so the ratios
+ * compare like with like. POOL_RUNS (default 40) per measurement.
+ */
+{
+  const { SandboxPool } = await import('../runtime/sandbox/pool.ts');
+  const { runProven } = await import('../runtime/sandbox/harness.ts');
+  const { generatedSpec } = await import('../runtime/worlds/code/spec.ts');
+  const { casesSpec } = await import('../runtime/worlds/code/index.ts');
+  const n = Number(process.env.POOL_RUNS ?? 40);
+  const spec = generatedSpec(7, 1);
+  const harness = casesSpec(spec, spec.reference, spec.hidden);
+  const limits = { wallMs: 10_000, cpuSeconds: 5, memoryBytes: 512 << 20, outputBytes: 64 << 10, processes: 16 };
+  const pool = new SandboxPool({ size: 4, limits });
+  const trivial = { argv: ['/usr/bin/python3', '-I', 'main.py'], files: { 'main.py': 'pass\n' }, limits };
+  const throughput = async (fn: () => Promise<void>, inFlight: number) => {
+    await fn();
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: inFlight }, async () => { while (next++ < n) await fn(); }));
+    return n / ((performance.now() - t0) / 1000);
+  };
+  const must = (ok: boolean, what: string) => { if (!ok) throw new Error(`${what} failed`); };
+  for (const inFlight of [1, 4]) {
+    const plainRate = await throughput(() => plain(['/usr/bin/python3', '-I', '-c', 'pass']), inFlight);
+    const sandboxRate = await throughput(async () => must((await runSandboxed(trivial)).ok, 'sandboxed python'), inFlight);
+    const poolRate = await throughput(async () => must((await pool.run(trivial)).ok, 'pooled python'), inFlight);
+    console.log(JSON.stringify({ bench: 'sandbox', metric: `pool_execs_per_s_python_x${inFlight}`, value: +poolRate.toFixed(1), unit: 'exec/s',
+      sandbox: +sandboxRate.toFixed(1), plain_spawn: +plainRate.toFixed(1), pool_vs_sandbox: +(poolRate / sandboxRate).toFixed(2),
+      pool_vs_plain: +(poolRate / plainRate).toFixed(2), in_flight: inFlight, runs: n, isolation: isolationLevel() }));
+    const verdictCold = await throughput(async () => must((await runProven(harness, {}, { limits })).passed, 'sandboxed verdict'), inFlight);
+    const verdictPool = await throughput(async () => must((await runProven(harness, {}, { limits, runner: (s) => pool.run(s) })).passed, 'pooled verdict'), inFlight);
+    console.log(JSON.stringify({ bench: 'sandbox', metric: `pool_verdicts_per_s_x${inFlight}`, value: +verdictPool.toFixed(1), unit: 'proven verdicts/s',
+      sandbox: +verdictCold.toFixed(1), pool_vs_sandbox: +(verdictPool / verdictCold).toFixed(2), in_flight: inFlight, runs: n, isolation: isolationLevel() }));
+  }
+  console.log(JSON.stringify({ bench: 'sandbox', metric: 'pool_stats', ...pool.stats }));
+  await pool.close();
+}

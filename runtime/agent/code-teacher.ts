@@ -9,7 +9,7 @@ import { repoSpecOf } from '../worlds/repo/index.ts';
  * The scripted teacher of the program-running worlds. Each trajectory of a task follows one of several valid
  * solution paths, chosen by its seed so the k samples of a task take different ones (seed mod the number of
  * paths): code — answer directly, test first, explore with run_python then test, or a recoverable failure (a
- * wrong first attempt that run_tests shows failing, then the right one); repo — read-then-edit, test-first,
+ * first attempt under a misspelt name that run_tests shows failing, then the right one); repo — read-then-edit, test-first,
  * search-first, or a recoverable failure (an edit whose `old` text is not in the file, then a re-read and the
  * right edit). With noise, a trajectory instead makes one unrecoverable mistake (a wrong final answer, a submit
  * without a fix), labelled in the teacher's name. Like the tool-world teacher it is stateless: the step index is
@@ -36,6 +36,10 @@ export function wrongAttempt(reference: string, entryPoint: string): string {
   return `def ${entryPoint}(*args, **kwargs):\n    return None\n`;
 }
 
+/** A first attempt the visible tests always reject: the function under a misspelt name (the tests call the right one). */
+export const misnamed = (reference: string, entryPoint: string): string =>
+  reference.replace(new RegExp(`^def\\s+${entryPoint}\\s*\\(`, 'm'), `def ${entryPoint}_v1(`);
+
 function codeSteps(task: Task, path: string, noise: string | null): Step[] {
   const s = specOf(task);
   const ref = s.reference;
@@ -48,7 +52,7 @@ function codeSteps(task: Task, path: string, noise: string | null): Step[] {
     case 'explore': return [
       { call: 'run_python', args: { code: `${ref}\n${s.imports.join('\n')}\nprint(${example ?? 'None'})\n` } },
       { call: 'run_tests', args: { code: ref } }, { say: fence(ref) }];
-    case 'recover': return [{ call: 'run_tests', args: { code: wrong } }, { call: 'run_tests', args: { code: ref } }, { say: fence(ref) }];
+    case 'recover': return [{ call: 'run_tests', args: { code: misnamed(ref, s.entryPoint) } }, { call: 'run_tests', args: { code: ref } }, { say: fence(ref) }];
     default: return [{ call: 'run_tests', args: { code: ref } }, { say: fence(ref) }];
   }
 }

@@ -91,9 +91,11 @@ export interface SandboxResult {
   isolation: IsolationLevel;
 }
 
-const BASE_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1', PYTHONHASHSEED: '0' };
+export const BASE_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1', PYTHONHASHSEED: '0' };
 /** Uids handed to sandboxes of a root caller: random, high and unnamed, so concurrent sandboxes rarely share a uid (NPROC counts per uid). */
 const UID_BASE = 200_000, UID_SPAN = 800_000;
+/** A fresh uid for one sandbox of a root caller (null when the caller is not root: it keeps its uid). */
+export const sandboxUid = (): number | null => (probeIsolation().isRoot ? UID_BASE + Math.floor(Math.random() * UID_SPAN) : null);
 
 export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const limits = { ...DEFAULT_LIMITS, ...spec.limits };
@@ -103,7 +105,7 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   try {
     dir = await mkdtemp(join(tmpdir(), 'agentforge-sbx-'));
     // A root caller never hands its uid to the program, at any level.
-    const uid = probeIsolation().isRoot ? UID_BASE + Math.floor(Math.random() * UID_SPAN) : null;
+    const uid = sandboxUid();
     await writeFiles(dir, spec.files ?? {}, uid);
     const argv = wrapArgv(level, dir, uid, limits, spec.argv);
     const env = { ...BASE_ENV, HOME: dir, TMPDIR: dir, ...spec.env };
@@ -117,7 +119,7 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   }
 }
 
-async function writeFiles(dir: string, files: Record<string, string | Uint8Array>, uid: number | null): Promise<void> {
+export async function writeFiles(dir: string, files: Record<string, string | Uint8Array>, uid: number | null): Promise<void> {
   if (uid !== null) await chown(dir, uid, uid);
   for (const [rel, content] of Object.entries(files)) {
     const path = resolve(dir, rel);
@@ -128,7 +130,7 @@ async function writeFiles(dir: string, files: Record<string, string | Uint8Array
   }
 }
 
-interface RawRun {
+export interface RawRun {
   code: number | null; signal: NodeJS.Signals | null; out: Buffer; err: Buffer; outBytes: number; errBytes: number;
   killedFor: 'timeout' | 'output_limit' | 'aborted' | null; spawnError?: Error;
 }
@@ -166,7 +168,7 @@ function execute(argv: string[], cwd: string, env: Record<string, string>, spec:
   });
 }
 
-function classify(raw: RawRun, limits: Limits, isolation: IsolationLevel, wallMs: number): SandboxResult {
+export function classify(raw: RawRun, limits: Limits, isolation: IsolationLevel, wallMs: number): SandboxResult {
   const stdout = raw.out.toString('utf8'), stderr = raw.err.toString('utf8');
   const base = { exitCode: raw.code, signal: raw.signal, stdout, stderr, stdoutBytes: raw.outBytes, stderrBytes: raw.errBytes, wallMs, isolation };
   const [outcome, reason, signal] = outcomeOf(raw, stderr, limits);

@@ -50,6 +50,18 @@ function moduleSource(units: Unit[]): string {
   return `${header.length ? `${header.join('\n')}\n\n\n` : ''}${units.map((u) => u.source).join('\n\n')}`;
 }
 
+/**
+ * A deleting bug (missing case, missing return) leaves nothing to find for the fix's `old` text: it takes the line
+ * before it along, so the reference fix is an edit like any other.
+ */
+function withContext(bug: Bug, text: string): Bug {
+  if (bug.to !== '') return bug;
+  const at = text.indexOf(bug.from);
+  const lineStart = text.lastIndexOf('\n', at - 2) + 1;
+  const before = text.slice(lineStart, at);
+  return { ...bug, from: before + bug.from, to: before };
+}
+
 /** Repo `seed` with a bug of `kind` (deterministic). */
 export function draftRepo(seed: number, kind: BugKind = BUG_KINDS[seed % BUG_KINDS.length]): RepoDraft {
   const r = Rng.derive('repo', seed);
@@ -79,8 +91,8 @@ export function draftRepo(seed: number, kind: BugKind = BUG_KINDS[seed % BUG_KIN
     files[`tests/test_${m}.py`] = `from pkg.${m} import ${us.map((u) => u.name).join(', ')}\n\n\n${tests.join('\n\n')}`;
   }
   const target = units[0];
-  const bug = target.bugs.find((b) => b.kind === kind)!;
   const text = files[bugPath];
+  const bug = withContext(target.bugs.find((b) => b.kind === kind)!, text);
   const buggyFiles = { ...files, [bugPath]: text.replace(bug.from, bug.to) };
   const candidates = cases(target, Rng.derive('repo-hidden', seed), 12, `hidden::test_${target.name}`, new Set(visible.map((c) => c.call)));
   return { seed, kind, files, buggyFiles, bug: { ...bug, path: bugPath, unit: target.name }, visible, candidates };
