@@ -24,11 +24,13 @@ export const EvaluateParams = z.object({
   concurrency: z.number().int().min(1).default(32),
   limits: LimitParams.default(LimitParams.parse({})),
   rewards: RewardParams.default(RewardParams.parse({})),
+  /** Jinja source replacing the model's own chat template (a tools-aware one where the model's drops tools). */
+  chat_template: z.string().min(1).nullable().default(null),
 });
 
 export const evaluate = operator({
   name: 'evaluate',
-  version: 3,
+  version: 4,
   description: 'held-out rollouts of policies (ONNX exports), each with its model label and verdict',
   params: EvaluateParams,
   inputs: { tasks: table(Task, 'Task'), models: many(files()) },
@@ -44,7 +46,7 @@ export const evaluate = operator({
     ctx.progress.total(tasks.length * p.samples * p.labels.length, 'rollouts');
     for (const [i, m] of inputs.models.entries()) {
       const model = p.labels[i];
-      const policy = await loadPolicy(m.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal });
+      const policy = await loadPolicy(m.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal, chatTemplate: p.chat_template });
       try {
         const groups = await rolloutTasks(tasks, { policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: 1 },
           rewards: p.rewards, groupSize: p.samples, concurrency: p.concurrency, step: -1, seed: p.seed, signal: ctx.signal });

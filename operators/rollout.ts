@@ -23,11 +23,13 @@ export const RolloutParams = z.object({
   batch_groups: z.number().int().min(1).default(32),
   limits: LimitParams.default(LimitParams.parse({})),
   rewards: RewardParams.default(RewardParams.parse({})),
+  /** Jinja source replacing the model's own chat template (a tools-aware one where the model's drops tools). */
+  chat_template: z.string().min(1).nullable().default(null),
 });
 
 export const rollout = operator({
   name: 'rollout',
-  version: 2,
+  version: 3,
   description: 'multi-turn rollouts of an ONNX policy on tasks (G per task), scored with the mixed reward',
   params: RolloutParams,
   inputs: { tasks: table(Task, 'Task'), policy: files() },
@@ -36,7 +38,7 @@ export const rollout = operator({
     const all = (await inputs.tasks.all()).filter((t) => t.split === p.split).sort((a, b) => (a.id < b.id ? -1 : 1));
     const tasks = p.n_tasks === null ? all : all.slice(0, p.n_tasks);
     if (!tasks.length) throw new Error(`rollout: input tasks (node ${inputs.tasks.node}) have no ${p.split} task`);
-    const policy = await loadPolicy(inputs.policy.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal });
+    const policy = await loadPolicy(inputs.policy.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal, chatTemplate: p.chat_template });
     ctx.progress.total(tasks.length * p.group_size, 'rollouts');
     try {
       for (let b = 0; b * p.batch_groups < tasks.length; b++) {

@@ -24,9 +24,9 @@ export const toLimits = (p: LimitParams): RolloutLimits =>
 
 export interface Policy { engine: InferenceEngine; ct: ChatTokenizer; gen: BatchingGenerator }
 
-export async function loadPolicy(dir: string, o: { maxBatch?: number; maxContext?: number; signal?: AbortSignal } = {}): Promise<Policy> {
+export async function loadPolicy(dir: string, o: { maxBatch?: number; maxContext?: number; signal?: AbortSignal; chatTemplate?: string | null } = {}): Promise<Policy> {
   const engine = await OrtEngine.load(dir, { maxBatch: o.maxBatch ?? 32, maxContext: o.maxContext ?? DEFAULT_LIMITS.maxContext });
-  return { engine, ct: loadChatTokenizer(dir), gen: new BatchingGenerator(engine, o.maxBatch ?? 32, o.signal) };
+  return { engine, ct: loadChatTokenizer(dir, { chatTemplate: o.chatTemplate ?? undefined }), gen: new BatchingGenerator(engine, o.maxBatch ?? 32, o.signal) };
 }
 
 /** A world factory that hands each concurrent rollout its own instance (worlds are stateful). */
