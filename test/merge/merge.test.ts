@@ -43,7 +43,7 @@ describe('merge params', () => {
   it('the params are the node request: Python validates them as they are, names and bounds included', async () => {
     const req = { ...MergeParams.parse({ method: 'dare', dropRate: 0.5, overrides: [{ pattern: '*norm*', dropRate: 0, lambda: 2 }] }),
       base: '/b', experts: ['/e'], out: '/o' };
-    const dump = (r: object) => py(['-c', 'import json, sys; from agentforge_node.requests import MergeRequest; '
+    const dump = (r: object) => py(['-c', 'import json, sys; from agentforge_node.requests.merge import MergeRequest; '
       + 'r = MergeRequest.model_validate_json(sys.argv[1]); print(json.dumps([r.drop_rate, r.overrides[0].lam, r.lam, r.base]))', JSON.stringify(r)]);
     expect(JSON.parse(await dump(req))).toEqual([0.5, 2, 1, '/b']);
     // a value only zod's bounds refuse (generated into the Python model) fails there too, naming the field
