@@ -56,6 +56,8 @@ export interface PoolOptions {
   limits?: Partial<Limits>;
   isolation?: IsolationLevel;
   allowHostNetworkAndPids?: boolean;
+  /** Appended to each worker's command line (tests find their own workers in `ps` by it). */
+  tag?: string;
 }
 
 export interface PoolStats { warm: number; cold: number; fallback: number }
@@ -80,7 +82,7 @@ export class SandboxPool {
     const dir = await mkdtemp(join(tmpdir(), 'agentforge-pool-'));
     const uid = sandboxUid();
     if (uid !== null) await chown(dir, uid, uid);
-    const argv = wrapArgv(this.level, dir, uid, this.limits, [PY, '-I', '-c', STAGE0]);
+    const argv = wrapArgv(this.level, dir, uid, this.limits, [PY, '-I', '-c', STAGE0, ...(this.o.tag ? [this.o.tag] : [])]);
     const child = spawn(argv[0], argv.slice(1), { cwd: dir, env: { ...BASE_ENV, HOME: dir, TMPDIR: dir }, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     const closed = new Promise<[number | null, NodeJS.Signals | null]>((res) => {
       child.on('close', (code, signal) => res([code, signal]));
@@ -90,6 +92,7 @@ export class SandboxPool {
     child.on('error', () => { w.exited = true; });
     child.on('exit', () => { w.exited = true; });
     child.stdin!.on('error', () => {});
+    hold(child, false); // an idle worker does not keep the caller's process alive
     return w;
   }
 
@@ -152,6 +155,7 @@ export class SandboxPool {
         done(run);
       };
       void w.closed.then(([code, signal]) => finish(code, signal));
+      hold(child, true);
       const env = { ...spec.env };
       child.stdin!.write(`${JSON.stringify({ script: spec.argv[2], env })}\n`);
       child.stdin!.end(spec.stdin ?? '');
@@ -190,4 +194,11 @@ export function warmRunner(o: Omit<PoolOptions, 'limits'> = {}): { run(spec: San
     },
     async close() { await Promise.all([...pools.values()].map((p) => p.close())); },
   };
+}
+
+/** Lets a child (and its pipes) keep the event loop alive, or not. */
+function hold(child: ChildProcess, on: boolean): void {
+  for (const h of [child, child.stdin, child.stdout, child.stderr] as Array<{ ref?(): void; unref?(): void } | null>) {
+    if (on) h?.ref?.(); else h?.unref?.();
+  }
 }
