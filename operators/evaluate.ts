@@ -11,7 +11,7 @@ import { EvalRollout } from '../schemas/eval.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
 import { LimitParams, loadPolicy, toLimits } from '../runtime/agent/local.ts';
 import { rolloutTasks } from '../runtime/rl/rollouts.ts';
-import { verifyTrajectory } from '../runtime/worlds/verify.ts';
+import { verifyMany } from '../runtime/worlds/verify.ts';
 
 export const EvaluateParams = z.object({
   labels: z.array(z.string().min(1)).min(1),
@@ -50,7 +50,10 @@ export const evaluate = operator({
       try {
         const groups = await rolloutTasks(tasks, { policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: 1 },
           rewards: p.rewards, groupSize: p.samples, concurrency: p.concurrency, step: -1, seed: p.seed, signal: ctx.signal });
-        const rows = groups.flatMap((g, t) => g.map((r) => ({ ...r, model, temperature: p.temperature, verdict: verifyTrajectory(r, tasks[t]).reasons })));
+        // the program-running worlds (code, repo) verify in the sandbox, hence async
+        const pairs = groups.flatMap((g, t) => g.map((r) => [r, tasks[t]] as [typeof r, typeof tasks[number]]));
+        const verdicts = await verifyMany(pairs, 4, ctx.signal);
+        const rows = pairs.map(([r], i) => ({ ...r, model, temperature: p.temperature, verdict: verdicts[i].reasons }));
         await out.write(rows);
         const ok = rows.filter((r) => r.success).length;
         ctx.log(`evaluate ${model}: ${ok}/${rows.length} rollouts succeeded`);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { Trajectory, Verdict } from '../schemas/trajectory.ts';
-import { verdictWithoutTask, verifyTrajectoryAsync } from '../runtime/worlds/verify.ts';
+import { verdictWithoutTask, verifyMany } from '../runtime/worlds/verify.ts';
 
 /** Replays each trajectory on a fresh world and checks it against its task's goal: one Verdict with reasons each. */
 export const verify = operator({
@@ -18,12 +18,9 @@ export const verify = operator({
     let n = 0;
     for await (const batch of inputs.trajectories.batches(1024)) {
       // the program-running worlds verify in the sandbox; a few at a time keeps a batch's runs bounded
-      const verdicts = await mapLimit(batch, 4, async (t) => {
-        const task = tasks.get(t.task_id);
-        if (!task) return verdictWithoutTask(t);
-        const { score: _score, ...v } = await verifyTrajectoryAsync(t, task, ctx.signal);
-        return v;
-      });
+      const known = batch.filter((t) => tasks.has(t.task_id));
+      const checked = new Map((await verifyMany(known.map((t) => [t, tasks.get(t.task_id)!]), 4, ctx.signal)).map(({ score: _score, ...v }) => [v.trajectory_id, v]));
+      const verdicts = batch.map((t) => checked.get(t.id) ?? verdictWithoutTask(t));
       passed += verdicts.filter((v) => v.pass).length;
       n += verdicts.length;
       await out.write(verdicts);
@@ -32,11 +29,3 @@ export const verify = operator({
     ctx.metric('pass_rate', n ? passed / n : 0);
   },
 });
-
-async function mapLimit<T, R>(xs: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(xs.length);
-  let next = 0;
-  const worker = async () => { for (let i = next++; i < xs.length; i = next++) out[i] = await fn(xs[i]); };
-  await Promise.all(Array.from({ length: Math.min(limit, xs.length) }, worker));
-  return out;
-}

@@ -6,12 +6,28 @@
  */
 import type { Task } from '../../schemas/task.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
-import { finalAnswer, verifyTrajectory } from '../worlds/verify.ts';
+import { finalAnswer, verifyTrajectory, verifyTrajectoryAsync } from '../worlds/verify.ts';
+import { execWorldDef } from '../worlds/index.ts';
 
 export type RewardFn = (r: Rollout, task: Task) => number;
 
-/** The world's goal verifier: final state, required outputs, refusal policy (runtime/worlds/verify.ts). */
-export const outcome: RewardFn = (r, task) => (verifyTrajectory(r, task).pass ? 1 : 0);
+/**
+ * The world's goal verifier: final state, required outputs, refusal policy (runtime/worlds/verify.ts). In the
+ * program-running worlds (code, repo) it is the share of hidden tests passed, proven in the sandbox by the harness:
+ * withExecOutcome computes it after the episode (asynchronously) and this reads it back.
+ */
+export const outcome: RewardFn = (r, task) =>
+  (execWorldDef(task.world) ? r.reward_components[EXEC_SCORE] ?? 0 : verifyTrajectory(r, task).pass ? 1 : 0);
+
+/** Where withExecOutcome leaves the hidden-test score for `outcome` (scoreRollout then replaces the components). */
+export const EXEC_SCORE = 'hidden_tests';
+
+/** Runs the hidden tests of a code/repo rollout in the sandbox and records the score; other worlds pass through. */
+export async function withExecOutcome<R extends Rollout>(r: R, task: Task, signal?: AbortSignal): Promise<R> {
+  if (!execWorldDef(task.world) || !r.trainable) return r;
+  const v = await verifyTrajectoryAsync(r, task, signal);
+  return { ...r, reward_components: { ...r.reward_components, [EXEC_SCORE]: v.score } };
+}
 
 const CUT_OFF = new Set(['max_tokens', 'context_overflow', 'tool_loop', 'max_turns', 'error']);
 const PARSE = (kind: string) => kind.startsWith('parse_') || kind === 'empty_message' || kind === 'no_stop';

@@ -10,6 +10,7 @@ import { runRollout, type RolloutLimits, type Sampling } from '../agent/loop.ts'
 import { worldPool, type Policy } from '../agent/local.ts';
 import { runGroups, type GroupOptions } from './groups.ts';
 import { scoreRollout, RewardParams } from '../rewards/mix.ts';
+import { withExecOutcome } from '../rewards/components.ts';
 
 export interface RolloutTasksOptions {
   policy: Pick<Policy, 'ct' | 'gen'>;
@@ -34,7 +35,8 @@ export function groupOptions(o: RolloutTasksOptions): GroupOptions {
     run: async (job) => {
       const world = o.world ? o.world(job.task) : pool.get(job.task.world);
       try {
-        return await runRollout(job, { world, user: scriptedUser(job.task), gen: o.policy.gen, ct: o.policy.ct, limits: o.limits, sampling: o.sampling, signal: o.signal });
+        const r = await runRollout(job, { world, user: scriptedUser(job.task), gen: o.policy.gen, ct: o.policy.ct, limits: o.limits, sampling: o.sampling, signal: o.signal });
+        return await withExecOutcome(r, job.task, o.signal); // code/repo: hidden tests in the sandbox
       } finally {
         if (!o.world) pool.put(world);
       }

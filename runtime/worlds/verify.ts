@@ -106,3 +106,12 @@ export async function verifyTrajectoryAsync(traj: Trajectory, task: Task, signal
 export function verdictWithoutTask(traj: Trajectory): Verdict {
   return { trajectory_id: traj.id, task_id: traj.task_id, world: traj.world, pass: false, reasons: [`unknown_task: ${traj.task_id}`], final_state_hash: null };
 }
+
+/** Verdicts of many (trajectory, task) pairs, `concurrency` at a time (a code/repo verdict is a sandbox run). */
+export async function verifyMany(items: Array<[Trajectory, Task]>, concurrency = 4, signal?: AbortSignal): Promise<Array<Verdict & { score: number }>> {
+  const out = new Array<Verdict & { score: number }>(items.length);
+  let next = 0;
+  const worker = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await verifyTrajectoryAsync(items[i][0], items[i][1], signal); };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return out;
+}
