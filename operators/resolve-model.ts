@@ -5,6 +5,8 @@
  * hash. Bad input (no such repo or revision, a gated repo without HF_TOKEN, no tokenizer or template, a template
  * that drops tools, an unknown GGUF quantization) fails while keys are computed, before any node runs.
  * A GGUF is validated and stored as model.gguf; its dequantization into safetensors is the runtime node's step.
+ * Env: HF_ENDPOINT (in the key), HF_TOKEN (never in the key), HF_HOME / HF_HUB_CACHE (the cache), HF_HUB_OFFLINE=1
+ * (revisions from the cache's refs, no request); an unreachable hub falls back to the cached commit as well.
  */
 import { z } from 'zod';
 import { model, operator } from '../runtime/engine/operator.ts';

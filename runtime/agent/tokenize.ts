@@ -206,6 +206,15 @@ export function checkToolsRendered(ct: ChatTokenizer): void {
     !text.includes(PROBE.result) && 'tool results (role `tool`)',
   ].filter(Boolean);
   if (dropped.length) throw new Error(`${where} drops ${dropped.join(' and ')}: trained with it, tool-call turns would be empty; ${fix}`);
+  // token-in/token-out relies on decode(encode(text)) = text: a normalizing tokenizer (lowercase, NFKC, …) would
+  // train on text other than what the template rendered, and parse tool calls from altered text
+  const back = decodeIds(ct, encodeText(ct, text));
+  if (back !== text) {
+    const at = [...text].findIndex((c, i) => [...back][i] !== c);
+    throw new Error(`the tokenizer of ${ct.source} does not round-trip the text its chat template renders (decode(encode(text)) differs ` +
+      `at character ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 10), at + 10))} became ${JSON.stringify(back.slice(Math.max(0, at - 10), at + 10))}); ` +
+      'use the model\'s fast tokenizer without a normalizer (tokenizer.json as transformers saves it for byte-level BPE models)');
+  }
 }
 
 /** Token ids of a text that already carries its special tokens (no BOS/EOS added). */

@@ -65,6 +65,7 @@ export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubO
     const header = checkGguf(file, chatTemplate);
     return { kind: 'gguf', sha256: fileSha256(file), types: header.types };
   }
+  if (offline(o)) return { kind: 'hub', repo: b.repo, sha: offlineRevision(b.repo, b.revision, o) };
   try {
     return { kind: 'hub', repo: b.repo, sha: resolveHubRevisionSync(b.repo, b.revision, o).sha };
   } catch (e) {
@@ -73,6 +74,15 @@ export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubO
     if (cached) return { kind: 'hub', repo: b.repo, sha: cached };
     throw e;
   }
+}
+
+/** HF_HUB_OFFLINE=1: never ask the hub; revisions come from the cache's refs (as huggingface_hub does). */
+const offline = (o: HubOptions): boolean => ['1', 'true', 'yes', 'on'].includes(((o.env ?? process.env).HF_HUB_OFFLINE ?? '').toLowerCase());
+
+function offlineRevision(repo: string, revision: string, o: HubOptions): string {
+  const sha = cachedRevision(repo, revision, o);
+  if (!sha) throw new HubError(`HF_HUB_OFFLINE is set and ${repo}@${revision} is not in the Hugging Face cache (${repoCacheDir(repo, o)}); download it once online, or unset HF_HUB_OFFLINE`, 'other');
+  return sha;
 }
 
 export interface Materialized { source: Record<string, unknown>; log: string[] }
@@ -98,13 +108,14 @@ export async function materialize(b: BaseSpec, chatTemplate: string | null, out:
       let sha: string;
       let report: DownloadReport | null = null;
       try {
+        if (offline(o)) throw new HubError('HF_HUB_OFFLINE is set', 'other');
         const r = await resolveHubRevision(b.repo, b.revision, o);
         sha = r.sha;
         report = await downloadSnapshot(r, { ...o, only: wantedHubFile });
         dir = report.snapshot;
       } catch (e) {
         const cached = e instanceof HubError && e.code === 'other' ? cachedRevision(b.repo, b.revision, o) : null;
-        if (!cached) throw e;
+        if (!cached) throw offline(o) ? new HubError(`HF_HUB_OFFLINE is set and ${b.repo}@${b.revision} is not in the Hugging Face cache; download it once online, or unset HF_HUB_OFFLINE`, 'other') : e;
         sha = cached;
         dir = join(repoCacheDir(b.repo, o), 'snapshots', cached);
         log.push(`${b.repo}: hub unreachable (${(e as Error).message}); using the cached snapshot ${cached}`);

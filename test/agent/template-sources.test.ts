@@ -67,6 +67,15 @@ describe('chat template sources', () => {
     expect(pythonStrip('xx😀axx', 'x😀', true, true)).toBe('a');
   });
 
+  it('a tokenizer that does not round-trip the rendered text (a lowercasing normalizer) is refused, naming the fix', () => {
+    const dir = modelDir({ configTemplate: CHAT_TEMPLATE });
+    rmSync(join(dir, 'tokenizer.json'));
+    const tj = JSON.parse(readFileSync(join(QWEN3, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+    tj.normalizer = { type: 'Lowercase' };
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+    expect(() => loadChatTokenizer(dir)).toThrow(/does not round-trip the text its chat template renders .*system\\nYou are a " became .*system\\nyou are a ".*without a normalizer/);
+  });
+
   it('special tokens are template variables (bos_token, eos_token) as transformers passes them', () => {
     const ct = loadChatTokenizer(QWEN3, { chatTemplate: `${CHAT_TEMPLATE}{{- eos_token }}` });
     expect(renderChat(ct, [{ role: 'user', content: 'hi' }], []).endsWith('<|im_end|>\n<|im_end|>')).toBe(true);

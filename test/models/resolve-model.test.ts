@@ -42,6 +42,7 @@ beforeEach(() => {
   delete process.env.HF_TOKEN;
   delete process.env.HF_HUB_CACHE;
   delete process.env.HUGGING_FACE_HUB_TOKEN;
+  delete process.env.HF_HUB_OFFLINE;
 });
 afterEach(() => {
   process.env = saved;
@@ -75,6 +76,17 @@ describe('resolve-model: the hub', () => {
     const again = await run({ base: { kind: 'hub', repo: 'org/tiny' } }, join(root, 'store2'));
     expect(again.nodes.get('base')!.key).toBe(node.key);
     expect(await resolveCount()).toBe(before); // every file came from the cache
+  });
+
+  it('HF_HUB_OFFLINE: the cached snapshot, same key, no request; a model not in the cache is named', async () => {
+    const online = await run({ base: { kind: 'hub', repo: 'org/tiny' } });
+    process.env.HF_HUB_OFFLINE = '1';
+    const requests = (await hub.log()).length;
+    const offline = await run({ base: { kind: 'hub', repo: 'org/tiny' } }, join(root, 'store-offline'));
+    expect(offline.nodes.get('base')!.key).toBe(online.nodes.get('base')!.key);
+    expect(offline.nodes.get('base')!.error).toBeUndefined();
+    expect((await hub.log()).length).toBe(requests);
+    await expect(run({ base: { kind: 'hub', repo: 'org/gated' } }, join(root, 'store-offline'))).rejects.toThrow(/HF_HUB_OFFLINE is set and org\/gated@main is not in the Hugging Face cache .*download it once online, or unset HF_HUB_OFFLINE/);
   });
 
   it('a moved branch changes the key; a pinned commit does not move', async () => {
