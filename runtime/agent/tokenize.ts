@@ -464,8 +464,12 @@ function messageStartsIn(ct: ChatTokenizer, messages: ChatMessage[], tools: Tool
   return starts;
 }
 
+const MARKERS = new WeakMap<ChatTokenizer, { header: string; turnStart: string }>();
+
 /** The generation prompt of a model's own template and the special token that opens every turn. */
 function turnMarkers(ct: ChatTokenizer): { header: string; turnStart: string } {
+  const known = MARKERS.get(ct);
+  if (known) return known;
   const prev = renderChat(ct, BASE, []);
   const withPrompt = renderChat(ct, BASE, [], true);
   const header = withPrompt.startsWith(prev) ? withPrompt.slice(prev.length) : '';
@@ -474,6 +478,7 @@ function turnMarkers(ct: ChatTokenizer): { header: string; turnStart: string } {
     throw new Error(`the chat template of ${ct.source} (${ct.templateOrigin}) has a generation prompt ${JSON.stringify(header)} ` +
       'that does not start with a special token, so assistant turns cannot be located; pass a template whose turns open with a special token as params.chat_template');
   }
+  MARKERS.set(ct, { header, turnStart });
   return { header, turnStart };
 }
 

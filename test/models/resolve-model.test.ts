@@ -19,6 +19,7 @@ import { downloadSnapshot, resolveHubRevision, repoCacheDir } from '../../runtim
 import { gitOid, sha256 } from './hub-server.ts';
 import { RemoteHub } from './hub-remote.ts';
 import { ggufFile, tinyModelFiles } from './fixtures.ts';
+import { pythonBin, runProcess } from '../fixtures/python.ts';
 
 const CHATML = "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
@@ -71,6 +72,13 @@ describe('resolve-model: the hub', () => {
     expect(readlinkSync(link)).toBe(`../../blobs/${sha256(files['model.safetensors'])}`); // LFS file: sha256
     expect(readlinkSync(join(cache, 'snapshots', sha, 'config.json'))).toBe(`../../blobs/${gitOid(files['config.json'])}`); // git blob oid
     expect(readdirSync(join(cache, 'blobs')).some((f) => f.endsWith('.incomplete'))).toBe(false);
+
+    // Python tools find the same cache: huggingface_hub resolves it offline, transformers loads the tokenizer from it
+    const py = await runProcess(await pythonBin(), ['-c', [
+      'from huggingface_hub import snapshot_download', 'from transformers import AutoTokenizer',
+      "p = snapshot_download('org/tiny', local_files_only=True)", "t = AutoTokenizer.from_pretrained('org/tiny', local_files_only=True)",
+      "print(p); print(len(t('hello world')['input_ids']))"].join('\n')], { env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+    expect(py.stdout.trim().split('\n')).toEqual([join(cache, 'snapshots', sha), '2']);
 
     const before = await resolveCount();
     const again = await run({ base: { kind: 'hub', repo: 'org/tiny' } }, join(root, 'store2'));
