@@ -10,8 +10,8 @@
  */
 import { z } from 'zod';
 import { model, operator } from '../runtime/engine/operator.ts';
-import { loadChatTokenizer } from '../runtime/agent/tokenize.ts';
-import { BaseSpec, describeBase, materialize, resolveBaseKey, type TemplateCheck } from '../runtime/models/resolve.ts';
+import { checkTemplateTools, loadChatTokenizer } from '../runtime/agent/tokenize.ts';
+import { BaseSpec, describeBase, materialize, resolveBaseKey, type TemplateCheck, type TemplateTextCheck } from '../runtime/models/resolve.ts';
 
 export const ResolveModelParams = z.object({
   base: BaseSpec,
@@ -20,6 +20,8 @@ export const ResolveModelParams = z.object({
 });
 
 const checkTemplate: TemplateCheck = (dir, chatTemplate) => { loadChatTokenizer(dir, { chatTemplate: chatTemplate ?? undefined }); };
+const checkTemplateText: TemplateTextCheck = (source, where, override) => checkTemplateTools(source, where, { override });
+const checks = { checkTemplate, checkTemplateText };
 
 export const resolveModel = operator({
   name: 'resolve-model',
@@ -31,14 +33,14 @@ export const resolveModel = operator({
   env: ['HF_ENDPOINT'],
   fingerprint(params) {
     try {
-      return resolveBaseKey(params.base, params.chat_template, { checkTemplate });
+      return resolveBaseKey(params.base, params.chat_template, checks);
     } catch (e) {
       throw new Error(`resolve-model (${describeBase(params.base)}): ${(e as Error).message}`);
     }
   },
   async run({ params, out, ctx }) {
     ctx.log(`resolve-model: ${describeBase(params.base)}`);
-    const { source, log } = await materialize(params.base, params.chat_template, out.dir, { checkTemplate });
+    const { source, log } = await materialize(params.base, params.chat_template, out.dir, checks);
     for (const line of log) ctx.log(`resolve-model: ${line}`);
     if (typeof source.sha === 'string') ctx.log(`resolve-model: commit ${source.sha}`);
   },

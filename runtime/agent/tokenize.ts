@@ -177,12 +177,8 @@ export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; re
 
 const PROBE = { tool: 'zq_probe_tool', call: 'zq_probe_call', arg: 'zq_probe_argument', result: 'zq_probe_result' };
 
-/**
- * Renders a probe conversation (a tool list, an assistant tool call, its result) and refuses a template that drops
- * any of them: trained with it, every tool-call turn would become an empty assistant turn and the tool list would
- * vanish, silently (SmolLM2's plain ChatML does this).
- */
-export function checkToolsRendered(ct: ChatTokenizer): void {
+/** The probe render (see checkToolsRendered) through `render`; throws naming `where` when something is dropped. */
+function probeRender(render: (messages: MessageInput[], tools: ToolSpec[]) => string, where: string, override: boolean): string {
   const tools: ToolSpec[] = [{ type: 'function', function: { name: PROBE.tool, description: 'probe', parameters: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } } }];
   const messages: MessageInput[] = [
     { role: 'user', content: 'hi' },
@@ -190,13 +186,12 @@ export function checkToolsRendered(ct: ChatTokenizer): void {
     { role: 'tool', content: PROBE.result, tool_call_id: 'call_0', name: PROBE.call },
     { role: 'assistant', content: 'done' },
   ];
-  const where = `the chat template of ${ct.source} (from ${ct.templateOrigin})`;
-  const fix = ct.templateOrigin === 'override'
+  const fix = override
     ? 'fix the template passed as params.chat_template'
     : 'pass a tools-aware template as params.chat_template (e.g. the project\'s CHAT_TEMPLATE from runtime/agent/chat-template.ts, ChatML with <tool_call> blocks)';
   let text: string;
   try {
-    text = renderChat(ct, messages, tools);
+    text = render(messages, tools);
   } catch (e) {
     throw new Error(`${where} fails on a conversation with a tool call: ${(e as Error).message}; ${fix}`);
   }
@@ -206,6 +201,30 @@ export function checkToolsRendered(ct: ChatTokenizer): void {
     !text.includes(PROBE.result) && 'tool results (role `tool`)',
   ].filter(Boolean);
   if (dropped.length) throw new Error(`${where} drops ${dropped.join(' and ')}: trained with it, tool-call turns would be empty; ${fix}`);
+  return text;
+}
+
+/**
+ * The probe of checkToolsRendered on a template alone (no tokenizer at hand, e.g. the one inside a GGUF file);
+ * `vars` are the special-token strings the template may use.
+ */
+export function checkTemplateTools(source: string, where: string, o: { override?: boolean; vars?: Record<string, string> } = {}): void {
+  let template: Template;
+  try {
+    template = new Template(stripGenerationTags(source));
+  } catch (e) {
+    throw new Error(`${where} does not parse: ${(e as Error).message}; pass a valid Jinja template as params.chat_template`);
+  }
+  probeRender((messages, tools) => template.render({ ...o.vars, messages: messages.map(plainMessage), tools, add_generation_prompt: false }), where, o.override ?? false);
+}
+
+/**
+ * Renders a probe conversation (a tool list, an assistant tool call, its result) and refuses a template that drops
+ * any of them: trained with it, every tool-call turn would become an empty assistant turn and the tool list would
+ * vanish, silently (SmolLM2's plain ChatML does this).
+ */
+export function checkToolsRendered(ct: ChatTokenizer): void {
+  const text = probeRender((m, t) => renderChat(ct, m, t), `the chat template of ${ct.source} (from ${ct.templateOrigin})`, ct.templateOrigin === 'override');
   // token-in/token-out relies on decode(encode(text)) = text: a normalizing tokenizer (lowercase, NFKC, …) would
   // train on text other than what the template rendered, and parse tool calls from altered text
   const back = decodeIds(ct, encodeText(ct, text));

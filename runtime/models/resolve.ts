@@ -33,6 +33,9 @@ export function wantedHubFile(path: string): boolean {
  * its check: loadChatTokenizer's probe render). Throws an error naming the model and the fix.
  */
 export type TemplateCheck = (dir: string, chatTemplate: string | null) => void;
+/** The same for a template without its tokenizer (a GGUF's): `source` is the template, `where` names it. */
+export type TemplateTextCheck = (source: string, where: string, override: boolean) => void;
+type Checks = { checkTemplate?: TemplateCheck; checkTemplateText?: TemplateTextCheck };
 
 function localProblems(dir: string, what: string, chatTemplate: string | null, checkTemplate?: TemplateCheck): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${what} does not exist or is not a directory; pass the path of a Hugging Face model dir`);
@@ -45,16 +48,17 @@ function localProblems(dir: string, what: string, chatTemplate: string | null, c
   }
 }
 
-function checkGguf(file: string, chatTemplate: string | null): GgufHeader {
+function checkGguf(file: string, chatTemplate: string | null, check?: TemplateTextCheck): GgufHeader {
   const header = readGgufHeader(file);
   if (!header.chatTemplate && !chatTemplate) {
     throw new Error(`GGUF ${file} has no chat template (tokenizer.chat_template); pass one as params.chat_template`);
   }
+  check?.(chatTemplate ?? header.chatTemplate!, chatTemplate ? `the chat_template param (for GGUF ${file})` : `the chat template of GGUF ${file}`, !!chatTemplate);
   return header;
 }
 
 /** Key material for a base spec (sync, before anything runs); throws a clear error for a bad input. */
-export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubOptions & { checkTemplate?: TemplateCheck } = {}): unknown {
+export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubOptions & Checks = {}): unknown {
   if (b.kind === 'path') {
     const dir = resolve(b.dir);
     localProblems(dir, `model dir ${dir}`, chatTemplate, o.checkTemplate);
@@ -62,7 +66,7 @@ export function resolveBaseKey(b: BaseSpec, chatTemplate: string | null, o: HubO
   }
   if (b.kind === 'gguf') {
     const file = resolve(b.file);
-    const header = checkGguf(file, chatTemplate);
+    const header = checkGguf(file, chatTemplate, o.checkTemplateText);
     return { kind: 'gguf', sha256: fileSha256(file), types: header.types };
   }
   if (offline(o)) return { kind: 'hub', repo: b.repo, sha: offlineRevision(b.repo, b.revision, o) };
@@ -88,12 +92,12 @@ function offlineRevision(repo: string, revision: string, o: HubOptions): string 
 export interface Materialized { source: Record<string, unknown>; log: string[] }
 
 /** Writes the model named by `b` into `out` (a store dir): files, the template override, and source.json. */
-export async function materialize(b: BaseSpec, chatTemplate: string | null, out: string, o: HubOptions & { checkTemplate?: TemplateCheck } = {}): Promise<Materialized> {
+export async function materialize(b: BaseSpec, chatTemplate: string | null, out: string, o: HubOptions & Checks = {}): Promise<Materialized> {
   const log: string[] = [];
   let source: Record<string, unknown>;
   if (b.kind === 'gguf') {
     const file = resolve(b.file);
-    const header = checkGguf(file, chatTemplate);
+    const header = checkGguf(file, chatTemplate, o.checkTemplateText);
     copyFileSync(file, join(out, 'model.gguf'));
     const template = chatTemplate ?? header.chatTemplate;
     if (template) writeFileSync(join(out, 'chat_template.jinja'), template);

@@ -209,6 +209,11 @@ describe('resolve-model: local dirs and GGUF', () => {
     const truncated = join(root, 't.gguf');
     writeFileSync(truncated, ggufFile({ types: [0] }).subarray(0, 60));
     expect(() => readGgufHeader(truncated)).toThrow(/ends early.*truncated/);
+    const plain = join(root, 'p.gguf');
+    writeFileSync(plain, ggufFile({ types: [2, 3], chatTemplate: CHATML }));
+    await expect(run({ base: { kind: 'gguf', file: plain } })).rejects.toThrow(/the chat template of GGUF .*p.gguf drops the tool list .*pass a tools-aware template as params.chat_template/);
+    const fixed = await run({ base: { kind: 'gguf', file: plain }, chat_template: CHAT_TEMPLATE });
+    expect(readFileSync(join(artifact(join(root, 'store'), fixed.nodes.get('base')!.key), 'chat_template.jinja'), 'utf8')).toBe(CHAT_TEMPLATE);
     const noTemplate = join(root, 'n.gguf');
     writeFileSync(noTemplate, ggufFile({ types: [0], chatTemplate: null }));
     await expect(run({ base: { kind: 'gguf', file: noTemplate } })).rejects.toThrow(/has no chat template \(tokenizer.chat_template\); pass one as params.chat_template/);
