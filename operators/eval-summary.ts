@@ -25,7 +25,11 @@ export const evalSummary = operator({
       const summary = summarize(model, rows, rows[0].temperature);
       await out.write(summary);
       for (const s of summary) ctx.metric(`eval/${s.model}/${s.world}/success`, s.success);
-      ctx.log(`${model}: ${summary.map((s) => `${s.world} ${(s.success * 100).toFixed(1)}%`).join(', ')}`);
+      // episodes that errored count as failures: say so beside the score, so 0 % from a broken setup is not silent
+      const errored = (s: (typeof summary)[number]) => (s.finish_reasons.error ?? 0) + (s.finish_reasons.context_overflow ?? 0);
+      const episodes = (s: (typeof summary)[number]) => Object.values(s.finish_reasons).reduce((a, b) => a + b, 0);
+      for (const s of summary) if (errored(s)) ctx.metric(`eval/${s.model}/${s.world}/errored`, errored(s) / episodes(s));
+      ctx.log(`${model}: ${summary.map((s) => `${s.world} ${(s.success * 100).toFixed(1)}%${errored(s) ? ` (${errored(s)}/${episodes(s)} episodes errored or overflowed the context)` : ''}`).join(', ')}`);
     }
   },
 });
