@@ -4,13 +4,13 @@
  * run without downloading runs in `resolveBaseKey` (the operator's fingerprint, computed before any node runs); the
  * rest (the downloaded snapshot's files and template) in `materialize`.
  */
-import { copyFileSync, cpSync, existsSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readGgufHeader, type GgufHeader } from './gguf.ts';
 import { cachedRevision, downloadSnapshot, HubError, repoCacheDir, resolveHubRevision, type DownloadReport, type HubOptions } from './hub.ts';
 import { resolveHubRevisionSync } from './hub-sync.ts';
-import { dirHashes, fileSha256, modelDirProblems } from './local.ts';
+import { dirHashes, fileSha256, listFilesRecursive, modelDirProblems } from './local.ts';
 
 export const BaseSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('path'), dir: z.string().min(1) }),
@@ -89,6 +89,28 @@ function offlineRevision(repo: string, revision: string, o: HubOptions): string 
   return sha;
 }
 
+/** A new file at `path`, never written through a hard link into someone else's inode (a hub blob). */
+function writeFresh(path: string, text: string): void {
+  rmSync(path, { force: true });
+  writeFileSync(path, text);
+}
+
+/**
+ * Copies a model dir's files into the store. Hub blobs are immutable, so they are hard-linked when the store is on
+ * the same file system (a 16 GB model costs no second 16 GB); a user's own dir is copied, since it may be edited in place.
+ */
+function storeFiles(dir: string, out: string, link: boolean): void {
+  for (const f of listFilesRecursive(dir)) {
+    const src = realpathSync(join(dir, f));
+    const dst = join(out, f);
+    mkdirSync(dirname(dst), { recursive: true });
+    if (link) {
+      try { linkSync(src, dst); continue; } catch { /* another file system: copy */ }
+    }
+    copyFileSync(src, dst);
+  }
+}
+
 export interface Materialized { source: Record<string, unknown>; log: string[] }
 
 /** Writes the model named by `b` into `out` (a store dir): files, the template override, and source.json. */
@@ -100,7 +122,7 @@ export async function materialize(b: BaseSpec, chatTemplate: string | null, out:
     const header = checkGguf(file, chatTemplate, o.checkTemplateText);
     copyFileSync(file, join(out, 'model.gguf'));
     const template = chatTemplate ?? header.chatTemplate;
-    if (template) writeFileSync(join(out, 'chat_template.jinja'), template);
+    if (template) writeFresh(join(out, 'chat_template.jinja'), template);
     source = { kind: 'gguf', file, sha256: fileSha256(file), version: header.version, architecture: header.architecture, name: header.name, tensor_types: header.types };
     log.push(`GGUF ${file}: ${header.architecture ?? 'unknown architecture'}, ${header.tensors.length} tensors (${Object.entries(header.types).map(([t, n]) => `${t} ${n}`).join(', ')}); dequantization to a Hugging Face dir happens in the runtime node`);
   } else {
@@ -129,11 +151,12 @@ export async function materialize(b: BaseSpec, chatTemplate: string | null, out:
     }
     localProblems(dir, b.kind === 'path' ? `model dir ${dir}` : `${b.repo}@${b.revision} (snapshot ${dir})`, chatTemplate, o.checkTemplate);
     // dereference: hub snapshots are symlinks into blobs/, and the store must own real files
-    cpSync(dir, out, { recursive: true, dereference: true, filter: (src) => !basename(src).startsWith('.') || src === dir });
-    if (chatTemplate) writeFileSync(join(out, 'chat_template.jinja'), chatTemplate);
-    source.files = dirHashes(dir);
+    storeFiles(dir, out, b.kind === 'hub');
+    if (chatTemplate) writeFresh(join(out, 'chat_template.jinja'), chatTemplate);
+    // hub files are named by their checksum already (the blob a snapshot entry links to): no second hashing pass
+    source.files = b.kind === 'hub' ? listFilesRecursive(dir).map((f) => [f, basename(realpathSync(join(dir, f)))]) : dirHashes(dir);
   }
   source.chat_template = chatTemplate ? 'override' : 'own';
-  writeFileSync(join(out, 'source.json'), `${JSON.stringify(source, null, 1)}\n`);
+  writeFresh(join(out, 'source.json'), `${JSON.stringify(source, null, 1)}\n`);
   return { source, log };
 }

@@ -80,6 +80,9 @@ describe('resolve-model: the hub', () => {
       "print(p); print(len(t('hello world')['input_ids']))"].join('\n')], { env: { ...process.env, HF_HUB_OFFLINE: '1' } });
     expect(py.stdout.trim().split('\n')).toEqual([join(cache, 'snapshots', sha), '2']);
 
+    // hub blobs are immutable: the store hard-links them instead of a second copy
+    expect(statSync(join(out, 'model.safetensors')).ino).toBe(statSync(link).ino);
+
     const before = await resolveCount();
     const again = await run({ base: { kind: 'hub', repo: 'org/tiny' } }, join(root, 'store2'));
     expect(again.nodes.get('base')!.key).toBe(node.key);
@@ -156,9 +159,13 @@ describe('resolve-model: the hub', () => {
   });
 
   it('a template that drops tools is accepted with a chat_template override, which travels with the model', async () => {
-    const r = await run({ base: { kind: 'hub', repo: 'org/plain-chatml' }, chat_template: CHAT_TEMPLATE });
+    await hub.addRepo('org/jinja', { ...tinyModelFiles({ template: null, weights: 100 }), 'chat_template.jinja': CHATML });
+    const r = await run({ base: { kind: 'hub', repo: 'org/jinja' }, chat_template: CHAT_TEMPLATE });
     const out = artifact(join(root, 'store'), r.nodes.get('base')!.key);
     expect(readFileSync(join(out, 'chat_template.jinja'), 'utf8')).toBe(CHAT_TEMPLATE);
+    // the override replaced the store's file, not the hub blob it was linked to
+    const sha = (await hub.ref('org/jinja'))!;
+    expect(readFileSync(join(repoCacheDir('org/jinja'), 'snapshots', sha, 'chat_template.jinja'), 'utf8')).toBe(CHATML);
   });
 });
 
