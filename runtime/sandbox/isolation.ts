@@ -6,7 +6,7 @@ import { join, resolve, sep } from 'node:path';
 /*
  * How strongly this machine lets us isolate a sandboxed process. Probed once per process, never assumed:
  *
- *  - 'root-ns'  (running as root, `unshare` works): new network, PID and mount namespaces; every writable mount
+ *  - 'root-ns'  (running as root, `unshare` works): new network, PID, IPC and mount namespaces; every writable mount
  *               except the sandbox's temp dir is re-mounted read-only; the program runs as a fresh unprivileged
  *               uid with no capabilities (so RLIMIT_NPROC binds, root-owned files and other processes' /proc
  *               entries are closed); a fresh /proc shows only the sandbox's own processes. Killing `unshare` kills
@@ -31,7 +31,7 @@ const LEVELS: readonly string[] = ['root-ns', 'user-ns', 'rlimit'];
 /** The opt-in that lets untrusted code run at the 'rlimit' level; its name is the risk it accepts. */
 export const ALLOW_ENV = 'AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS';
 
-const NS_FLAGS = ['--net', '--pid', '--fork', '--kill-child', '--mount', '--propagation', 'private', '--mount-proc'];
+const NS_FLAGS = ['--net', '--pid', '--ipc', '--fork', '--kill-child', '--mount', '--propagation', 'private', '--mount-proc'];
 const USER_NS = ['--user', '--map-root-user'];
 /** Leaves the program no capabilities and no way to gain any (setuid binaries, file capabilities). */
 const NO_CAPS = ['--bounding-set=-all', '--inh-caps=-all', '--no-new-privs'];
