@@ -20,6 +20,8 @@ export interface GenerateRequest {
   temperature: number;
   topP: number;
   seed: number;
+  /** Requests with the same affinity (an episode's id) go to the same rollout server, so its prefix cache hits. */
+  affinity?: string;
 }
 
 /** stop: emitted a stop id · length: hit maxTokens · context: hit the engine's context limit · error: see `error`. */

@@ -167,4 +167,19 @@ const gcCmd: Command = {
   },
 };
 
-export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd, report: reportCommand };
+/**
+ * `serve` lives with the inference engines (runtime/agent/serve/command.ts, a higher layer): the CLI loads it only when
+ * it runs, by a path resolved at run time, so the engine layer never imports the agent layer.
+ */
+const serveCmd: Command = {
+  name: 'serve', summary: 'serve an ONNX export over an OpenAI-compatible HTTP API (chat, completions, weight reload)',
+  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N]',
+  options: Object.fromEntries(['port', 'host', 'model', 'max-batch', 'max-context', 'chat-template'].map((k) => [k, { type: 'string', help: `see runtime/agent/serve/command.ts` }])) as Record<string, Opt>,
+  async run(pos, v) {
+    const where = ['..', '..', 'agent', 'serve', 'command.ts'].join('/');
+    const mod = (await import(new URL(where, import.meta.url).href)) as { serveCommand: Command };
+    return mod.serveCommand.run(pos, v);
+  },
+};
+
+export const COMMANDS: Record<string, Command> = { run, status, sql, inspect, runs, gc: gcCmd, report: reportCommand, serve: serveCmd };

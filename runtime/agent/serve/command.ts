@@ -1,0 +1,45 @@
+/*
+ * The `serve` CLI command: `agentforge serve MODEL_DIR [--port N] [--host H] [--model NAME]`. Runs until SIGINT or
+ * SIGTERM. MODEL_DIR is an ONNX export (export-onnx's or train-rl's output). See ./server.ts for the endpoints.
+ */
+import type { Command } from '../../engine/cli/commands.ts';
+import { UsageError } from '../../engine/scheduler.ts';
+import { serve } from './server.ts';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'serve an ONNX export over an OpenAI-compatible HTTP API (chat, completions, weight reload)',
+  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N]',
+  options: {
+    port: { type: 'string', help: 'port (default 8000; 0 = any free port)' },
+    host: { type: 'string', help: 'address to listen on (default 127.0.0.1)' },
+    model: { type: 'string', help: 'model name clients send (default agentforge)' },
+    'max-batch': { type: 'string', help: 'sequences decoded together (default 32)' },
+    'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default 4096)' },
+    'chat-template': { type: 'string', help: 'a Jinja chat template file to use instead of the model\'s' },
+  },
+  async run(pos, v) {
+    if (!pos[0]) throw new UsageError('missing MODEL_DIR (an ONNX export directory)');
+    const int = (k: string, d: number) => {
+      if (v[k] === undefined) return d;
+      const n = Number(v[k]);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${k} must be a non-negative integer, got '${v[k]}'`);
+      return n;
+    };
+    const { readFileSync } = await import('node:fs');
+    const server = await serve({
+      dir: pos[0], port: int('port', 8000), host: (v.host as string | undefined) ?? '127.0.0.1', model: v.model as string | undefined,
+      maxBatch: int('max-batch', 32), maxContext: int('max-context', 4096),
+      chatTemplate: v['chat-template'] ? readFileSync(v['chat-template'] as string, 'utf8') : undefined,
+      log: (line) => console.error(line),
+    });
+    console.log(JSON.stringify({ url: `${server.url}/v1`, port: server.port, policy_version: server.policyVersion }));
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+    return 0;
+  },
+};
