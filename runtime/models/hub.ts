@@ -154,7 +154,9 @@ export async function downloadSnapshot(r: ResolvedRevision, o: HubOptions & { on
     if (!etag) throw new HubError(`${r.repo}: the hub lists ${e.path} without a checksum`, 'other');
     const blob = join(storage, 'blobs', etag);
     mkdirSync(dirname(blob), { recursive: true });
-    if (!existsSync(blob)) {
+    // one writer per blob (two nodes or processes may fetch the same repo): the others wait and find it done
+    const fetched = existsSync(blob) ? false : await withLock(`${blob}.lock`, async () => {
+      if (existsSync(blob)) return false;
       const partial = `${blob}.incomplete`;
       const have = existsSync(partial) ? statSync(partial).size : 0;
       if (have > 0) report.resumed++;
@@ -172,14 +174,42 @@ export async function downloadSnapshot(r: ResolvedRevision, o: HubOptions & { on
       }
       await verify(partial, e, r.repo);
       renameSync(partial, blob);
+      return true;
+    });
+    if (fetched) {
       report.downloaded++;
       report.bytes += e.lfs?.size ?? e.size;
       o.onFile?.(e.path, e.lfs?.size ?? e.size);
     }
     mkdirSync(dirname(pointer), { recursive: true });
-    symlinkSync(relative(dirname(pointer), blob), pointer);
+    try {
+      symlinkSync(relative(dirname(pointer), blob), pointer);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // a concurrent download linked it
+    }
   }
   return report;
+}
+
+/** A lock file holding its owner's pid; a lock whose process is gone (no /proc entry) is taken over. */
+async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let pid = 0;
+      try { pid = Number(readFileSync(lock, 'utf8')); } catch { /* released meanwhile */ }
+      if (pid > 0 && process.platform === 'linux' && !existsSync(`/proc/${pid}`)) { rmSync(lock, { force: true }); continue; }
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 /** The hub's checksum of a file: sha256 of the content for LFS files, else git's blob sha1. A mismatch deletes the partial file. */

@@ -124,6 +124,17 @@ describe('resolve-model: the hub', () => {
     expect(readFileSync(join(report.snapshot, 'model.safetensors')).equals(weights)).toBe(true);
   });
 
+  it('concurrent downloads of one repo: one writer per file, the other waits; both get the snapshot', async () => {
+    await hub.addRepo('org/concurrent', tinyModelFiles({ weights: 200_000 }));
+    const gets = async () => (await hub.log()).filter((l) => l.url.startsWith('/org/concurrent/resolve/') && l.range !== 'bytes=0-0').length;
+    const r = await resolveHubRevision('org/concurrent', 'main');
+    const [a, b] = await Promise.all([downloadSnapshot(r), downloadSnapshot(r)]);
+    expect(a.snapshot).toBe(b.snapshot);
+    expect(a.downloaded + b.downloaded).toBe(a.files); // every file fetched once, by one of them
+    expect(await gets()).toBe(a.files);
+    expect(readdirSync(join(repoCacheDir('org/concurrent'), 'blobs')).filter((f) => f.includes('.'))).toEqual([]); // no lock or partial left
+  });
+
   it('a checksum mismatch is an error naming the file; nothing is linked, the partial file is removed', async () => {
     await hub.corrupt(['tokenizer.json']);
     try {
