@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
 import type { ChatPolicy } from '../../runtime/agent/policy.ts';
@@ -161,4 +162,13 @@ describe('code world: bad input is a failed episode with a reason, never a crash
     expect((r as { result: { outcome: string } }).result.outcome).toMatch(/cpu_limit|timeout/);
     expect(w.call('run_python', { code: 'print(1)' })).toMatchObject({ ok: false, kind: 'internal', message: expect.stringMatching(/callAsync/) });
   }, 20_000);
+});
+
+describe('code and repo worlds on a machine that cannot isolate', () => {
+  it('refuse before any episode, naming the risk and the opt-in (fresh process: the probe is per process)', () => {
+    const code = "import('./runtime/worlds/index.ts').then(async (w) => { for (const f of [() => w.openWorld('code'), () => w.openWorld('repo'), () => w.generateTasks('repo', { seed: 1, n: 1 })]) " +
+      "{ try { await f(); console.log('ran'); } catch (e) { console.log(e.name); } } })";
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', env: { ...process.env, AGENTFORGE_SANDBOX_ISOLATION: 'rlimit', AGENTFORGE_SANDBOX_ALLOW_HOST_NETWORK_AND_PIDS: '' }, timeout: 60_000 });
+    expect(r.stdout.trim().split('\n')).toEqual(['SandboxRefusedError', 'SandboxRefusedError', 'SandboxRefusedError']);
+  }, 60_000);
 });

@@ -5,7 +5,7 @@ import type { Trajectory, Verdict } from '../../../schemas/trajectory.ts';
 import type { EpisodeContext, ToolErrorKind, ToolResult, World } from '../world.ts';
 import { errorResult, ToolFailure } from '../base.ts';
 import { hashValue } from '../hash.ts';
-import { runSandboxed, type Limits, type SandboxResult, type SandboxSpec } from '../../sandbox/sandbox.ts';
+import { assertSandboxAvailable, runSandboxed, SandboxRefusedError, type Limits, type SandboxResult, type SandboxSpec } from '../../sandbox/sandbox.ts';
 import type { SandboxRunner } from '../../sandbox/harness.ts';
 
 /*
@@ -79,6 +79,8 @@ export class ExecWorld<S> implements World<S> {
   private s: S | undefined;
 
   constructor(readonly def: ExecWorldDef<S>) {
+    // a machine that cannot isolate model-written code fails here, naming the risk and the opt-in, before any episode
+    if (runner === runSandboxed) assertSandboxAvailable();
     this.name = def.name;
     this.policy = def.policy;
     this.tools = def.tools;
@@ -132,7 +134,7 @@ export class ExecWorld<S> implements World<S> {
     try {
       return { ok: true, result: await p.tool.run(this.s as S, p.args, { signal }) };
     } catch (e) {
-      if (signal?.aborted) throw e;
+      if (signal?.aborted || e instanceof SandboxRefusedError) throw e;
       return this.failure(name, e);
     }
   }
@@ -168,3 +170,6 @@ export function codeOf(text: string): string {
   const fence = /```(?:python|py)?[^\n]*\n([\s\S]*?)(?:```|$)/.exec(text);
   return fence ? fence[1] : text;
 }
+
+/** A verdict's own failure (never the agent's): the sandbox refused or the run was aborted — rethrown, not a reason. */
+export const mustRethrow = (e: unknown, signal?: AbortSignal): boolean => !!signal?.aborted || e instanceof SandboxRefusedError;

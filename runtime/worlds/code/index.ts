@@ -5,7 +5,7 @@ import { runProven, type HarnessSpec } from '../../sandbox/harness.ts';
 import { derive31 } from '../../engine/rng.ts';
 import { hashValue } from '../hash.ts';
 import { splitOf, taskId } from '../tasks.ts';
-import { ExecWorld, codeOf, currentRunner, describeRun, sandboxRun, TOOL_LIMITS, VERIFY_LIMITS, type ExecTaskOptions, type ExecVerdict, type ExecWorldDef } from './exec.ts';
+import { ExecWorld, codeOf, mustRethrow, currentRunner, describeRun, sandboxRun, TOOL_LIMITS, VERIFY_LIMITS, type ExecTaskOptions, type ExecVerdict, type ExecWorldDef } from './exec.ts';
 import { generatedSpec, instructionOf, mbppSpec, mbppTrainingRows, specOf, type CodeSpec } from './spec.ts';
 import { GENERATED_TASK_COUNT } from './generator.ts';
 
@@ -118,7 +118,7 @@ async function verifyCode(traj: Trajectory, task: Task, signal?: AbortSignal): P
       if (!r.all) reasons.push(`hidden_tests: ${r.passed}/${r.total} passed (${r.outcome}: ${r.reason})`);
     }
   } catch (e) {
-    if (signal?.aborted) throw e;
+    if (mustRethrow(e, signal)) throw e;
     reasons.push(`verify_failed: ${(e as Error).message}`);
   }
   return { trajectory_id: traj.id, task_id: traj.task_id, world: traj.world, pass: reasons.length === 0, reasons, final_state_hash: null, score };

@@ -8,7 +8,7 @@ import { PYTEST_SHIM } from '../../sandbox/pytest-shim.ts';
 import { precondition, policyViolation, notFound } from '../base.ts';
 import { hashValue } from '../hash.ts';
 import { splitOf, taskId } from '../tasks.ts';
-import { currentRunner, ExecWorld, TOOL_LIMITS, VERIFY_LIMITS, type ExecTaskOptions, type ExecVerdict, type ExecWorldDef } from '../code/exec.ts';
+import { currentRunner, ExecWorld, mustRethrow, TOOL_LIMITS, VERIFY_LIMITS, type ExecTaskOptions, type ExecVerdict, type ExecWorldDef } from '../code/exec.ts';
 import { DATA_DIR } from '../code/spec.ts';
 import { episodeReasons, finalText } from '../code/index.ts';
 import { checkRepos, draftRepo, issueText, type Case, type RepoDraft } from './generate.ts';
@@ -238,7 +238,7 @@ async function verifyRepo(traj: Trajectory, task: Task, signal?: AbortSignal): P
     score = r.total ? r.passed / r.total : 0;
     if (r.passed < r.total) reasons.push(`tests_fail: ${r.passed}/${r.total} passed (hidden and visible); failing ${r.failed.slice(0, 3).join(', ')} (${r.outcome}: ${r.reason})`);
   } catch (e) {
-    if (signal?.aborted) throw e;
+    if (mustRethrow(e, signal)) throw e;
     reasons.push(`verify_failed: ${(e as Error).message}`);
   }
   return { trajectory_id: traj.id, task_id: traj.task_id, world: traj.world, pass: reasons.length === 0, reasons, final_state_hash: null, score };
