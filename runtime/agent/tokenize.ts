@@ -442,7 +442,15 @@ export function tokenizeConversation(ct: ChatTokenizer, messages: ChatMessage[],
   } else {
     text = renderChat(ct, messages, tools);
     out = tokenizeRendered(ct, text, messages.filter((m) => m.role === 'assistant').length);
-    out.messageStarts = messageStartsIn(ct, messages, tools, text, out.messageStarts);
+    // computed on first use: it renders every prefix (O(n²) text), more than the rest of this path costs, and the
+    // SFT packer never reads it
+    const turnStarts = out.messageStarts;
+    let starts: number[] | null = null;
+    Object.defineProperty(out, 'messageStarts', {
+      enumerable: true, configurable: true,
+      get: () => (starts ??= messageStartsIn(ct, messages, tools, text, turnStarts)),
+      set: (v: number[]) => { starts = v; },
+    });
   }
   if (opts.verify) {
     const whole = encodeText(ct, text);
