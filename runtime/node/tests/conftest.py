@@ -11,10 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import agentforge_node  # noqa: E402,F401  (first: it pins torch's CPU kernels before torch loads)
+import torch  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))  # merge_fixtures, shared with the merge bench
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
