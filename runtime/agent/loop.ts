@@ -32,6 +32,7 @@ import type { World } from '../worlds/world.ts';
 import { USER_STOP } from './scripted.ts';
 import { hasInvalidText, isWellFormed, toWellFormed } from './text.ts';
 import { turnSeed } from '../engine/rng.ts';
+import type { ToolLatency } from '../worlds/latency.ts';
 
 export const msg = (role: Message['role'], content: string, extra: Partial<Message> = {}): Message =>
   ({ role, content, tool_calls: [], tool_call_id: null, name: null, ...extra });
@@ -42,6 +43,13 @@ export const systemPrompt = (world: World): string =>
   `${world.policy}\nUse the tools to look things up and act. When done, give a short final answer.`;
 
 const errorText = (e: unknown): string => (e as Error)?.message ?? String(e);
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
+  if (signal?.aborted) return reject(signal.reason);
+  const t = setTimeout(() => { signal?.removeEventListener('abort', stop); resolve(); }, ms);
+  const stop = () => { clearTimeout(t); reject(signal!.reason); };
+  signal?.addEventListener('abort', stop, { once: true });
+});
 
 /* ------------------------------------------------ the loop ------------------------------------------------ */
 
@@ -106,6 +114,8 @@ export interface LoopOptions {
   observe?(call: ToolCall): string;
   /** True when the world says the conversation is over after a call (τ-bench's hand-off). */
   handedOff?(): boolean;
+  /** Simulated tool latency (runtime/worlds/latency.ts): each call waits this long before it runs. */
+  latency?: ToolLatency;
   signal?: AbortSignal;
 }
 
@@ -198,6 +208,7 @@ class Loop implements TurnContext {
       return JSON.stringify({ error: 'invalid_args', message });
     }
     const w = this.o.world;
+    if (this.o.latency) await sleep(this.o.latency(`${this.o.id}:${turn}:${call.id}`), this.o.signal);
     const r = w.callAsync ? await w.callAsync(call.name, call.arguments, this.o.signal) : w.call(call.name, call.arguments);
     if (!r.ok) this.error(turn, `tool_${r.kind}`, `${call.name}: ${r.message}`);
     if (r.ok && hasInvalidText(r.result)) this.error(turn, 'invalid_utf8', `${call.name} returned text with invalid UTF-8 (lone surrogates)`);
@@ -392,6 +403,7 @@ export interface RolloutDeps {
   ct: ChatTokenizer;
   limits: RolloutLimits;
   sampling: Sampling;
+  latency?: ToolLatency;
   signal?: AbortSignal;
 }
 
@@ -476,7 +488,7 @@ export async function runRollout(job: RolloutJob, d: RolloutDeps): Promise<Rollo
   const turnsFrom = new TokenTurns(d, d.world.toolSpecs());
   const r = await runLoop({
     id: job.id, seed: job.seed, world: d.world, system: systemPrompt(d.world), assistant: turnsFrom, user: policyUser(d.user, false),
-    maxTurns: d.limits.maxTurns, maxRepeats: d.limits.maxRepeats, maxErrorChars: 300, signal: d.signal,
+    maxTurns: d.limits.maxTurns, maxRepeats: d.limits.maxRepeats, maxErrorChars: 300, latency: d.latency, signal: d.signal,
   });
   const { ids, mask } = turnsFrom.tokens.result();
   const errorCounts: Record<string, number> = {};

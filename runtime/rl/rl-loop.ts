@@ -1,9 +1,20 @@
 /*
- * The synchronous RL loop: rollouts of policy v-1 → rewards → trajectory table (step file) → GRPO step v in the
- * Python trainer (runtime/node/rl-session.ts) → ONNX export → engine reload. Rollouts and training meet only at
- * the step files, so letting rollouts run ahead (the async version) is a scheduling change here, nothing more.
- * Resume: the trainer restarts from its newest checkpoint (step c); steps c+1.. whose rollouts are on disk are
- * replayed from them, later ones are generated.
+ * The RL loop: rollouts of policy v-1 → rewards → trajectory table (step file) → GRPO step v in the Python trainer
+ * (runtime/node/rl-session.ts) → ONNX export → weight hand-off to the rollout engine (in-process OrtEngine, or
+ * rollout servers: agentforge serve, vLLM, SGLang — runtime/agent/engines/rollout-servers.ts).
+ *
+ * Synchronous (max_staleness 0): each step's rollouts are generated, then trained on. Asynchronous (max_staleness
+ * k >= 1) is the same loop plus one change: the rollouts of steps s+1..s+k are started before step s is trained, so
+ * the rollout side never waits for the trainer and the trainer waits only for rollouts still running. One bound: a
+ * sample is trained on only if every token of it came from a policy at most k versions older than the trainer's
+ * (the trainer is at s-1 when it trains step s); others are dropped, counted as rl/stale_dropped. An episode in
+ * flight when new weights arrive continues on them (a partial rollout): each turn keeps the version that generated
+ * it, the sample's policy_version is its oldest, and every token's behaviour logprob is the one its engine reported.
+ * The trainer corrects per token with AReaL's decoupled objective (grpo.py): the PPO ratio is taken against the
+ * proximal policy, the trainer's own weights before the step (its previous version), and the behaviour → proximal
+ * mismatch is weighted by min(pi_prox / pi_behaviour, tis_cap) (truncated importance sampling).
+ * Resume: the trainer restarts from its newest checkpoint (step c) and the servers reload version c; steps c+1..
+ * whose rollouts are on disk are replayed from them, later ones are generated.
  */
 import { z } from 'zod';
 import type { Task } from '../../schemas/task.ts';
@@ -13,6 +24,8 @@ import type { RlStepRequest, RlStepResult } from '../node/protocol.ts';
 import { RewardParams } from '../rewards/mix.ts';
 import { groupOptions } from './rollouts.ts';
 import { LimitParams, loadPolicy, toLimits, type Policy } from '../agent/local.ts';
+import { LatencyParams, toolLatency } from '../worlds/latency.ts';
+import { RolloutServers } from '../agent/engines/rollout-servers.ts';
 import { sampleBatch, taskStream } from './groups.ts';
 import { StepStore, type StepRecord } from './steps.ts';
 import { rolloutMetrics } from './metrics.ts';
@@ -50,6 +63,20 @@ export const RlLoopParams = AdvantageParams.extend({
   top_p: z.number().gt(0).max(1).default(1),
   seed: z.number().int().default(0),
   concurrency: z.number().int().min(1).default(64),
+  /**
+   * 0 = synchronous. k >= 1: the rollouts of the next k steps run while a step trains, and a sample is trained on
+   * only if its oldest token came from a policy at most k versions behind the trainer.
+   */
+  max_staleness: z.number().int().min(0).default(0),
+  /** Rollout servers to generate on (empty: an in-process OrtEngine). `reload` is each server's weight-reload path. */
+  rollout_servers: z.array(z.object({
+    url: z.string().url(),
+    reload: z.enum(['agentforge', 'sglang', 'lora']).default('agentforge'),
+  })).default([]),
+  /** Per-request timeout on a rollout server (ms); a server that hangs longer is set aside and the request retried. */
+  server_timeout_ms: z.number().int().min(1).default(120_000),
+  /** Simulated tool latency per call (runtime/worlds/latency.ts). */
+  tool_latency: LatencyParams.default(LatencyParams.parse({})),
   limits: LimitParams.default(LimitParams.parse({})),
   rewards: RewardParams.default(RewardParams.parse({})),
 });
@@ -95,12 +122,29 @@ export function openTasks(tasks: Task[], solved: ReadonlySet<string>): Task[] {
   return open.length ? open : tasks;
 }
 
-async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solved: Set<string>): Promise<StepRecord> {
+/** What the loop knows about rollouts beyond the step file: the version of each turn (for metrics). */
+interface Tracker {
+  turns: Map<string, Array<{ version: number; tokens: number }>>;
+  /** Steps whose rollouts are being generated now, and when the rollout side last had none (its idle time). */
+  active: number;
+  idleSince: number | null;
+  idleS: number;
+}
+
+function busy(t: Tracker, delta: 1 | -1): void {
+  const now = performance.now();
+  if (delta > 0 && t.active === 0 && t.idleSince !== null) t.idleS += (now - t.idleSince) / 1000;
+  t.active += delta;
+  if (t.active === 0) t.idleSince = now;
+}
+
+async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solved: Set<string>, tracker?: Tracker): Promise<StepRecord> {
   const p = o.params;
   const stream = taskStream(openTasks(o.tasks, solved), derive('rl-tasks', p.seed, step));
   const times = { generate_s: 0, env_s: 0, reward_s: 0, rollout_wall_s: 0 };
   const base = groupOptions({ policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: p.top_p },
-    rewards: p.rewards, groupSize: p.group_size, concurrency: p.concurrency, step, seed: p.seed, signal: o.signal });
+    rewards: p.rewards, groupSize: p.group_size, concurrency: p.concurrency, step, seed: p.seed, signal: o.signal,
+    latency: toolLatency(p.tool_latency), onVersions: tracker ? (id, turns) => tracker.turns.set(id, turns) : undefined });
   const score = (r: Rollout, t: Task) => {
     const t0 = performance.now();
     const s = base.score(r, t);
@@ -110,13 +154,33 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
     return s;
   };
   const t0 = performance.now();
-  const b = await sampleBatch(stream.next, p.groups, Math.max(p.max_groups, p.groups), p.dynamic_sampling, { ...base, score },
-    p.screen, p.keep_groups);
-  times.rollout_wall_s = (performance.now() - t0) / 1000;
-  const kept = new Set(b.kept.flat().map((r) => r.id));
-  const all = b.all.flat();
-  return { step, train: all.filter((r) => kept.has(r.id)), dropped: all.filter((r) => !kept.has(r.id)),
-    droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times };
+  if (tracker) busy(tracker, 1);
+  try {
+    const b = await sampleBatch(stream.next, p.groups, Math.max(p.max_groups, p.groups), p.dynamic_sampling, { ...base, score },
+      p.screen, p.keep_groups);
+    times.rollout_wall_s = (performance.now() - t0) / 1000;
+    const kept = new Set(b.kept.flat().map((r) => r.id));
+    const all = b.all.flat();
+    return { step, train: all.filter((r) => kept.has(r.id)), dropped: all.filter((r) => !kept.has(r.id)),
+      droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times };
+  } finally {
+    if (tracker) busy(tracker, -1);
+  }
+}
+
+/** Staleness of a sample trained at step s: versions between the trainer's (s - 1) and the sample's oldest token. */
+export const staleness = (r: Pick<Rollout, 'policy_version'>, step: number): number => step - 1 - r.policy_version;
+
+/**
+ * The step's record with samples older than max_staleness moved out of `train` (to `dropped`, as not trainable);
+ * with max_staleness 0 (synchronous) nothing is ever stale, so the record is returned as it is.
+ */
+export function withinStaleness(rec: StepRecord, maxStaleness: number): { rec: StepRecord; stale: number } {
+  if (maxStaleness <= 0) return { rec, stale: 0 };
+  const stale = rec.train.filter((r) => staleness(r, rec.step) > maxStaleness);
+  if (!stale.length) return { rec, stale: 0 };
+  const ids = new Set(stale.map((r) => r.id));
+  return { rec: { ...rec, train: rec.train.filter((r) => !ids.has(r.id)), dropped: [...rec.dropped, ...stale.map((r) => ({ ...r, trainable: false }))] }, stale: stale.length };
 }
 
 /**
@@ -125,7 +189,9 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
  * step numbers and policy versions aligned.
  */
 export function trainerRows(rec: StepRecord): Array<Rollout & { reward: number }> {
-  const pool = rec.train.length ? rec.train : rec.dropped;
+  // a rollout whose first request failed (no rollout server answered) has no generated token to train on
+  const generated = (rs: Rollout[]) => rs.filter((r) => r.loss_mask.includes(1));
+  const pool = generated(rec.train.length ? rec.train : rec.dropped);
   const trainable = pool.filter((r) => r.trainable);
   return trainable.length ? trainable.map((r) => ({ ...r, reward: r.reward ?? 0 })) : pool.map((r) => ({ ...r, reward: 0 }));
 }
@@ -138,50 +204,114 @@ function batchMetrics(rows: Array<{ group_id: string; reward: number }>): Record
   return { groups: groupBy(rows, (r) => r.group_id).size, reward_mean: mean, reward_std: std };
 }
 
-function report(rec: StepRecord, res: RlStepResult, syncS: number, o: RlLoopOptions): void {
+interface StepExtras {
+  /** Seconds the trainer waited for this step's rollouts (its idle time). */
+  waitS: number;
+  /** Seconds the rollout engines took to load the new weights. */
+  reloadS: number;
+  stale: number;
+  /** Steps whose rollouts were running ahead when this step was trained (the rollout queue). */
+  ahead: number;
+  tracker: Tracker;
+  policy?: Policy;
+  stepWallS: number;
+}
+
+function report(rec: StepRecord, res: RlStepResult, x: StepExtras, o: RlLoopOptions): void {
   const all = [...rec.train, ...rec.dropped];
   const m: Record<string, number> = { ...rolloutMetrics(all), groups_trained: rec.train.length / Math.max(1, o.params.group_size),
     groups_dropped_solved: rec.droppedSolved, groups_dropped_failed: rec.droppedFailed };
+  if (o.params.max_staleness > 0 || x.policy?.engine instanceof RolloutServers) {
+    const st = rec.train.map((r) => staleness(r, rec.step));
+    const turns = all.map((r) => x.tracker.turns.get(r.id)).filter((t): t is Array<{ version: number; tokens: number }> => !!t);
+    Object.assign(m, {
+      staleness_mean: st.length ? st.reduce((a, b) => a + b, 0) / st.length : 0, staleness_max: st.length ? Math.max(...st) : 0,
+      stale_dropped: x.stale, queue_steps_ahead: x.ahead,
+      versions_per_sample: turns.length ? turns.reduce((a, t) => a + new Set(t.map((u) => u.version)).size, 0) / turns.length : 1,
+      partial_rollouts: turns.filter((t) => new Set(t.map((u) => u.version)).size > 1).length,
+    });
+    for (const r of all) x.tracker.turns.delete(r.id);
+  }
+  const eng = x.policy?.engine;
+  if (eng instanceof RolloutServers) {
+    m.queue_inflight_requests = eng.inflight.reduce((a, b) => a + b, 0);
+    for (const [k, v] of Object.entries(eng.drops)) m[`server_dropped_${k}`] = v;
+    m.server_failed_requests = eng.failed;
+  }
   for (const [k, v] of Object.entries(m)) o.metric(`rl/${k}`, v, rec.step);
   for (const [k, v] of Object.entries({ ...res.metrics, ...batchMetrics(trainerRows(rec)) })) o.metric(`train/${k}`, v, rec.step);
-  const t = { ...rec.times, train_s: res.timings.train_s ?? 0, sync_s: syncS + (res.export?.seconds ?? 0) };
+  const exportS = res.export?.seconds ?? 0;
+  const rolloutIdle = x.tracker.idleS;
+  x.tracker.idleS = 0;
+  // per role: the trainer's idle is waiting for rollouts, the rollout side's is time with no step generating
+  const t = { ...rec.times, train_s: res.timings.train_s ?? 0, sync_s: x.reloadS + exportS, export_s: exportS, reload_s: x.reloadS,
+    trainer_idle_s: x.waitS, rollout_idle_s: rolloutIdle, step_wall_s: x.stepWallS };
   for (const [k, v] of Object.entries(t)) o.metric(`time/${k}`, v, rec.step);
   o.log(`step ${rec.step}: reward ${m.reward.toFixed(3)}, success ${(m.success * 100).toFixed(1)}%, ` +
-    `mismatch kl ${(res.metrics.mismatch_kl ?? 0).toFixed(4)}, clip ${(res.metrics.clip_frac ?? 0).toFixed(3)}, ${all.length} rollouts`);
+    `mismatch kl ${(res.metrics.mismatch_kl ?? 0).toFixed(4)}, clip ${(res.metrics.clip_frac ?? 0).toFixed(3)}, ${all.length} rollouts` +
+    (o.params.max_staleness > 0 ? `, staleness max ${m.staleness_max}, ${x.stale} stale dropped` : ''));
 }
 
 export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
   const st = await o.session.state({ ...o.trainer, export_dir: o.exportDir });
   if (!st.export) throw new Error('train-rl: the trainer did not export the starting policy');
   const out: RlLoopResult = { resumedFrom: st.step, generated: [], replayed: [], finalStep: st.step };
-  let policy: Policy | undefined;
   const p = o.params;
+  const k = p.max_staleness;
+  let policy: Policy | undefined;
+  const loading = (): Promise<Policy> => (policyP ??= loadPolicy(o.exportDir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: o.signal,
+    servers: p.rollout_servers.length ? p.rollout_servers : undefined, serverTimeoutMs: p.server_timeout_ms }).then((x) => (policy = x)));
+  let policyP: Promise<Policy> | undefined;
   const solved = p.skip_solved ? solvedTasks(o.store.steps().filter((s) => s <= st.step).map((s) => o.store.read(s))) : new Set<string>();
+  const tracker: Tracker = { turns: new Map(), active: 0, idleSince: null, idleS: 0 };
+  // steps whose rollouts are on their way (generated or read back), in order
+  const pending = new Map<number, Promise<StepRecord>>();
+  const start = (s: number) => {
+    if (s > p.steps || pending.has(s)) return;
+    if (o.store.has(s)) {
+      out.replayed.push(s);
+      pending.set(s, Promise.resolve(o.store.read(s)));
+      return;
+    }
+    // skip_solved needs the previous steps' outcomes, so with it a step starts only once those are in
+    const job = (async () => {
+      const rec = await generateStep(s, await loading(), o, solved, tracker);
+      o.store.write(rec);
+      out.generated.push(s);
+      return rec;
+    })();
+    job.catch(() => {}); // awaited in order below; a failure ahead must not be an unhandled rejection meanwhile
+    pending.set(s, job);
+  };
   try {
     for (let s = st.step + 1; s <= p.steps; s++) {
       o.signal?.throwIfAborted();
-      let rec: StepRecord;
-      if (o.store.has(s)) {
-        rec = o.store.read(s);
-        out.replayed.push(s);
-      } else {
-        policy ??= await loadPolicy(o.exportDir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: o.signal });
-        rec = await generateStep(s, policy, o, solved);
-        o.store.write(rec);
-        out.generated.push(s);
-      }
-      if (p.skip_solved) for (const id of solvedTasks([rec])) solved.add(id);
+      const stepT0 = performance.now();
+      // the asynchronous part: the next k steps' rollouts start before this one is trained
+      for (let j = 0; j <= (p.skip_solved ? 0 : k); j++) start(s + j);
+      const w0 = performance.now();
+      const full = await pending.get(s)!;
+      const waitS = (performance.now() - w0) / 1000;
+      pending.delete(s);
+      if (p.skip_solved) for (const id of solvedTasks([full])) solved.add(id);
+      const { rec, stale } = withinStaleness(full, k);
       await o.beforeTrain?.(s);
       const res = await o.session.step({ ...o.trainer, step: s, samples: withAdvantages(trainerRows(rec), p), export_dir: o.exportDir });
       const t0 = performance.now();
-      // the next step's rollouts need this step's policy unless they are on disk already
-      if (policy && !o.store.has(s + 1) && res.export) await policy.engine.reload(res.export.dir, res.step);
-      report(rec, res, (performance.now() - t0) / 1000, o);
+      // rollouts still to generate need this step's policy; those running now continue on it (partial rollouts)
+      const more = [...pending.keys()].some((x) => !o.store.has(x)) || (s < p.steps && !o.store.has(s + 1));
+      if (res.export && more) {
+        if (policy) await policy.engine.reload(res.export.dir, res.step);
+        else if (policyP) await (await policyP).engine.reload(res.export.dir, res.step);
+      }
+      const reloadS = (performance.now() - t0) / 1000;
+      report(rec, res, { waitS, reloadS, stale, ahead: pending.size, tracker, policy, stepWallS: (performance.now() - stepT0) / 1000 }, o);
       out.finalStep = res.step;
       await o.afterStep?.(s);
     }
   } finally {
-    await policy?.engine.close();
+    await Promise.allSettled(pending.values());
+    await (policy ?? (policyP ? await policyP.catch(() => undefined) : undefined))?.engine.close();
   }
   return out;
 }

@@ -1,0 +1,61 @@
+/*
+ * Rollout servers for tests: `agentforge serve` as a child process (killable by pid), and misbehaving servers on
+ * 127.0.0.1 that answer garbage, hang, or claim another policy version (proxying a real server).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { REPO } from '../fixtures/python.ts';
+
+export interface ChildServer { url: string; pid: number; child: ChildProcess; stop(): Promise<void> }
+
+/** `agentforge serve DIR --port 0` in a child process; resolves once it listens. */
+export async function spawnServe(dir: string, args: string[] = []): Promise<ChildServer> {
+  const child = spawn(process.execPath, [`${REPO}/bin/agentforge.mjs`, 'serve', dir, '--port', '0', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).url));
+    child.once('exit', (code) => reject(new Error(`agentforge serve exited (${code}) before listening:\n${err}`)));
+  });
+  return {
+    url, pid: child.pid!, child,
+    stop: () => new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export type Misbehaviour = 'garbage' | 'bad_ids' | 'hang' | 'wrong_version' | 'http_500';
+
+/** A server that misbehaves on /v1/completions (and accepts reloads); `upstream` is proxied for wrong_version. */
+export async function badServer(kind: Misbehaviour, upstream?: string): Promise<{ url: string; hits: number; close(): Promise<void> }> {
+  const state = { hits: 0 };
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (!req.url?.endsWith('/completions')) { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"ok":true}'); return; }
+    state.hits++;
+    if (kind === 'hang') return; // never answers
+    if (kind === 'http_500') { res.writeHead(500); res.end('boom'); return; }
+    if (kind === 'garbage') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('<html>not json'); return; }
+    if (kind === 'bad_ids') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ finish_reason: 'stop', token_ids: [10 ** 7], logprobs: { tokens: ['token_id:10000000'], token_logprobs: [-0.1] } }] })); // no policy_version, as vLLM
+      return;
+    }
+    const up = await fetch(`${upstream}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) });
+    const json = (await up.json()) as Record<string, unknown>;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ...json, policy_version: 42 }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    get hits() { return state.hits; },
+    close: () => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); },
+  };
+}
