@@ -453,6 +453,8 @@ export class TokenTurns implements TurnSource {
     const g = await this.generate(turn, prompt, ctx);
     const generate_ms = performance.now() - t0;
     if (typeof g === 'string') return g;
+    // a failed request (e.g. no rollout server answered) has no tokens to decode
+    if (g.finish === 'error' && !g.tokens.length) { ctx.error(turn, 'engine_error', g.error ?? 'engine error'); return 'error'; }
     this.policyVersion = this.policyVersion < 0 ? g.policyVersion : Math.min(this.policyVersion, g.policyVersion);
     const parsed = parseAssistant(decodeIds(this.d.ct, g.tokens), `call_${turn}_`);
     for (const e of parsed.errors) ctx.error(turn, `parse_${e.kind}`, e.message);

@@ -266,10 +266,12 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
   const tracker: Tracker = { turns: new Map(), active: 0, idleSince: null, idleS: 0 };
   // steps whose rollouts are on their way (generated or read back), in order
   const pending = new Map<number, Promise<StepRecord>>();
+  const replaying = new Set<number>();
   const start = (s: number) => {
     if (s > p.steps || pending.has(s)) return;
     if (o.store.has(s)) {
       out.replayed.push(s);
+      replaying.add(s);
       pending.set(s, Promise.resolve(o.store.read(s)));
       return;
     }
@@ -284,6 +286,9 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
     pending.set(s, job);
   };
   try {
+    // rollout servers serve the trainer's version from the start (after a resume, the checkpoint's), even when the
+    // next steps are replayed from disk
+    if (p.rollout_servers.length) await loading();
     for (let s = st.step + 1; s <= p.steps; s++) {
       o.signal?.throwIfAborted();
       const stepT0 = performance.now();
@@ -299,7 +304,7 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
       const res = await o.session.step({ ...o.trainer, step: s, samples: withAdvantages(trainerRows(rec), p), export_dir: o.exportDir });
       const t0 = performance.now();
       // rollouts still to generate need this step's policy; those running now continue on it (partial rollouts)
-      const more = [...pending.keys()].some((x) => !o.store.has(x)) || (s < p.steps && !o.store.has(s + 1));
+      const more = Array.from({ length: p.steps - s }, (_, i) => s + 1 + i).some((x) => (pending.has(x) ? !replaying.has(x) : !o.store.has(x)));
       if (res.export && more) {
         if (policy) await policy.engine.reload(res.export.dir, res.step);
         else if (policyP) await (await policyP).engine.reload(res.export.dir, res.step);
