@@ -11,7 +11,7 @@ const filesOf = (op: { module: string; codeDeps?: string[] }) => Object.keys(cod
 
 describe('node operators key on the Python modules their command imports', () => {
   it.each([
-    [trainSft, ['commands/train_sft.py', 'sft.py', 'shards.py', 'loss.py', 'device.py', 'protocol.py', 'requests/train_sft.py'], ['merge/kernels.py', 'onnx_export.py', 'grpo.py', 'requests/train_rl.py', 'requests/merge.py']],
+    [trainSft, ['commands/train_sft.py', 'sft.py', 'shards.py', 'device.py', 'protocol.py', 'requests/train_sft.py'], ['merge/kernels.py', 'onnx_export.py', 'grpo.py', 'requests/train_rl.py', 'requests/merge.py']],
     [trainRl, ['rl_session.py', 'rl_trainer.py', 'grpo.py', 'onnx_export.py', 'device.py', 'requests/train_rl.py'], ['sft.py', 'merge/kernels.py', 'requests/train_sft.py']],
     [merge, ['commands/merge.py', 'merge/kernels.py', 'merge/methods.py', 'merge/safetensors_io.py'], ['sft.py', 'rl_trainer.py']],
     [exportOnnx, ['commands/export_onnx.py', 'onnx_export.py', 'modeling.py'], ['sft.py', 'rl_trainer.py']],

@@ -48,8 +48,10 @@ def list_checkpoints(ckpt_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def load_latest(ckpt_dir: str | Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
-    """Newest checkpoint, or None; refuses one written with different hyper-parameters or data."""
+def resume(ckpt_dir: str | Path, fingerprint: dict[str, Any], model: torch.nn.Module,
+           optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+    """Loads the newest checkpoint into model, optimizer and the RNGs; returns it (its step, its path), or None.
+    Refuses one written with different hyper-parameters or data."""
     paths = list_checkpoints(ckpt_dir)
     if not paths:
         return None
@@ -59,14 +61,13 @@ def load_latest(ckpt_dir: str | Path, fingerprint: dict[str, Any]) -> dict[str, 
     if diff:
         raise ValueError(f"checkpoint {paths[-1]} was written by a run with different settings ({'; '.join(diff)}); "
                          "resuming would mix two runs. Delete the checkpoint dir or pass resume=false.")
-    state["path"] = str(paths[-1])
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])
     if rng.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+    state["path"] = str(paths[-1])
+    return state

@@ -1,8 +1,10 @@
-"""Device, dtype, threads and seeding: CUDA + bf16 autocast when a GPU is present, fp32 on CPU otherwise."""
+"""Device, dtype, threads, seeding and peak memory: CUDA + bf16 autocast when a GPU is present, fp32 on CPU otherwise."""
 from __future__ import annotations
 
 import os
 import random
+import resource
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,3 +56,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB

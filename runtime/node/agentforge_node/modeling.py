@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
+import sys
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import Qwen3Config, Qwen3ForCausalLM
-
-from .quiet import quiet_stdout
+from transformers import AutoModelForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 
 @dataclass
@@ -64,9 +64,7 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> Qwe
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir}/config.json is missing: not a Hugging Face model directory")
     check_vocab(model_dir)
-    from transformers import AutoModelForCausalLM
-
-    with quiet_stdout():
+    with redirect_stdout(sys.stderr):  # library chatter stays off the protocol stream
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, attn_implementation="sdpa")
     return model.to(device)
 
@@ -86,7 +84,7 @@ def save_model(model: torch.nn.Module, out_dir: str | Path, src_dir: str | Path 
     """Writes config.json + model.safetensors (+ generation_config.json); copies tokenizer files from src_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with quiet_stdout():
+    with redirect_stdout(sys.stderr):
         model.save_pretrained(str(out_dir), safe_serialization=True)
     if src_dir is not None:
         copy_tokenizer_files(src_dir, out_dir)
@@ -97,8 +95,6 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 
 def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
-    import shutil
-
     for name in TOKENIZER_FILES:
         s = Path(src) / name
         if s.exists() and not (Path(dst) / name).exists():
@@ -109,8 +105,3 @@ def count_params(model: torch.nn.Module) -> int:
     # Tied embeddings are one tensor; parameters() already yields it once.
     return sum(p.numel() for p in model.parameters())
 
-
-def atomic_write_json(path: Path, value: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -15,6 +15,9 @@ shapes (P = 0 prefill, S = 1 decode, other batch sizes).
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from transformers import AttentionInterface, DynamicCache
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 
 GROUPED = "agentforge_grouped_eager"
+SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json")
 
 
 def grouped_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -96,3 +100,34 @@ def export(model: nn.Module, path: Path, opset: int = 18) -> None:
         torch.onnx.export(wrapper, example_inputs(model.config), str(path), input_names=inputs,
                           output_names=outputs, dynamic_axes=dyn, opset_version=opset, dynamo=False,
                           do_constant_folding=True)
+
+
+def eos_ids(model_dir: Path, config) -> list[int]:
+    gen = model_dir / "generation_config.json"
+    eos = json.loads(gen.read_text()).get("eos_token_id") if gen.exists() else None
+    eos = config.eos_token_id if eos is None else eos
+    return sorted({int(x) for x in (eos if isinstance(eos, list) else [eos]) if x is not None})
+
+
+def write_side_files(model: nn.Module, src: Path, out: Path, version: int, only_missing: bool = False) -> dict:
+    """The tokenizer and config files beside the graph, then meta.json (what the TS engine reads) last."""
+    for name in SIDE_FILES:
+        if (src / name).exists() and not (only_missing and (out / name).exists()):
+            shutil.copyfile(src / name, out / name)
+    cfg = model.config
+    meta = {"num_layers": cfg.num_hidden_layers, "num_kv_heads": cfg.num_key_value_heads, "head_dim": cfg.head_dim,
+            "vocab_size": cfg.vocab_size, "eos_token_ids": eos_ids(src, cfg),
+            "pad_token_id": cfg.pad_token_id if cfg.pad_token_id is not None else 0, "policy_version": version}
+    write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+    return meta
+
+
+def write_atomic(path: Path, data: bytes, only_if_differs: bool = False) -> None:
+    if only_if_differs and path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

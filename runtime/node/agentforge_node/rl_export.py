@@ -12,22 +12,16 @@ that reloads after the result sees one consistent version (rename also keeps a r
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 
-from .commands.export_onnx import eos_ids
-from .onnx_export import export
+from .onnx_export import export, write_atomic, write_side_files
 
 DATA = "model.onnx.data"
-SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json")
 
 
 @dataclass
@@ -63,7 +57,7 @@ class OnnxExporter:
             write_atomic(out / "model.onnx", self.layout.graph, only_if_differs=True)
             write_atomic(out / DATA, fill(self.layout, model))
             used = "weights"
-        write_side_files(model, Path(src_dir), out, version)
+        write_side_files(model, Path(src_dir), out, version, only_missing=True)
         return used
 
 
@@ -159,24 +153,3 @@ def fill(layout: Layout, model: torch.nn.Module) -> bytes:
         buf[s.offset:s.offset + s.length] = b
     return bytes(buf)
 
-
-def write_atomic(path: Path, data: bytes, only_if_differs: bool = False) -> None:
-    if only_if_differs and path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_side_files(model: torch.nn.Module, src: Path, out: Path, version: int) -> None:
-    for name in SIDE_FILES:
-        if (src / name).exists() and not (out / name).exists():
-            shutil.copyfile(src / name, out / name)
-    cfg = model.config
-    meta = {"num_layers": cfg.num_hidden_layers, "num_kv_heads": cfg.num_key_value_heads, "head_dim": cfg.head_dim,
-            "vocab_size": cfg.vocab_size, "eos_token_ids": eos_ids(src, cfg),
-            "pad_token_id": cfg.pad_token_id if cfg.pad_token_id is not None else 0, "policy_version": version}
-    write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())

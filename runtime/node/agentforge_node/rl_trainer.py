@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_latest, restore_rng, save_checkpoint
+from .checkpoint import resume, save_checkpoint
 from .device import pick_device, seed_everything
 from .grpo import LossConfig, LossInputs, clipped_pg_loss, token_entropy
 from .modeling import load_model, save_model
@@ -41,11 +41,8 @@ class RlTrainer:
         cfg = self.model.config
         self.fp = {"kind": "rl", "seed": req.seed, "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
                    "num_layers": cfg.num_hidden_layers}
-        state = load_latest(req.checkpoint_dir, self.fp) if req.checkpoint_dir else None
+        state = resume(req.checkpoint_dir, self.fp, self.model, self.opt) if req.checkpoint_dir else None
         if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            restore_rng(state)
             self.step = self.resumed_from = int(state["step"])
             emit.log(f"rl trainer resumed from {state['path']} (step {self.step})")
         self.load_s = time.perf_counter() - t0

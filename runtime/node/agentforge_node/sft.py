@@ -2,27 +2,73 @@
 clipping, seeded data order, checkpoints that resume bit-exactly, optional torchrun data parallelism.
 
 The loss is the mean cross-entropy over every trained token of the global batch (all micro-batches, all ranks),
-so 1 process x 4 micro-batches and 2 processes x 2 micro-batches give the same update.
+so 1 process x 4 micro-batches and 2 processes x 2 micro-batches give the same update. Metrics go out as protocol
+events (-> the ledger's metrics table) and, when asked, to a TensorBoard event dir.
 """
 from __future__ import annotations
 
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from . import distributed as dist_util
-from .checkpoint import load_latest, restore_rng, save_checkpoint
-from .device import pick_device, seed_everything
-from .loss import TokenLoss, token_losses
-from .metrics import MetricSink, peak_memory_bytes
+from .checkpoint import resume, save_checkpoint
+from .device import peak_memory_bytes, pick_device, seed_everything
 from .modeling import load_model, save_model
 from .protocol import Emitter
 from .requests.train_sft import TrainSftRequest
-from .shards import Row, load_rows, micro_batches
+from .shards import Batch, Row, load_rows, micro_batches
+
+
+class TokenLoss(nn.Module):
+    """Per-token loss as a module, so DistributedDataParallel sees one forward per micro-batch.
+
+    Only positions that are trained go through the LM head: for small models the vocab projection is a large share
+    of the compute, and prompt/tool tokens (loss_mask 0) need no logits at all.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor,
+                target_mask: torch.Tensor) -> torch.Tensor:
+        # No attention mask: batches are right-padded samples (shards.micro_batches), where causal is exact.
+        out = self.model.model(input_ids=input_ids, position_ids=position_ids, use_cache=False)
+        hidden = out.last_hidden_state[target_mask]            # [N, H], N = trained positions
+        logits = self.model.lm_head(hidden).float()            # [N, V]
+        return F.cross_entropy(logits, targets[target_mask], reduction="none")  # [N]
+
+
+def token_losses(loss_module: nn.Module, batch: Batch) -> torch.Tensor:
+    """Cross-entropy of every trained next-token prediction in the batch, in row-major order: [N]."""
+    return loss_module(batch.input_ids, batch.position_ids, batch.targets, batch.target_mask)
+
+
+class MetricSink:
+    def __init__(self, emit: Emitter, tensorboard_dir: str | None) -> None:
+        self.emit = emit
+        self.writer = None
+        if tensorboard_dir:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(tensorboard_dir)
+
+    def step(self, step: int, total: int, **values: float) -> None:
+        for name, v in values.items():
+            self.emit.metric(name, v, step)
+            if self.writer is not None:
+                self.writer.add_scalar(f"train/{name}", v, step)
+        self.emit.progress(step, total, "steps")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def lr_at(step: int, req: TrainSftRequest, total: int) -> float:
@@ -82,11 +128,8 @@ def train(req: TrainSftRequest, emit: Emitter) -> dict[str, Any]:
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=req.lr, betas=tuple(req.betas), fused=place.device.type == "cuda")
     start = 0
-    state = load_latest(req.checkpoint_dir, fp) if (req.checkpoint_dir and req.resume) else None
+    state = resume(req.checkpoint_dir, fp, model, opt) if (req.checkpoint_dir and req.resume) else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        restore_rng(state)
         start = state["step"]
         emit.log(f"resuming from {state['path']} (step {start} of {total})")
     loss_mod = dist_util.wrap(TokenLoss(model), ctx, place.device)

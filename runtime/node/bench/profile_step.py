@@ -11,7 +11,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from agentforge_node.device import pick_device
-from agentforge_node.loss import TokenLoss, token_losses
+from agentforge_node.sft import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
 from agentforge_node.shards import load_rows, micro_batches
 

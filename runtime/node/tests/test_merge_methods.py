@@ -127,5 +127,5 @@ def test_registry_refuses_methods_without_a_paper():
     def nameless(job):
         """No citation here."""
     with pytest.raises(ValueError, match="cite the paper"):
-        register("nameless", Method(nameless, needs_base=False, min_experts=1))
+        register("nameless", Method(nameless, needs_base=False, min_experts=1, kernel=None))
     assert set(METHODS) == {"linear", "task_arithmetic", "ties", "dare", "slerp"}

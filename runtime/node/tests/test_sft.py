@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from agentforge_node.loss import TokenLoss, token_losses
+from agentforge_node.sft import TokenLoss, token_losses
 from agentforge_node.modeling import load_model
 from agentforge_node.requests.train_sft import TrainSftRequest
 from agentforge_node.sft import train

@@ -5,8 +5,8 @@ Layout: `safetensors_io` reads (memory-mapped, one tensor at a time) and writes 
 pure per-tensor math (fp32 in, fp32 out); `spec` validates the parameters; `engine` ties them together and commits
 the output directory atomically.
 """
-from .errors import MergeInputError
 from .engine import merge_models
+from .safetensors_io import MergeInputError
 from .spec import MergeSpec, Override
 
 __all__ = ["MergeInputError", "MergeSpec", "Override", "merge_models"]

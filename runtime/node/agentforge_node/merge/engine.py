@@ -19,10 +19,9 @@ from typing import Callable
 
 import torch
 
-from .errors import MergeInputError
-from .methods import METHODS, Job, Kernel, Runner, Scratch, Whole
+from .methods import METHODS, Job, Kernel, Runner, Scratch
 from .model_dir import INDEX, ModelDir, check_compatible
-from .safetensors_io import DTYPES, ShardedWriter, TensorSink
+from .safetensors_io import DTYPES, MergeInputError, ShardedWriter, TensorSink
 from .spec import MergeSpec, Resolver, validate
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".onnx_data")
@@ -109,7 +108,7 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
             inputs = [m.tensor(name) for m in experts]
             job = Job(name, None if slerp_pair else (base.tensor(name) if base else None),
                       [base.tensor(name), *inputs] if slerp_pair else inputs, resolver.params(name), spec.seed)
-            kernel = method.kernel(job) if method.kernel else Whole(method.fn(job))
+            kernel = method.kernel(job)
             t = time.perf_counter()
             if kernel.prepare(runner):
                 statistics_s += time.perf_counter() - t

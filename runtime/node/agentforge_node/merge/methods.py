@@ -147,17 +147,6 @@ class Kernel:
         raise NotImplementedError
 
 
-class Whole(Kernel):
-    """Adapter for a method registered without a kernel: its whole-tensor result, served in chunks."""
-
-    def __init__(self, result: torch.Tensor) -> None:
-        super().__init__(result.numel())
-        self.flat = result.reshape(-1)
-
-    def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        return _f32(self.flat[s:e], sc, 0)
-
-
 def evaluate(kernel: Kernel, shape: torch.Size) -> torch.Tensor:
     """The kernel's whole result as one fp32 tensor (the methods' function form, used by tests)."""
     run, out = Runner(1), torch.empty(kernel.n, dtype=F32)
@@ -422,11 +411,10 @@ def _key(seed: int, name: str, index: int) -> int:
 
 @dataclass(frozen=True)
 class Method:
-    fn: Callable[[Job], torch.Tensor]
+    fn: Callable[[Job], torch.Tensor]  # the whole-tensor form; its docstring cites the paper
     needs_base: bool
     min_experts: int
-    max_models: int | None = None  # counting the base, for methods with a fixed arity
-    kernel: Callable[[Job], Kernel] | None = None  # streaming form; without it the engine evaluates fn whole
+    kernel: Callable[[Job], Kernel]  # the streaming form the engine runs
 
 
 METHODS: dict[str, Method] = {}
@@ -438,13 +426,13 @@ def register(name: str, method: Method) -> None:
         raise ValueError(f"merge method {name!r} registered twice")
     if "arXiv:" not in doc and "SIGGRAPH" not in doc:
         raise ValueError(f"merge method {name!r}: its docstring must cite the paper it implements")
-    if method.min_experts < 1 or (method.max_models is not None and method.max_models < method.min_experts):
+    if method.min_experts < 1:
         raise ValueError(f"merge method {name!r}: inconsistent arity")
     METHODS[name] = method
 
 
-register("linear", Method(linear, needs_base=False, min_experts=2, kernel=_Linear))
-register("task_arithmetic", Method(task_arithmetic, needs_base=True, min_experts=1, kernel=_TaskArithmetic))
-register("ties", Method(ties, needs_base=True, min_experts=2, kernel=lambda job: _Ties(job, 0.0)))
-register("dare", Method(dare, needs_base=True, min_experts=1, kernel=_dare_kernel))
-register("slerp", Method(slerp, needs_base=False, min_experts=1, max_models=2, kernel=_Slerp))
+register("linear", Method(linear, False, 2, _Linear))
+register("task_arithmetic", Method(task_arithmetic, True, 1, _TaskArithmetic))
+register("ties", Method(ties, True, 2, lambda job: _Ties(job, 0.0)))
+register("dare", Method(dare, True, 1, _dare_kernel))
+register("slerp", Method(slerp, False, 1, _Slerp))  # exactly 2 models: spec.validate checks

@@ -11,8 +11,7 @@ import os
 
 import torch
 
-from .errors import MergeInputError
-from .safetensors_io import DTYPES, SafetensorsFile, TensorInfo
+from .safetensors_io import DTYPES, MergeInputError, SafetensorsFile, TensorInfo
 
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"

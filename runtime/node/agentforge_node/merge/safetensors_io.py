@@ -25,8 +25,6 @@ from dataclasses import dataclass
 import torch
 from safetensors import safe_open
 
-from .errors import MergeInputError
-
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
@@ -39,6 +37,10 @@ try:
 except OSError:
     _libc = None
 MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's own limit; a bigger one is corruption
+
+
+class MergeInputError(ValueError):
+    """An input model or a merge parameter is unusable (the message names where); nothing has been written."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from ..requests.merge import MergeOptions as MergeSpec, MergeOverride as Override
-from .errors import MergeInputError
 from .methods import METHODS, TensorParams
+from .safetensors_io import MergeInputError
 
 def validate(spec: MergeSpec, n_experts: int, has_base: bool) -> None:
     """Raises MergeInputError listing every problem with the parameters against the inputs. Types, enums and ranges

@@ -2,9 +2,9 @@
 
 The base of every generated request: unknown fields, coercions and non-finite numbers are refused, as zod does.
 """
-from __future__ import annotations
+from typing import Annotated, Any, Literal  # noqa: F401 - for the request modules, whichever their fields need
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field  # noqa: F401
 
 
 class _Request(BaseModel):
