@@ -40,6 +40,8 @@ export interface ServeOptions {
   model?: string;
   maxBatch?: number;
   maxContext?: number;
+  /** onnxruntime intra-op threads (0 = its default, every core); a server per core sets 1. */
+  threads?: number;
   chatTemplate?: string;
   /** Policy version of the starting weights (default: meta.json's). */
   version?: number;
@@ -134,7 +136,7 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const maxBatch = o.maxBatch ?? 32;
   const maxContext = o.maxContext ?? 4096;
-  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext });
+  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0 });
   if (o.version !== undefined) await engine.reload(o.dir, o.version);
   let ct: ChatTokenizer = loadChatTokenizer(o.dir, { chatTemplate: o.chatTemplate });
   const gen = new BatchingGenerator(engine, maxBatch);
