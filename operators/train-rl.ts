@@ -1,6 +1,8 @@
 /*
- * train-rl: multi-turn GRPO on the train tasks, synchronous: rollouts (ORT, the agent loop) → mixed reward →
- * advantages → step file → GRPO step in the runtime node → ONNX export → engine reload (runtime/rl/rl-loop.ts).
+ * train-rl: multi-turn GRPO on the train tasks: rollouts (the agent loop on an in-process ORT engine, or on rollout
+ * servers: agentforge serve, vLLM, SGLang) → mixed reward → advantages → step file → GRPO step in the runtime node →
+ * ONNX export → weight reload (runtime/rl/rl-loop.ts). Synchronous by default; max_staleness k >= 1 runs the next
+ * k steps' rollouts while a step trains (asynchronous RL), training only on samples at most k versions old.
  * Output: the RL policy (HF dir) with the run's step files inside it at steps/ (the rl-rollouts operator turns them
  * into a table). Killed and rerun, it resumes at the trainer's last checkpoint and replays the stored rollouts
  * after it, so no step is lost or counted twice.
@@ -24,7 +26,7 @@ export const TrainRlParams = RlLoopParams.extend({
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 4, // 4: the run's rollouts are kept as step files (steps/), no table written past the output handle
+  version: 5, // 5: max_staleness (async), rollout_servers, tool_latency, server_timeout_ms; sync default unchanged
   description: 'multi-turn GRPO: rollouts → rewards → advantages → train step → export → reload, resumable',
   params: TrainRlParams.superRefine((p, ctx) => {
     if (p.screen && (p.screen < 2 || p.screen >= p.group_size || !p.dynamic_sampling)) {

@@ -166,6 +166,17 @@ describe('asynchronous RL on rollout servers', () => {
 describe('staleness and partial rollouts', () => {
   const row = (id: string, v: number) => ({ id, policy_version: v, trainable: true }) as Rollout;
 
+  it('tool latency: none by default, fixed is exact, lognormal is seeded per call with the given median', () => {
+    expect(toolLatency({ kind: 'none', ms: 100, sigma: 0.5, seed: 0 })).toBeUndefined();
+    expect(toolLatency({ kind: 'fixed', ms: 200, sigma: 0.5, seed: 0 })!('x')).toBe(200);
+    const lat = toolLatency({ kind: 'lognormal', ms: 200, sigma: 0.5, seed: 3 })!;
+    const xs = Array.from({ length: 2001 }, (_, i) => lat(`ep:${i}`)).sort((a, b) => a - b);
+    expect(xs[1000]).toBeGreaterThan(180);
+    expect(xs[1000]).toBeLessThan(220);
+    expect(new Set(xs).size).toBeGreaterThan(1900);
+    expect(toolLatency({ kind: 'lognormal', ms: 200, sigma: 0.5, seed: 4 })!('ep:0')).not.toBe(lat('ep:0'));
+  });
+
   it('withinStaleness drops exactly the samples older than the bound (sync: never)', () => {
     const rec: StepRecord = { step: 5, train: [row('a', 4), row('b', 3), row('c', 2)], dropped: [], droppedSolved: 0, droppedFailed: 0, times: {} };
     expect(withinStaleness(rec, 0)).toEqual({ rec, stale: 0 });
