@@ -138,6 +138,13 @@ describe('agentforge serve (openai SDK)', () => {
     expect((await ask()).policy_version).toBe(9); // a failed reload keeps the weights it had
   }, 120_000);
 
+  it('device cuda without onnxruntime\'s CUDA build fails naming the fix', async () => {
+    const ort = await import('onnxruntime-node');
+    const cuda = (ort as unknown as { listSupportedBackends?: () => Array<{ name: string; bundled: boolean }> }).listSupportedBackends?.().find((b) => b.name === 'cuda');
+    if (cuda?.bundled !== false) return; // a CUDA build is installed here: nothing to refuse
+    await expect(serve({ dir: dir0, device: 'cuda' })).rejects.toThrow(/CUDA build.*or use device cpu/);
+  }, 60_000);
+
   it('errors name the problem: unknown model (404), bad prompt ids and bodies (400)', async () => {
     await expect(client.chat.completions.create({ model: 'gpt-nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/gpt-nope.*not served/) });
     await expect(client.completions.create({ model: 'agentforge', prompt: [1, 10 ** 9] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/token 1 = 1000000000/) });

@@ -32,6 +32,8 @@ export interface OrtEngineOptions {
   intraOpThreads?: number;
   /** Bytes of finished sequences' KV kept for prefix reuse (0: no cache). */
   prefixCacheBytes?: number;
+  /** 'cuda' runs the model on onnxruntime's CUDA execution provider (KV cache tensors stay in host memory). */
+  device?: 'cpu' | 'cuda';
 }
 
 interface Loaded {
@@ -54,7 +56,7 @@ export class OrtEngine implements InferenceEngine {
   private constructor(private loaded: Loaded, private readonly opts: Required<OrtEngineOptions>) {}
 
   static async load(dir: string, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
-    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0, prefixCacheBytes: opts.prefixCacheBytes ?? 256 << 20 };
+    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0, prefixCacheBytes: opts.prefixCacheBytes ?? 256 << 20, device: opts.device ?? 'cpu' };
     return new OrtEngine(await loadDir(dir, undefined, full), full);
   }
 
@@ -232,9 +234,16 @@ async function loadDir(dir: string, version: number | undefined, opts: Required<
   for (const k of ['num_layers', 'num_kv_heads', 'head_dim', 'vocab_size', 'pad_token_id'] as const) {
     if (!Number.isInteger(meta[k])) throw new Error(`OrtEngine: ${join(dir, 'meta.json')} field ${k} must be an integer`);
   }
-  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
-  });
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
+      executionProviders: opts.device === 'cuda' ? ['cuda'] : ['cpu'], graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    });
+  } catch (e) {
+    if (opts.device !== 'cuda') throw e;
+    throw new Error(`OrtEngine: cannot run ${join(dir, 'model.onnx')} on CUDA (${(e as Error).message.split('\n')[0]}); onnxruntime-node needs its CUDA ` +
+      'build (npm install onnxruntime-node --onnxruntime-node-install-cuda, CUDA 12 + cuDNN 9 on the machine) and a GPU, or use device cpu');
+  }
   const cache = opts.prefixCacheBytes > 0 ? new PrefixCache(layoutOf(meta), opts.prefixCacheBytes) : null;
   return { session, meta, version: version ?? meta.policy_version ?? 0, dir, active: 0, retired: false, cache };
 }

@@ -16,6 +16,7 @@ export const serveCommand: Command = {
     model: { type: 'string', help: 'model name clients send (default agentforge)' },
     'max-batch': { type: 'string', help: 'sequences decoded together (default 32)' },
     'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default 4096)' },
+    device: { type: 'string', help: 'cpu (default) or cuda' },
     threads: { type: 'string', help: 'onnxruntime intra-op threads (default 0: every core)' },
     'chat-template': { type: 'string', help: 'a Jinja chat template file to use instead of the model\'s' },
   },
@@ -27,10 +28,12 @@ export const serveCommand: Command = {
       if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${k} must be a non-negative integer, got '${v[k]}'`);
       return n;
     };
+    const device = (v.device as string | undefined) ?? 'cpu';
+    if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--device must be cpu or cuda, got '${device}'`);
     const { readFileSync } = await import('node:fs');
     const server = await serve({
       dir: pos[0], port: int('port', 8000), host: (v.host as string | undefined) ?? '127.0.0.1', model: v.model as string | undefined,
-      maxBatch: int('max-batch', 32), maxContext: int('max-context', 4096), threads: int('threads', 0),
+      maxBatch: int('max-batch', 32), maxContext: int('max-context', 4096), threads: int('threads', 0), device,
       chatTemplate: v['chat-template'] ? readFileSync(v['chat-template'] as string, 'utf8') : undefined,
       log: (line) => console.error(line),
     });

@@ -42,6 +42,8 @@ export interface ServeOptions {
   maxContext?: number;
   /** onnxruntime intra-op threads (0 = its default, every core); a server per core sets 1. */
   threads?: number;
+  /** Where the model runs: 'cpu' (default) or 'cuda'. */
+  device?: 'cpu' | 'cuda';
   chatTemplate?: string;
   /** Policy version of the starting weights (default: meta.json's). */
   version?: number;
@@ -136,7 +138,7 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const maxBatch = o.maxBatch ?? 32;
   const maxContext = o.maxContext ?? 4096;
-  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0 });
+  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0, device: o.device });
   if (o.version !== undefined) await engine.reload(o.dir, o.version);
   let ct: ChatTokenizer = loadChatTokenizer(o.dir, { chatTemplate: o.chatTemplate });
   const gen = new BatchingGenerator(engine, maxBatch);

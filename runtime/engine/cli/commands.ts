@@ -174,7 +174,7 @@ const gcCmd: Command = {
 const serveCmd: Command = {
   name: 'serve', summary: 'serve an ONNX export over an OpenAI-compatible HTTP API (chat, completions, weight reload)',
   usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N]',
-  options: Object.fromEntries(['port', 'host', 'model', 'max-batch', 'max-context', 'threads', 'chat-template'].map((k) => [k, { type: 'string', help: `see runtime/agent/serve/command.ts` }])) as Record<string, Opt>,
+  options: Object.fromEntries(['port', 'host', 'model', 'max-batch', 'max-context', 'threads', 'device', 'chat-template'].map((k) => [k, { type: 'string', help: `see runtime/agent/serve/command.ts` }])) as Record<string, Opt>,
   async run(pos, v) {
     const where = ['..', '..', 'agent', 'serve', 'command.ts'].join('/');
     const mod = (await import(new URL(where, import.meta.url).href)) as { serveCommand: Command };
