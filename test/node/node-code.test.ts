@@ -15,7 +15,7 @@ describe('node operators key on the Python modules their command imports', () =>
     [trainRl, ['rl_session.py', 'rl_trainer.py', 'grpo.py', 'onnx_export.py', 'device.py', 'requests/train_rl.py'], ['sft.py', 'merge/kernels.py', 'requests/train_sft.py']],
     [merge, ['commands/merge.py', 'merge/kernels.py', 'merge/methods.py', 'merge/safetensors_io.py'], ['sft.py', 'rl_trainer.py']],
     [exportOnnx, ['commands/export_onnx.py', 'onnx_export.py', 'modeling.py'], ['sft.py', 'rl_trainer.py']],
-    [initModel, ['commands/init_model.py', 'tokenizer_train.py'], ['sft.py']],
+    [initModel, ['commands/init_model.py', 'modeling.py'], ['sft.py']],
   ])('%#', (op, has, lacks) => {
     const files = filesOf(op);
     for (const f of [...has.map(node), node('__main__.py'), node('__init__.py'), 'runtime/node/requirements.txt', 'runtime/node/client.ts']) expect(files).toContain(f);

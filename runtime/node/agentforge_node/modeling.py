@@ -1,50 +1,14 @@
-"""Model directories in Hugging Face layout: build a tiny Qwen3, load one, save one, check tokenizer/model agree."""
+"""Model directories in Hugging Face layout: load one, save one, check tokenizer/model agree."""
 from __future__ import annotations
 
 import json
 import shutil
 import sys
 from contextlib import redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, Qwen3Config, Qwen3ForCausalLM
-
-
-@dataclass
-class ModelSize:
-    hidden_size: int = 256
-    num_layers: int = 4
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    head_dim: int = 64
-    intermediate_size: int = 768
-    max_position_embeddings: int = 2048
-    rope_theta: float = 10000.0
-    tie_word_embeddings: bool = True
-
-
-def build_config(size: ModelSize, vocab_size: int, eos_id: int, pad_id: int) -> Qwen3Config:
-    if size.num_heads % size.num_kv_heads != 0:
-        raise ValueError(f"num_heads ({size.num_heads}) must be a multiple of num_kv_heads ({size.num_kv_heads})")
-    return Qwen3Config(
-        vocab_size=vocab_size,
-        hidden_size=size.hidden_size,
-        intermediate_size=size.intermediate_size,
-        num_hidden_layers=size.num_layers,
-        num_attention_heads=size.num_heads,
-        num_key_value_heads=size.num_kv_heads,
-        head_dim=size.head_dim,
-        max_position_embeddings=size.max_position_embeddings,
-        rope_parameters={"rope_type": "default", "rope_theta": size.rope_theta},
-        tie_word_embeddings=size.tie_word_embeddings,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
-        bos_token_id=None,
-        attention_dropout=0.0,
-        use_cache=True,
-    )
+from transformers import AutoModelForCausalLM, Qwen3ForCausalLM
 
 
 def tokenizer_size(model_dir: str | Path) -> int:
@@ -99,9 +63,4 @@ def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
         s = Path(src) / name
         if s.exists() and not (Path(dst) / name).exists():
             shutil.copyfile(s, Path(dst) / name)
-
-
-def count_params(model: torch.nn.Module) -> int:
-    # Tied embeddings are one tensor; parameters() already yields it once.
-    return sum(p.numel() for p in model.parameters())
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentforge_node.tokenizer_train import train_bpe
+from agentforge_node.commands.init_model import train_bpe
 
 CORPUS = [
     '<|im_start|>user\nCancel order O-6291 for Ana Lopez, please.<|im_end|>\n'

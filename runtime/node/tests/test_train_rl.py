@@ -54,7 +54,7 @@ class _Cpu:
 
 
 def _as_rollout(r):
-    from agentforge_node.rl_data import Rollout
+    from agentforge_node.rl_trainer import Rollout
 
     return Rollout(np.array(r["input_ids"]), np.array(r["loss_mask"], dtype=bool),
                    np.array(r["behaviour_logprobs"]), r["advantage"])

@@ -63,15 +63,12 @@ class Scratch:
     def get(self, slot: int, n: int, dtype: torch.dtype = F32) -> torch.Tensor:
         buf = self._bufs.get((slot, dtype))
         if buf is None or buf.numel() < n:
-            buf = self._bufs[(slot, dtype)] = torch.empty(max(n, CHUNK), dtype=dtype)
+            buf = self._bufs[(slot, dtype)] = (torch.zeros if slot == -1 else torch.empty)(max(n, CHUNK), dtype=dtype)
         return buf[:n]
 
     def zeros(self, n: int, dtype: torch.dtype = F32) -> torch.Tensor:
-        """n zeros; whoever uses them leaves them zero."""
-        buf = self._bufs.get((-1, dtype))
-        if buf is None or buf.numel() < n:
-            buf = self._bufs[(-1, dtype)] = torch.zeros(max(n, CHUNK), dtype=dtype)
-        return buf[:n]
+        """n zeros (slot -1); whoever uses them leaves them zero."""
+        return self.get(-1, n, dtype)
 
 
 class Runner:
@@ -121,16 +118,12 @@ class Runner:
 
     def chunks(self, fn: Callable[[int, int, Scratch], T], n: int) -> list[T]:
         """fn(s, e, scratch) for consecutive ranges [s, e) covering [0, n)."""
-        return self.run([partial(_range_task, fn, s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)])
+        return self.run([partial(fn, s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)])
 
     def close(self) -> None:
         if self._pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(self._torch_threads)
-
-
-def _range_task(fn: Callable[[int, int, Scratch], T], s: int, e: int, scratch: Scratch) -> T:
-    return fn(s, e, scratch)
 
 
 class Kernel:
