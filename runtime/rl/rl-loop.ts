@@ -161,8 +161,10 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
     times.rollout_wall_s = (performance.now() - t0) / 1000;
     const kept = new Set(b.kept.flat().map((r) => r.id));
     const all = b.all.flat();
+    const versions = tracker ? Object.fromEntries(all.map((r) => [r.id, (tracker.turns.get(r.id) ?? []).map((t) => t.version)])) : undefined;
+    if (tracker) for (const r of all) tracker.turns.delete(r.id);
     return { step, train: all.filter((r) => kept.has(r.id)), dropped: all.filter((r) => !kept.has(r.id)),
-      droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times };
+      droppedSolved: b.droppedSolved, droppedFailed: b.droppedFailed, times, ...(versions ? { versions } : {}) };
   } finally {
     if (tracker) busy(tracker, -1);
   }
@@ -223,14 +225,13 @@ function report(rec: StepRecord, res: RlStepResult, x: StepExtras, o: RlLoopOpti
     groups_dropped_solved: rec.droppedSolved, groups_dropped_failed: rec.droppedFailed };
   if (o.params.max_staleness > 0 || x.policy?.engine instanceof RolloutServers) {
     const st = rec.train.map((r) => staleness(r, rec.step));
-    const turns = all.map((r) => x.tracker.turns.get(r.id)).filter((t): t is Array<{ version: number; tokens: number }> => !!t);
+    const turns = all.map((r) => rec.versions?.[r.id]).filter((t): t is number[] => !!t?.length);
     Object.assign(m, {
       staleness_mean: st.length ? st.reduce((a, b) => a + b, 0) / st.length : 0, staleness_max: st.length ? Math.max(...st) : 0,
       stale_dropped: x.stale, queue_steps_ahead: x.ahead,
-      versions_per_sample: turns.length ? turns.reduce((a, t) => a + new Set(t.map((u) => u.version)).size, 0) / turns.length : 1,
-      partial_rollouts: turns.filter((t) => new Set(t.map((u) => u.version)).size > 1).length,
+      versions_per_sample: turns.length ? turns.reduce((a, t) => a + new Set(t).size, 0) / turns.length : 1,
+      partial_rollouts: turns.filter((t) => new Set(t).size > 1).length,
     });
-    for (const r of all) x.tracker.turns.delete(r.id);
   }
   const eng = x.policy?.engine;
   if (eng instanceof RolloutServers) {

@@ -17,6 +17,11 @@ export interface StepRecord {
   droppedFailed: number;
   /** Wall-clock seconds of the rollout phase and its parts (summed over rollouts for generate/env). */
   times: Record<string, number>;
+  /**
+   * Rollout id → the policy version of each of its turns (several for a partial rollout, one that crossed a weight
+   * reload). Absent in records written before asynchronous RL.
+   */
+  versions?: Record<string, number[]>;
 }
 
 /** Where a train-rl output keeps its run's step files (read back by the rl-rollouts operator). */

@@ -70,6 +70,11 @@ describe('asynchronous RL on rollout servers', () => {
       expect([1, 2, 3].map((s) => o.store.read(s).train.map((x) => s - 1 - x.policy_version).every((d) => d >= 0 && d <= 1))).toEqual([true, true, true]);
       expect(metric(ms, 'rl/stale_dropped').map(([, v]) => v)).toEqual([0, 0, 0]);
       expect(o.store.read(2).train.some((x) => x.policy_version === 0)).toBe(true); // generated ahead, on the old policy
+      // every rollout's turn versions are stored with the step; its policy_version is the oldest of them
+      for (const s of [1, 2, 3]) {
+        const rec = o.store.read(s);
+        for (const x of all(rec)) expect(Math.min(...rec.versions![x.id])).toBe(x.policy_version);
+      }
       expect(metric(ms, 'rl/staleness_max').every(([, v]) => v <= 1)).toBe(true);
       expect(metric(ms, 'rl/queue_steps_ahead')[0][1]).toBe(1);
       expect(aheadAtTrain).toBeGreaterThanOrEqual(1);
