@@ -39,6 +39,8 @@ export interface PolicyOptions {
   servers?: RolloutServerSpec[];
   /** Per-request timeout on a rollout server (ms). */
   serverTimeoutMs?: number;
+  /** HF directory of the policy, for rollout servers that load HF weights (SGLang, vLLM). */
+  hfDir?: string;
 }
 
 /** The policy version an export records in meta.json (export-onnx and the RL trainer write it). */
@@ -55,7 +57,7 @@ export async function loadPolicy(dir: string, o: PolicyOptions = {}): Promise<Po
   if (o.servers?.length) {
     const vocab = Number(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')).vocab_size);
     const version = exportVersion(dir);
-    const engine = new RolloutServers({ servers: o.servers, vocabSize: vocab, policyVersion: version, timeoutMs: o.serverTimeoutMs });
+    const engine = new RolloutServers({ servers: o.servers, vocabSize: vocab, policyVersion: version, timeoutMs: o.serverTimeoutMs, hfDir: o.hfDir });
     await engine.reload(dir, version);
     // each request goes out on its own: the servers batch across clients, and a batcher here would hold every
     // request back until the slowest of the previous batch is answered

@@ -72,6 +72,8 @@ export const RlLoopParams = AdvantageParams.extend({
   rollout_servers: z.array(z.object({
     url: z.string().url(),
     reload: z.enum(['agentforge', 'sglang', 'lora']).default('agentforge'),
+    /** What the server loads: the ONNX export (agentforge serve) or the HF dir the trainer then saves every step (SGLang, vLLM). */
+    weights: z.enum(['onnx', 'hf']).default('onnx'),
   })).default([]),
   /** Per-request timeout on a rollout server (ms); a server that hangs longer is set aside and the request retried. */
   server_timeout_ms: z.number().int().min(1).default(120_000),
@@ -254,14 +256,17 @@ function report(rec: StepRecord, res: RlStepResult, x: StepExtras, o: RlLoopOpti
 }
 
 export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
-  const st = await o.session.state({ ...o.trainer, export_dir: o.exportDir });
+  const p = o.params;
+  // servers that load HF weights (SGLang, vLLM) get the trainer's HF save of every version
+  const hfDir = p.rollout_servers.some((x) => x.weights === 'hf') ? `${o.exportDir}-hf` : undefined;
+  const save = hfDir ? { save_dir: hfDir } : {};
+  const st = await o.session.state({ ...o.trainer, export_dir: o.exportDir, ...save });
   if (!st.export) throw new Error('train-rl: the trainer did not export the starting policy');
   const out: RlLoopResult = { resumedFrom: st.step, generated: [], replayed: [], finalStep: st.step };
-  const p = o.params;
   const k = p.max_staleness;
   let policy: Policy | undefined;
   const loading = (): Promise<Policy> => (policyP ??= loadPolicy(o.exportDir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: o.signal,
-    servers: p.rollout_servers.length ? p.rollout_servers : undefined, serverTimeoutMs: p.server_timeout_ms }).then((x) => (policy = x)));
+    servers: p.rollout_servers.length ? p.rollout_servers : undefined, serverTimeoutMs: p.server_timeout_ms, hfDir }).then((x) => (policy = x)));
   let policyP: Promise<Policy> | undefined;
   const solved = p.skip_solved ? solvedTasks(o.store.steps().filter((s) => s <= st.step).map((s) => o.store.read(s))) : new Set<string>();
   const tracker: Tracker = { turns: new Map(), active: 0, idleSince: null, idleS: 0 };
@@ -302,7 +307,7 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
       if (p.skip_solved) for (const id of solvedTasks([full])) solved.add(id);
       const { rec, stale } = withinStaleness(full, k);
       await o.beforeTrain?.(s);
-      const res = await o.session.step({ ...o.trainer, step: s, samples: withAdvantages(trainerRows(rec), p), export_dir: o.exportDir });
+      const res = await o.session.step({ ...o.trainer, step: s, samples: withAdvantages(trainerRows(rec), p), export_dir: o.exportDir, ...save });
       const t0 = performance.now();
       // rollouts still to generate need this step's policy; those running now continue on it (partial rollouts)
       const more = Array.from({ length: p.steps - s }, (_, i) => s + 1 + i).some((x) => (pending.has(x) ? !replaying.has(x) : !o.store.has(x)));

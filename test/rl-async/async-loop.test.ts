@@ -21,7 +21,7 @@ import { toolLatency } from '../../runtime/worlds/latency.ts';
 import type { Rollout } from '../../schemas/rollout.ts';
 import { pythonBin, tinyOnnxModel } from '../fixtures/python.ts';
 import { goldStatus, ScriptedEngine, statusTasks } from '../rollout/helpers.ts';
-import { badServer, spawnServe, type ChildServer } from './servers.ts';
+import { badServer, sglangLike, spawnServe, type ChildServer } from './servers.ts';
 
 let python: string;
 let modelDir: string;
@@ -143,6 +143,26 @@ describe('asynchronous RL on rollout servers', () => {
       first.kill();
       second.kill();
       await Promise.all(servers.map((s) => s.close()));
+    }
+  }, 600_000);
+
+  it('an SGLang-style server gets the HF directory the trainer saves each version through update_weights_from_disk', async () => {
+    const upstream = await serve({ dir: modelDir });
+    const sg = await sglangLike(`${upstream.url}/v1`);
+    const ms: Array<[string, number, number]> = [];
+    const session = await RlSession.start({ python });
+    try {
+      const o = setup({ steps: 2, rollout_servers: [{ url: sg.url, reload: 'sglang', weights: 'hf' }] }, ms, session);
+      await rlLoop(o);
+      expect(sg.reloads.map((r) => r.model_path)).toEqual([`${o.exportDir}-hf`, `${o.exportDir}-hf`]); // version 0, then 1
+      for (const r of sg.reloads) expect(r.files).toEqual(expect.arrayContaining(['config.json', 'model.safetensors']));
+      expect(o.store.read(2).train.every((x) => x.policy_version === 1)).toBe(true);
+      expect(metric(ms, 'rl/server_failed_requests').every(([, v]) => v === 0)).toBe(true);
+      await session.close();
+    } finally {
+      session.kill();
+      await sg.close();
+      await upstream.close();
     }
   }, 600_000);
 

@@ -59,3 +59,35 @@ export async function badServer(kind: Misbehaviour, upstream?: string): Promise<
     close: () => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); },
   };
 }
+
+/**
+ * An SGLang look-alike: POST /update_weights_from_disk {model_path} is recorded (with the files found there) and
+ * answered {success: true}; /v1/completions is proxied to `upstream` with the reply's policy_version removed, as
+ * SGLang's carries none.
+ */
+export async function sglangLike(upstream: string): Promise<{ url: string; reloads: Array<{ model_path: string; files: string[] }>; close(): Promise<void> }> {
+  const { readdirSync } = await import('node:fs');
+  const reloads: Array<{ model_path: string; files: string[] }> = [];
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    if (req.url === '/update_weights_from_disk') {
+      const { model_path } = JSON.parse(body.toString()) as { model_path: string };
+      reloads.push({ model_path, files: readdirSync(model_path).sort() });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ success: true, message: 'Succeeded to update model weights.' }));
+      return;
+    }
+    const up = await fetch(`${upstream}${req.url!.replace(/^\/v1/, '')}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = (await up.json()) as Record<string, unknown>;
+    delete json.policy_version;
+    res.writeHead(up.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(json));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, reloads,
+    close: () => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); },
+  };
+}

@@ -27,6 +27,11 @@ export interface RolloutServerSpec {
   /** Base URL including /v1, e.g. http://127.0.0.1:8000/v1. */
   url: string;
   reload?: ReloadMode;
+  /**
+   * What the server loads: 'onnx' (agentforge serve: the ONNX export) or 'hf' (SGLang, vLLM: the HF directory the
+   * trainer saves each step, `hfDir`).
+   */
+  weights?: 'onnx' | 'hf';
 }
 
 export interface RolloutServersOptions {
@@ -42,6 +47,8 @@ export interface RolloutServersOptions {
   /** Different servers tried per request before it fails. */
   maxAttempts?: number;
   maxConcurrencyPerServer?: number;
+  /** The HF directory (config + safetensors) of the newest policy, for servers with weights 'hf'. */
+  hfDir?: string;
 }
 
 export type DropReason = 'unreachable' | 'timeout' | 'http_error' | 'garbage' | 'wrong_version' | 'reload_failed';
@@ -78,6 +85,8 @@ export class RolloutServers implements InferenceEngine {
 
   constructor(private readonly o: RolloutServersOptions) {
     if (!o.servers.length) throw new Error('RolloutServers: no servers given');
+    const hf = o.servers.findIndex((s) => s.weights === 'hf');
+    if (hf >= 0 && !o.hfDir) throw new Error(`RolloutServers: server ${hf} (${o.servers[hf].url}) loads HF weights but no hfDir was given (the trainer's save_dir)`);
     this.version = o.policyVersion ?? 0;
     this.servers = o.servers.map((spec, index) => ({ spec, index, version: this.version, inflight: 0, downUntil: 0, loading: null }));
     this.served = this.servers.map(() => 0);
@@ -106,8 +115,9 @@ export class RolloutServers implements InferenceEngine {
     }
   }
 
-  private async reloadOne(s: Server, dir: string, v: number): Promise<void> {
+  private async reloadOne(s: Server, onnxDir: string, v: number): Promise<void> {
     s.loading = v;
+    const dir = s.spec.weights === 'hf' ? this.o.hfDir! : onnxDir;
     try {
       const mode = s.spec.reload ?? 'agentforge';
       const [path, body] = mode === 'sglang' ? ['/update_weights_from_disk', { model_path: dir, version: v }]
