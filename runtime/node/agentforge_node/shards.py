@@ -24,9 +24,7 @@ REQUIRED = ("input_ids", "loss_mask", "position_ids", "seq_lens")
 class Row:
     input_ids: np.ndarray   # [L] int64
     loss_mask: np.ndarray   # [L] int64 0/1
-    segment: np.ndarray     # [L] int64, index of the packed sample each token belongs to
-    position_ids: np.ndarray  # [L] int64
-    where: str              # "file.parquet row 12", for error messages
+    segment: np.ndarray     # [L] int64, index of the packed sample each token belongs to (positions restart there)
 
     @property
     def targets(self) -> int:
@@ -91,7 +89,7 @@ def _make_row(raw: dict, where: str, vocab_size: int, max_len: int) -> Row:
     expected = np.concatenate([np.arange(x, dtype=np.int64) for x in lens])
     if not np.array_equal(pos, expected):
         raise ValueError(f"{where}: position_ids must restart at 0 for each packed sample (seq_lens {lens})")
-    return Row(ids, mask, segment, pos, where)
+    return Row(ids, mask, segment)
 
 
 @dataclass
