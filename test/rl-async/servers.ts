@@ -10,9 +10,12 @@ import { REPO } from '../fixtures/python.ts';
 
 export interface ChildServer { url: string; pid: number; child: ChildProcess; stop(): Promise<void> }
 
-/** `agentforge serve DIR --port 0` in a child process; resolves once it listens. */
+/**
+ * The `agentforge serve` process (runtime/agent/serve/main.ts, what the CLI starts) as a child of this one, so its pid
+ * is the server's own; resolves once it listens.
+ */
 export async function spawnServe(dir: string, args: string[] = []): Promise<ChildServer> {
-  const child = spawn(process.execPath, [`${REPO}/bin/agentforge.mjs`, 'serve', dir, '--port', '0', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO}/runtime/agent/serve/main.ts`, dir, '--port', '0', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
   const url = await new Promise<string>((resolve, reject) => {

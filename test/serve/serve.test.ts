@@ -5,13 +5,15 @@
  * reload (ours, SGLang's and vLLM's LoRA path) and clear errors.
  */
 import OpenAI from 'openai';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, assistantReply, type RunningServer } from '../../runtime/agent/serve/server.ts';
 import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
 import { ChatTokens, loadChatTokenizer, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
 import { ToolSpec } from '../../schemas/tool.ts';
 import type { Message } from '../../schemas/message.ts';
-import { tinyOnnxModel } from '../fixtures/python.ts';
+import { REPO, tinyOnnxModel } from '../fixtures/python.ts';
 
 const TOOLS = [{ type: 'function' as const, function: { name: 'add', description: 'adds two numbers', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } } } }];
 const m = (role: Message['role'], content: string, extra: Partial<Message> = {}): Message => ({ role, content, tool_calls: [], tool_call_id: null, name: null, ...extra });
@@ -144,6 +146,25 @@ describe('agentforge serve (openai SDK)', () => {
     if (cuda?.bundled !== false) return; // a CUDA build is installed here: nothing to refuse
     await expect(serve({ dir: dir0, device: 'cuda' })).rejects.toThrow(/CUDA build.*or use device cpu/);
   }, 60_000);
+
+  it('`agentforge serve` from the CLI: listens, answers, and stops with its server process on SIGTERM', async () => {
+    const cli = spawn(process.execPath, [`${REPO}/bin/agentforge.mjs`, 'serve', dir0, '--port', '0', '--max-batch', '4'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTFORGE_BUNDLE: '0' } });
+    const exited = new Promise<number | null>((r) => cli.once('exit', (code) => r(code)));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: cli.stdout! }).once('line', resolve);
+        cli.once('exit', (code) => reject(new Error(`agentforge serve exited with ${code} before listening`)));
+      });
+      const { url } = JSON.parse(line) as { url: string };
+      const models = (await (await fetch(`${url}/models`)).json()) as { data: Array<{ id: string }> };
+      expect(models.data.map((m) => m.id)).toEqual(['agentforge']);
+      cli.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await expect(fetch(`${url}/models`)).rejects.toThrow();
+    } finally {
+      if (cli.exitCode === null) cli.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('errors name the problem: unknown model (404), bad prompt ids and bodies (400)', async () => {
     await expect(client.chat.completions.create({ model: 'gpt-nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/gpt-nope.*not served/) });

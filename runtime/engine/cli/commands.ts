@@ -168,17 +168,36 @@ const gcCmd: Command = {
 };
 
 /**
- * `serve` lives with the inference engines (runtime/agent/serve/command.ts, a higher layer): the CLI loads it only when
- * it runs, by a path resolved at run time, so the engine layer never imports the agent layer.
+ * `serve` lives with the inference engines (runtime/agent/serve/main.ts, a layer above the engine): the CLI runs it as
+ * its own process, so the engine layer never imports the agent layer (and the CLI bundle stays free of onnxruntime).
+ * The server exits when this process does (it watches its stdin); SIGINT/SIGTERM are passed on.
  */
+const SERVE_OPTIONS = ['port', 'host', 'model', 'max-batch', 'max-context', 'threads', 'device', 'chat-template'];
 const serveCmd: Command = {
   name: 'serve', summary: 'serve an ONNX export over an OpenAI-compatible HTTP API (chat, completions, weight reload)',
-  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N]',
-  options: Object.fromEntries(['port', 'host', 'model', 'max-batch', 'max-context', 'threads', 'device', 'chat-template'].map((k) => [k, { type: 'string', help: `see runtime/agent/serve/command.ts` }])) as Record<string, Opt>,
+  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N] [--threads N] [--device cpu|cuda]',
+  options: Object.fromEntries(SERVE_OPTIONS.map((k) => [k, { type: 'string', help: 'see runtime/agent/serve/main.ts' }])) as Record<string, Opt>,
   async run(pos, v) {
-    const where = ['..', '..', 'agent', 'serve', 'command.ts'].join('/');
-    const mod = (await import(new URL(where, import.meta.url).href)) as { serveCommand: Command };
-    return mod.serveCommand.run(pos, v);
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const entry = fileURLToPath(new URL('../../agent/serve/main.ts', import.meta.url));
+    const args = [...pos, ...SERVE_OPTIONS.flatMap((k) => (v[k] === undefined ? [] : [`--${k}`, String(v[k])]))];
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['pipe', 'inherit', 'inherit'],
+      env: { ...process.env, AGENTFORGE_SERVE_PARENT_PIPE: '1' } });
+    const pass = (sig: NodeJS.Signals) => () => child.kill(sig);
+    const onInt = pass('SIGINT');
+    const onTerm = pass('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code, sig) => resolve(code ?? (sig ? 128 + 15 : 1)));
+      });
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
   },
 };
 
