@@ -143,7 +143,9 @@ function writableMounts(): string[] {
  */
 function hiddenFolders(dir: string): string[] {
   const candidates = ['/root', '/home', '/work', '/srv', '/mnt', '/media', '/opt', homedir(), process.cwd()].map((p) => resolve(p));
-  const system = /^\/(usr|bin|sbin|lib|lib32|lib64|etc|proc|sys|dev|run|var|tmp|boot)?(\/|$)/;
+  // The interpreter's folders stay visible; /tmp and /var themselves too (the sandbox dir lives in one), but a
+  // caller's folder inside them (a clone in /tmp, as CI may make) is hidden like one under /work.
+  const system = /^\/(usr|bin|sbin|lib|lib32|lib64|etc|proc|sys|dev|run|boot)?(\/|$)|^\/(var|tmp)\/?$/;
   const out: string[] = [];
   for (const p of [...new Set(candidates)].sort()) { // a parent sorts before its children, which it already hides
     if (system.test(p) || dir === p || dir.startsWith(p + sep) || out.some((h) => p.startsWith(h + sep))) continue;
