@@ -55,11 +55,13 @@ export function arityProblems(p: MergeParams, nExperts: number, hasBase: boolean
 const NodeRecord = z.object({
   inputs: z.array(z.object({ label: z.string(), path: z.string(), fingerprint: z.string() })),
   tensors: z.number(), bytes_in: z.number(), bytes_out: z.number(), seconds: z.number(), seconds_statistics: z.number(),
+  // Per tensor, for TIES and DARE: the share of task-vector elements kept, and TIES's sign agreement; [] otherwise.
+  diagnostics: z.array(z.object({ tensor: z.string(), kept_fraction: z.number(), sign_agreement: z.number().optional() })),
 }).passthrough();
 
 export const merge = operator({
   name: 'merge',
-  version: 3, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1); 3: statistics-pass seconds in merge.json
+  version: 4, // 2: compiled kernels; DARE coins from a counter-based hash (different masks than v1); 3: statistics-pass seconds in merge.json; 4: per-tensor diagnostics in merge.json (weights unchanged)
   description: 'Merges fine-tuned models (linear, task arithmetic, TIES, DARE, SLERP) into one HF model directory.',
   params: MergeParams,
   inputs: { base: optional(model()), experts: many(model()) },
@@ -83,6 +85,8 @@ export const merge = operator({
       fingerprints: record.inputs.map(({ label, fingerprint }) => ({ label, fingerprint })),
       tensors: record.tensors, bytesIn: record.bytes_in, bytesOut: record.bytes_out, seconds: record.seconds,
       secondsStatistics: record.seconds_statistics,
+      // The report charts these per tensor (runtime/report/merge.ts); absent for methods that keep every element.
+      ...(record.diagnostics.length ? { diagnostics: record.diagnostics } : {}),
     };
     writeFileSync(join(out.dir, 'merge.json'), JSON.stringify(mergeRecord, null, 2));
   },

@@ -29,7 +29,7 @@ export async function mergeSection(q: Query, storeDir: string): Promise<Section>
     }] });
     const perTensor = PER_TENSOR.map((k) => rec[k]).find((x) => Array.isArray(x)) as Row[] | undefined;
     if (!perTensor?.length) {
-      s.missing.push(`${node}: merge.json records no per-tensor diagnostics (sign agreement, kept fraction); the merge engine does not write them yet`);
+      s.missing.push(`${node}: merge.json records no per-tensor diagnostics (sign agreement, kept fraction): the merge engine writes them for TIES and DARE only, from merge version 4`);
       continue;
     }
     const cols = Object.keys(perTensor[0]).filter((k) => typeof perTensor[0][k] === 'number');

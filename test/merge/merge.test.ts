@@ -10,6 +10,7 @@ import { model, operator } from '../../runtime/engine/operator.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
 import { ensurePythonEnv, GPU_DIR } from '../../runtime/node/env.ts';
 import { arityProblems, merge, MergeParams } from '../../operators/merge.ts';
+import { collectReport } from '../../runtime/report/report.ts';
 import { tempStore } from '../engine/fixtures.ts';
 
 const issues = (p: unknown) => {
@@ -123,6 +124,29 @@ describe('merge operator in a DAG', () => {
     expect(names).toHaveLength(21);
     expect(record.tensors).toBe(21);
     expect(header['lm_head.weight']).toMatchObject({ dtype: 'F32', shape: [64, 16] });
+  }, 120_000);
+
+  it('records per-tensor TIES diagnostics, which the report charts one mark per tensor', async () => {
+    const d = mergeDag({ method: 'ties', density: 0.5, overrides: [{ pattern: '*norm*', density: 1 }] });
+    const r = await runDag(d, { storeDir: store.dir });
+    expect(r.ok, r.nodes.get('merged')?.error).toBe(true);
+    const record = JSON.parse(readFileSync(join(store.dir, 'artifacts', r.nodes.get('merged')!.key, 'merge.json'), 'utf8'));
+    const diag = record.diagnostics as { tensor: string; kept_fraction: number; sign_agreement: number }[];
+    expect(diag).toHaveLength(21);
+    for (const t of diag) {
+      // task vectors are random noise (no zeros): density 1 keeps all, 0.5 the top half (k = ⌊n/2⌋, ties aside)
+      if (t.tensor.includes('norm')) expect(t.kept_fraction).toBe(1);
+      else expect(t.kept_fraction).toBeCloseTo(0.5, 1);
+      expect(t.sign_agreement).toBeGreaterThan(0);
+      expect(t.sign_agreement).toBeLessThan(1); // two independent noises disagree somewhere
+    }
+    // Independent symmetric noise: at density d an element has a kept δ with probability 1 − (1 − d)², and both
+    // kept with opposite signs with probability d²/2, so the expected agreement is 1 − 0.125/0.75 = 5/6 at 0.5.
+    const trimmed = diag.filter((t) => !t.tensor.includes('norm'));
+    expect(trimmed.reduce((a, t) => a + t.sign_agreement, 0) / trimmed.length).toBeCloseTo(5 / 6, 1);
+    const s = (await collectReport({ storeDir: store.dir, dag: d })).sections.find((x) => x.id === 'merge')!;
+    expect(s.missing).toEqual([]);
+    expect(s.charts.map((c) => [c.x, c.y, c.rows.length])).toEqual([['tensor', 'kept_fraction', 21], ['tensor', 'sign_agreement', 21]]);
   }, 120_000);
 
   it('a truncated input shard fails the node with the input named, and commits nothing', async () => {

@@ -191,3 +191,41 @@ def test_protocol_command_streams_progress_and_returns_record(tmp_path):
     assert result["event"] == "result" and result["value"]["method"] == "ties"
     assert result["value"]["params"]["overrides"] == [{"pattern": "*norm*", "weights": None, "lam": None, "density": 1.0, "drop_rate": None, "t": None}]
     assert (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_diagnostics_count_kept_elements_and_sign_agreement_by_hand(tmp_path):
+    """δ₀ = [1, 2, −3, 0], δ₁ = [−1, 2, 3, 4] at density 0.5 (top 2 of 4): kept δ₀ = [0, 2, −3, 0] (cut 2),
+    δ₁ = [0, 0, 3, 4] (cut 3): 4 of 8 kept. Element 0 keeps nothing; 1 and 3 agree; at 2 the mass −3 + 3 = 0
+    elects +, which −3 contradicts: 2 of the 3 elements with a kept δ agree. `same` has equal magnitudes, all tied
+    at the threshold and so all kept, with one sign."""
+    base = {"w": torch.zeros(4), "same": torch.zeros(4)}
+    write_model(str(tmp_path / "base"), base)
+    write_model(str(tmp_path / "e0"), {"w": torch.tensor([1.0, 2.0, -3.0, 0.0]), "same": torch.ones(4)})
+    write_model(str(tmp_path / "e1"), {"w": torch.tensor([-1.0, 2.0, 3.0, 4.0]), "same": torch.full((4,), 2.0)})
+    ins = [str(tmp_path / "e0"), str(tmp_path / "e1")]
+    rec = merge_models(MergeSpec(method="ties", density=0.5), str(tmp_path / "base"), ins, str(tmp_path / "ties"))
+    assert rec["diagnostics"] == [{"tensor": "w", "kept_fraction": 0.5, "sign_agreement": 2 / 3},
+                                  {"tensor": "same", "kept_fraction": 1.0, "sign_agreement": 1.0}]
+    assert merge_models(MergeSpec(method="linear"), None, ins, str(tmp_path / "linear"))["diagnostics"] == []
+
+
+def test_dare_diagnostics_count_the_coins_that_keep_an_element(tmp_path):
+    """Every δ is nonzero, so DARE's kept fraction is the share of coins ≥ the cutoff, drawn here independently
+    with kernels.coins from each expert's key; the kernel counts it while dropping."""
+    import numpy as np
+    from agentforge_node.merge import kernels
+    from agentforge_node.merge.methods import _key
+    n, p = 5000, 0.3
+    write_model(str(tmp_path / "base"), {"w": torch.zeros(n)})
+    for i in range(2):
+        write_model(str(tmp_path / f"e{i}"), {"w": torch.full((n,), 1.0 + i)})
+    ins = [str(tmp_path / "e0"), str(tmp_path / "e1")]
+    cutoff = int(np.ceil(float(np.float32(p)) * (1 << 24)))
+    kept = [(kernels.coins(_key(7, "w", i), np.arange(n, dtype=np.int64)) >= cutoff).sum() for i in range(2)]
+    expected = (kept[0] + kept[1]) / (2 * n)
+    assert 0.65 < expected < 0.75
+    linear = merge_models(MergeSpec(method="dare", drop_rate=p, seed=7), str(tmp_path / "base"), ins, str(tmp_path / "l"))
+    assert linear["diagnostics"] == [{"tensor": "w", "kept_fraction": expected}]
+    # with TIES on top (density 1: no trim) the same elements are kept, and all δ are positive: full agreement
+    ties = merge_models(MergeSpec(method="dare", drop_rate=p, dare_combine="ties", seed=7), str(tmp_path / "base"), ins, str(tmp_path / "t"))
+    assert ties["diagnostics"] == [{"tensor": "w", "kept_fraction": expected, "sign_agreement": 1.0}]

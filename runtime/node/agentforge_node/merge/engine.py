@@ -50,7 +50,7 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
     runner = Runner(_threads())
     try:
         try:
-            statistics_s = _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
+            statistics_s, diagnostics = _stream(spec, resolver, base_dir, expert_dirs, writer, runner, on_progress)
         finally:
             runner.close()  # no chunk may still be writing when the writer closes its files
         files = writer.finish()
@@ -77,6 +77,9 @@ def merge_models(spec: MergeSpec, base: str | None, experts: list[str], out: str
         # first output element: such methods read every input twice, linear and task arithmetic once.
         "seconds_statistics": statistics_s,
         "override_hits": resolver.hits,
+        # Per floating-point tensor, for the methods that trim or drop (TIES, DARE): {tensor, kept_fraction} and
+        # TIES's sign_agreement (methods.py); empty for the others. Counted alongside, never changing the result.
+        "diagnostics": diagnostics,
     }
 
 
@@ -92,10 +95,11 @@ def _discard(writer: ShardedWriter, tmp: str) -> None:
 
 
 def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts: list[ModelDir],
-            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> float:
-    """Writes every tensor; returns the seconds spent in statistics passes (kernels whose prepare read the inputs)."""
+            writer: ShardedWriter, runner: Runner, on_progress: Progress | None) -> tuple[float, list[dict]]:
+    """Writes every tensor; returns the seconds spent in statistics passes (kernels whose prepare read the inputs)
+    and the kernels' per-tensor diagnostics."""
     method = METHODS[spec.method]
-    statistics_s = 0.0
+    statistics_s, diagnostics = 0.0, []
     # SLERP interpolates between two models: base→expert when a base is given, else expert 0→expert 1.
     slerp_pair = spec.method == "slerp" and base is not None
     models = ([base] if base else []) + experts
@@ -113,9 +117,11 @@ def _stream(spec: MergeSpec, resolver: Resolver, base: ModelDir | None, experts:
             if kernel.prepare(runner):
                 statistics_s += time.perf_counter() - t
             runner.chunks(partial(_put, kernel, sink, DTYPES[dtype]), kernel.n)
+            if (d := kernel.diagnostics()) is not None:
+                diagnostics.append({"tensor": name, **d})
         if on_progress:
             on_progress(i + 1, total)
-    return statistics_s
+    return statistics_s, diagnostics
 
 
 def _put(kernel: Kernel, sink: TensorSink, dtype: torch.dtype, s: int, e: int, sc: Scratch) -> None:

@@ -42,12 +42,16 @@ def coins(key, index):
 
 @_jit
 def dropped(b, x, key, cutoff, scale, start, d):
-    """d = (x − b) with each element kept iff its coin ≥ cutoff and then scaled (DARE). The coin of element g is
+    """d = (x − b) with each element kept iff its coin ≥ cutoff and then scaled (DARE); returns how many of d are
+    nonzero (the diagnostics' kept count). The coin of element g is
     the top 24 bits of mix(low32(g) ^ mix(key ^ high32(g))); a chunk never straddles a multiple of 2³²."""
     stream, low = _mix(U32(key) ^ U32(start >> 32)), U32(start & 0xFFFFFFFF)
+    kept = 0
     for i in range(d.size):
         coin = _mix(U32(low + U32(i)) ^ stream) >> U32(8)
         d[i] = (x[i] - b[i]) * (F32(coin >= cutoff) * scale)
+        kept += d[i] != 0
+    return kept
 
 
 @_jit
@@ -73,22 +77,36 @@ def task_arithmetic(sub, xs, ws, lam, add, out):
 @_jit
 def ties(sub, xs, ws, cuts, lam, min_w, add, out):
     """TIES on δⱼ = xⱼ − sub: trim |δⱼ| < cuts[j] (0 trims nothing), weight, elect the sign of the mass, and take
-    the weighted mean of the agreeing δ; out = that·λ + add."""
+    the weighted mean of the agreeing δ; out = that·λ + add.
+
+    Also returns diagnostics, integer counts kept in scalars (an array store in the loop would stop it vectorising),
+    beside the fp32 arithmetic and never feeding it: (kept δⱼ elements summed over j, elements with any kept δ,
+    elements among those whose every kept δ has the elected sign)."""
+    E = len(xs)
+    kept_sum, active, agreeing = I32(0), I32(0), I32(0)  # int32, as wide as the fp32 lanes: a chunk is < 2³¹/E
     for i in range(out.size):
         s = sub[i]
         mass = F32(0.0)
-        for j in range(len(xs)):
+        for j in range(E):
             v = xs[j][i] - s
             v = v * F32(abs(v) >= cuts[j]) * ws[j]
             mass = v if j == 0 else mass + v
         sign = np.copysign(F32(1.0), mass)  # mass = −0 only when every δ is 0, where the result is 0 anyway
         total, divisor = F32(0.0), F32(0.0)
-        for j in range(len(xs)):
+        kept, agree = I32(0), I32(0)
+        for j in range(E):
             v = xs[j][i] - s
-            p = max(v * F32(abs(v) >= cuts[j]) * ws[j] * sign, F32(0.0))  # agrees with the elected sign iff > 0
+            q = v * F32(abs(v) >= cuts[j]) * ws[j] * sign
+            p = max(q, F32(0.0))  # agrees with the elected sign iff > 0
+            kept += I32(q != 0)
+            agree += I32(p > 0)
             divisor = divisor + ws[j] * F32(p > 0)
             total = total + p
+        kept_sum += kept
+        active += I32(kept > 0)
+        agreeing += I32(kept > 0) & I32(agree == kept)
         out[i] = total / max(divisor, min_w) * (sign * lam) + add[i]
+    return kept_sum, active, agreeing
 
 
 @_jit

@@ -139,6 +139,10 @@ class Kernel:
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         raise NotImplementedError
 
+    def diagnostics(self) -> dict[str, float] | None:
+        """Per-tensor statistics of the chunks computed so far (each chunk once), or None for methods without any."""
+        return None
+
 
 def evaluate(kernel: Kernel, shape: torch.Size) -> torch.Tensor:
     """The kernel's whole result as one fp32 tensor (the methods' function form, used by tests)."""
@@ -247,6 +251,17 @@ class _Deltas(Kernel):
         self.scale = np.float32(1.0 / (1.0 - drop)) if drop < 1 else np.float32(0)
         self.keys = [_key(job.seed, job.name, i) for i in range(len(self.experts))]
         self.cuts = np.zeros(len(self.experts), np.float32)  # TIES: |δᵢ| < cuts[i] is trimmed
+        # Diagnostics: integer counts summed over chunks (in any order: integers, so the same on every run):
+        # [kept task-vector elements summed over experts, TIES: elements with any kept δ, those agreeing in sign].
+        self._counts, self._lock = np.zeros(3, np.int64), threading.Lock()
+
+    def _tally(self, counts: np.ndarray) -> None:
+        with self._lock:
+            self._counts += counts
+
+    def _kept_fraction(self) -> float:
+        """Share of task-vector elements still nonzero after DARE's drop and TIES's trim, averaged over experts."""
+        return float(self._counts[0] / (self.n * len(self.experts))) if self.n else 0.0
 
     def prepare(self, run: Runner) -> bool:
         k = max(1, int(self.density * self.n))
@@ -255,16 +270,18 @@ class _Deltas(Kernel):
             return True
         return False
 
-    def operands(self, s: int, e: int, sc: Scratch) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    def operands(self, s: int, e: int, sc: Scratch, kept: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
         """(sub, xs, add) for the kernels, which take δᵢ = xsᵢ − sub and add `add` at the end: the experts and the
-        base, or with DARE the dropped task vectors and zero."""
+        base, or with DARE the dropped task vectors and zero (then kept[0] += how many of those are nonzero)."""
         b = _np(self.base[s:e], sc, 1)
         xs = tuple(_np(x[s:e], sc, 2 + j) for j, x in enumerate(self.experts))
         if not self.cutoff:
             return b, xs, b
         d = sc.get(-3, len(xs) * (e - s)).numpy().reshape(len(xs), e - s)
         for j, x in enumerate(xs):
-            _k.dropped(b, x, self.keys[j], self.cutoff, self.scale, s, d[j])
+            n_kept = _k.dropped(b, x, self.keys[j], self.cutoff, self.scale, s, d[j])
+            if kept is not None:
+                kept[0] += n_kept
         return sc.zeros(e - s).numpy(), tuple(d), b
 
     def _kth_largest(self, run: Runner, k: int) -> list[float]:
@@ -327,10 +344,16 @@ class _TaskArithmetic(_Deltas):
         super().__init__(job, drop)
 
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
-        sub, xs, add = self.operands(s, e, sc)
+        counts = np.zeros_like(self._counts) if self.cutoff else None
+        sub, xs, add = self.operands(s, e, sc, counts)
         out = sc.get(0, e - s)
         _k.task_arithmetic(sub, xs, self.ws, self.lam, add, out.numpy())
+        if counts is not None:
+            self._tally(counts)
         return out
+
+    def diagnostics(self) -> dict[str, float] | None:
+        return {"kept_fraction": self._kept_fraction()} if self.cutoff else None  # plain task arithmetic keeps all
 
 
 class _Ties(_Deltas):
@@ -342,8 +365,15 @@ class _Ties(_Deltas):
     def chunk(self, s: int, e: int, sc: Scratch) -> torch.Tensor:
         sub, xs, add = self.operands(s, e, sc)
         out = sc.get(0, e - s)
-        _k.ties(sub, xs, self.ws, self.cuts, self.lam, np.float32(min(self.weights)), add, out.numpy())
+        kept, active, agreeing = _k.ties(sub, xs, self.ws, self.cuts, self.lam, np.float32(min(self.weights)), add, out.numpy())
+        self._tally(np.array([kept, active, agreeing], np.int64))
         return out
+
+    def diagnostics(self) -> dict[str, float] | None:
+        """kept_fraction; sign_agreement: of the elements with any kept δ, the share whose kept δ all have the
+        elected sign (1 when nothing is kept: nothing disagrees)."""
+        active, agree = self._counts[1], self._counts[2]
+        return {"kept_fraction": self._kept_fraction(), "sign_agreement": float(agree / active) if active else 1.0}
 
 
 def _dare_kernel(job: Job) -> Kernel:
