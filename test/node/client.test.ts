@@ -29,7 +29,10 @@ describe('runNode', () => {
   }, 60_000);
 
   it('a killed node fails with the signal and the stderr tail; an abort kills the child', async () => {
-    const err = await runNode('describe', {}, {
+    // A command that imports torch before it can fail, so the kill lands while it runs (an unknown command exits
+    // in a few ms and raced the kill).
+    const slow = { model_dir: '/nonexistent/model', out_dir: '/tmp/af-never' };
+    const err = await runNode('export-onnx', slow, {
       python: await python(),
       onSpawn: (pid) => setTimeout(() => process.kill(pid, 'SIGKILL'), 50),
     }).catch((e) => e);
@@ -39,7 +42,7 @@ describe('runNode', () => {
 
     const ac = new AbortController();
     let pid = 0;
-    const p = runNode('describe', {}, { python: await python(), signal: ac.signal, onSpawn: (x) => { pid = x; ac.abort(new Error('stop')); } });
+    const p = runNode('export-onnx', slow, { python: await python(), signal: ac.signal, onSpawn: (x) => { pid = x; ac.abort(new Error('stop')); } });
     await expect(p).rejects.toThrow('stop');
     expect(() => process.kill(pid, 0)).toThrow(); // the child is gone
   }, 60_000);
