@@ -46,6 +46,9 @@ const RL_CHARTS: Array<{ id: string; title: string; names: string; series?: bool
   { id: 'entropy', title: 'token entropy of the policy', names: "name = 'train/entropy'", missing: 'entropy' },
   { id: 'clip', title: 'clip fraction', names: "name IN ('train/clip_frac', 'train/clip_frac_low', 'train/clip_frac_high')", series: true, missing: 'clip fraction' },
   { id: 'staleness', title: 'staleness (policy versions behind)', names: "name LIKE 'rl/stale%' OR name LIKE 'train/stale%'", series: true, missing: 'staleness (recorded by asynchronous RL only)' },
+  // Per role, so not stacked with the phases below: in async mode the roles' times overlap.
+  { id: 'idle', title: 'idle time per role (s): the trainer waiting for rollouts, the rollout side waiting for weights', names: "name IN ('time/trainer_idle_s', 'time/rollout_idle_s')", series: true, missing: 'idle-time' },
+  { id: 'queues', title: 'queue depths: steps generated ahead, requests in flight', names: "name LIKE 'rl/queue\\_%' ESCAPE '\\'", series: true, missing: 'queue-depth' },
 ];
 /** Figure 5's breakdown; rollout_wall_s overlaps generate and env, so it is not stacked. */
 const STEP_TIMES = ['time/generate_s', 'time/env_s', 'time/reward_s', 'time/train_s', 'time/sync_s'];

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dag } from '../../runtime/engine/dag.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
+import { collectReport } from '../../runtime/report/report.ts';
 import { Ledger } from '../../storage/ledger.ts';
 import { loadModel } from '../../operators/load-model.ts';
 import { makeTasks } from '../../operators/make-tasks.ts';
@@ -52,6 +53,11 @@ describe('train-rl sync and async in a DAG', () => {
       } finally {
         await ledger.close();
       }
+      // The report draws each role's idle time and the queue depths of the async run, one mark per metric row.
+      const rl = (await collectReport({ storeDir, dag: d })).sections.find((x) => x.id === 'rl')!;
+      const chart = (id: string) => rl.charts.find((c) => c.id === id);
+      for (const node of ['sync', 'async']) expect(chart(`rl-${node}-idle`)?.rows.length, `${node} idle`).toBe(4);
+      expect(chart('rl-async-queues')?.rows.length).toBeGreaterThanOrEqual(4);
     } finally {
       await Promise.all(servers.map((s) => s.close()));
       rmSync(storeDir, { recursive: true, force: true });
