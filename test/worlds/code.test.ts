@@ -1,30 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
-import type { ChatPolicy } from '../../runtime/agent/policy.ts';
-import { runEpisode } from '../../runtime/agent/loop.ts';
-import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
+import { scriptedTeacher } from '../../runtime/agent/scripted.ts';
 import { CODE_PATHS, execPlan } from '../../runtime/agent/code-teacher.ts';
 import { generateTasks, openWorld } from '../../runtime/worlds/index.ts';
+import { sayCalls, worldEpisode } from './helpers.ts';
+import { fixedTeacher } from '../synth/helpers.ts';
+
 import { verifyTrajectory, verifyTrajectoryAsync } from '../../runtime/worlds/verify.ts';
 import { GENERATED_TASK_COUNT } from '../../runtime/worlds/code/generator.ts';
 import { generatedSpec, mbppSpec, mbppSplit, mbppTrainingRows, specOf } from '../../runtime/worlds/code/spec.ts';
 import { TOOL_LIMITS, VERIFY_LIMITS } from '../../runtime/worlds/code/exec.ts';
 import { runSandboxed } from '../../runtime/sandbox/sandbox.ts';
 import { loadHumanEval, loadMbpp } from '../../runtime/eval/code/tasks.ts';
-
-const say = (content: string, calls: Array<[string, Record<string, unknown>]> = []): Message => ({
-  role: 'assistant', content, tool_call_id: null, name: null,
-  tool_calls: calls.map(([name, args], i) => ({ id: `c${i}`, name, arguments: args, raw: JSON.stringify(args) })),
-});
-/** A teacher that plays fixed messages (how a bad program reaches the world). */
-const fixed = (script: Message[]): ChatPolicy => ({
-  name: 'fixed',
-  async respond(req) { return script[Math.min(req.messages.filter((m) => m.role === 'assistant').length, script.length - 1)]; },
-});
-const episode = (task: Task, teacher: ChatPolicy, seed = 0) =>
-  runEpisode({ task, world: openWorld(task.world), teacher, user: scriptedUser(task), seed, trajectoryId: `${task.id}:s${seed}` });
 
 let tasks: Task[];
 beforeAll(async () => { tasks = await generateTasks('code', { seed: 3, n: 40 }); });
@@ -93,7 +81,7 @@ describe('code world: tasks', () => {
 describe('code world: episodes', () => {
   it('the scripted teacher takes a different valid path per sample; each passes, the labelled noise fails with a reason', async () => {
     const task = tasks.find((t) => t.tags.includes('kind:generated'))!;
-    const trajs = await Promise.all(CODE_PATHS.map((_, seed) => episode(task, scriptedTeacher(task, seed), seed)));
+    const trajs = await Promise.all(CODE_PATHS.map((_, seed) => worldEpisode(task, scriptedTeacher(task, seed), seed)));
     expect(new Set(trajs.map((t) => t.teacher))).toEqual(new Set(CODE_PATHS.map((p) => `scripted/${p}`)));
     const verdicts = await Promise.all(trajs.map((t) => verifyTrajectoryAsync(t, task)));
     expect(verdicts.map((v) => v.reasons)).toEqual(trajs.map(() => []));
@@ -105,7 +93,7 @@ describe('code world: episodes', () => {
     expect(results[1].passed).toBe(results[1].total);
     // noise: a wrong final answer fails with the hidden-test count
     const seed = Array.from({ length: 50 }, (_, i) => i).find((s) => execPlan(task, s, 1).noise === 'no_test_wrong')!;
-    const noisy = await episode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
+    const noisy = await worldEpisode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
     const v = await verifyTrajectoryAsync(noisy, task);
     expect(noisy.teacher).toBe('scripted+no_test_wrong');
     expect(v.pass).toBe(false);
@@ -116,7 +104,7 @@ describe('code world: episodes', () => {
 
   it('an MBPP training task with test imports passes through the same loop', async () => {
     const task = tasks.find((t) => t.tags.includes('kind:mbpp'))!;
-    const traj = await episode(task, scriptedTeacher(task, 0), 0);
+    const traj = await worldEpisode(task, scriptedTeacher(task, 0), 0);
     expect((await verifyTrajectoryAsync(traj, task)).reasons).toEqual([]);
   }, 30_000);
 });
@@ -143,7 +131,7 @@ describe('code world: bad input is a failed episode with a reason, never a crash
 
   it.each(BAD)('%s', async (_name, program, reason) => {
     const task = tasks.find((t) => t.tags.includes('kind:generated'))!;
-    const traj = await episode(task, fixed([say('', [['run_tests', { code: program }]]), say(`\`\`\`python\n${program}\`\`\``)]));
+    const traj = await worldEpisode(task, fixedTeacher([sayCalls('', [['run_tests', { code: program }]]), sayCalls(`\`\`\`python\n${program}\`\`\``)]));
     expect(traj.finish_reason).toBe('answered');
     expect(traj.errors).toEqual([]);
     const result = JSON.parse(traj.messages.find((m) => m.role === "tool")!.content);

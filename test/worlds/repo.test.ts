@@ -5,27 +5,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Message } from '../../schemas/message.ts';
 import type { Task } from '../../schemas/task.ts';
-import type { ChatPolicy } from '../../runtime/agent/policy.ts';
-import { runEpisode } from '../../runtime/agent/loop.ts';
-import { scriptedTeacher, scriptedUser } from '../../runtime/agent/scripted.ts';
+import { scriptedTeacher } from '../../runtime/agent/scripted.ts';
 import { execPlan, REPO_PATHS } from '../../runtime/agent/code-teacher.ts';
 import { generateTasks, openWorld } from '../../runtime/worlds/index.ts';
+import { sayCalls, worldEpisode } from './helpers.ts';
+import { fixedTeacher } from '../synth/helpers.ts';
+
 import { verifyTrajectoryAsync } from '../../runtime/worlds/verify.ts';
 import { checkRepos, draftRepo } from '../../runtime/worlds/repo/generate.ts';
 import { repoSpecOf } from '../../runtime/worlds/repo/index.ts';
 import { BUG_KINDS } from '../../runtime/worlds/repo/units.ts';
 import { TOOL_LIMITS, VERIFY_LIMITS } from '../../runtime/worlds/code/exec.ts';
 
-const say = (content: string, calls: Array<[string, Record<string, unknown>]> = []): Message => ({
-  role: 'assistant', content, tool_call_id: null, name: null,
-  tool_calls: calls.map(([name, args], i) => ({ id: `c${i}`, name, arguments: args, raw: JSON.stringify(args) })),
-});
-const fixed = (script: Message[]): ChatPolicy => ({
-  name: 'fixed',
-  async respond(req) { return script[Math.min(req.messages.filter((m) => m.role === 'assistant').length, script.length - 1)]; },
-});
-const episode = (task: Task, teacher: ChatPolicy, seed = 0) =>
-  runEpisode({ task, world: openWorld(task.world), teacher, user: scriptedUser(task), seed, trajectoryId: `${task.id}:s${seed}` });
 const toolResults = (msgs: Message[]) => msgs.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content));
 
 let tasks: Task[];
@@ -106,7 +97,7 @@ describe('repo world: episodes', () => {
   it('the teacher\'s four solution paths each pass with a unified-diff patch that `patch -p1` applies; labelled noise fails', async () => {
     const task = tasks.find((t) => t.tags.some((x) => x === 'bug:missing_case' || x === 'bug:missing_return')) ?? tasks[1];
     const spec = repoSpecOf(task);
-    const trajs = await Promise.all(REPO_PATHS.map((_, seed) => episode(task, scriptedTeacher(task, seed), seed)));
+    const trajs = await Promise.all(REPO_PATHS.map((_, seed) => worldEpisode(task, scriptedTeacher(task, seed), seed)));
     expect(trajs.map((t) => t.teacher)).toEqual(REPO_PATHS.map((p) => `scripted/${p}`));
     const verdicts = await Promise.all(trajs.map((t) => verifyTrajectoryAsync(t, task)));
     expect(verdicts.map((v) => v.reasons)).toEqual(trajs.map(() => []));
@@ -132,7 +123,7 @@ describe('repo world: episodes', () => {
     }
     for (const noise of ['submit_unfixed', 'wrong_fix'] as const) {
       const seed = Array.from({ length: 80 }, (_, i) => i).find((s) => execPlan(task, s, 1).noise === noise)!;
-      const t = await episode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
+      const t = await worldEpisode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
       const v = await verifyTrajectoryAsync(t, task);
       expect(t.teacher).toBe(`scripted+${noise}`);
       expect(v.pass).toBe(false);
@@ -144,16 +135,16 @@ describe('repo world: episodes', () => {
     const held = await generateTasks('repo', { seed: 5, n: 1, split: 'heldout' });
     const task = held[0];
     expect(task.tags).toContain('kind:quixbugs');
-    const good = await episode(task, scriptedTeacher(task, 0), 0);
+    const good = await worldEpisode(task, scriptedTeacher(task, 0), 0);
     expect((await verifyTrajectoryAsync(good, task)).reasons).toEqual([]);
     const seed = Array.from({ length: 80 }, (_, i) => i).find((s) => execPlan(task, s, 1).noise === 'submit_unfixed')!;
-    const bad = await episode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
+    const bad = await worldEpisode(task, scriptedTeacher(task, seed, { rate: 1 }), seed);
     expect((await verifyTrajectoryAsync(bad, task)).pass).toBe(false);
   }, 30_000);
 
   it('the verdict replays the edits itself: a forged patch field changes nothing', async () => {
     const task = tasks[2];
-    const t = await episode(task, fixed([say('', [['submit', {}]]), say('Fixed it.')]));
+    const t = await worldEpisode(task, fixedTeacher([sayCalls('', [['submit', {}]]), sayCalls('Fixed it.')]));
     const forged = { ...t, patch: unifiedFix(task) };
     const v = await verifyTrajectoryAsync(forged, task);
     expect(v.pass).toBe(false);
@@ -188,8 +179,8 @@ describe('repo world: bad input is a failed episode with a reason, never a crash
     const task = tasks[3];
     const spec = repoSpecOf(task);
     const head = spec.files[spec.fix.path].split('\n')[0];
-    const traj = await episode(task, fixed([
-      say('', [['edit', { path: spec.fix.path, old: head, new: `${program}${head}` }]]), say('', [['run_tests', {}]]), say('', [['submit', {}]]), say('Done.'),
+    const traj = await worldEpisode(task, fixedTeacher([
+      sayCalls('', [['edit', { path: spec.fix.path, old: head, new: `${program}${head}` }]]), sayCalls('', [['run_tests', {}]]), sayCalls('', [['submit', {}]]), sayCalls('Done.'),
     ]));
     expect(traj.finish_reason).toBe('answered');
     expect(traj.errors).toEqual([]);
