@@ -9,12 +9,23 @@ import type { ArtifactSpec, InputSpec, Operator } from '../runtime/engine/operat
 import type { TrainRlParams } from '../operators/train-rl.ts';
 import type { initModel } from '../operators/init-model.ts';
 import type { trainSft } from '../operators/train-sft.ts';
+import type { ResolveModelParams } from '../operators/resolve-model.ts';
 import type { merge } from '../operators/merge.ts';
 import type { filter } from '../operators/filter.ts';
 import type { evaluate } from '../operators/evaluate.ts';
 
+/**
+ * The model the recipe starts from: 'init' trains a tokenizer on the curated corpus and initialises a tiny Qwen3 (the
+ * CPU default, KLEAR.model); 'hub' (repo + revision), 'path' (a local HF dir) and 'gguf' (a file) resolve an existing
+ * model through resolve-model, checked before any node runs.
+ */
+export type BaseModel = { kind: 'init' } | z.input<typeof ResolveModelParams>['base'];
+
 export interface KlearConfig {
   seed: number;
+  base: BaseModel;
+  /** Jinja source replacing a resolved base model's own chat template (e.g. one whose template drops tools). */
+  chatTemplate?: string;
   worlds: string[];
   trainTasks: number;
   heldoutTasks: number;
@@ -37,12 +48,14 @@ export interface KlearConfig {
    * hashes the instruction). Measured on three seeds in the README.
    */
   rlPool: 'sft' | 'fresh';
-  /** train-rl params that replace KLEAR.rl for every RL run (lr, group_size, temperature, …). */
+  /** train-sft params that replace KLEAR.sft (lr, lora, batch sizes, …). */
+  sft?: Partial<z.input<typeof trainSft.params>>;
+  /** train-rl params that replace KLEAR.rl for every RL run (lr, lora, group_size, temperature, …). */
   rl?: Partial<z.input<typeof TrainRlParams>>;
 }
 
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
+  seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
   experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512, device: 'auto',
   rlPool: 'sft',
 };

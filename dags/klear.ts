@@ -13,6 +13,7 @@ import { synthesize } from '../operators/synthesize.ts';
 import { verify } from '../operators/verify.ts';
 import { filter } from '../operators/filter.ts';
 import { initModel } from '../operators/init-model.ts';
+import { resolveModel } from '../operators/resolve-model.ts';
 import { buildSftShards } from '../operators/build-sft-shards.ts';
 import { trainSft } from '../operators/train-sft.ts';
 import { exportOnnx } from '../operators/export-onnx.ts';
@@ -34,9 +35,11 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     : node('rl_tasks', makeTasks, { ...taskParams, seed: c.seed + KLEAR.freshSeedOffset, n: c.trainTasks, split: 'train' });
   const raw = node('synth', synthesize, KLEAR.synth, { tasks });
   const curated = node('filter', filter, KLEAR.filter, { trajectories: raw, verdicts: node('verify', verify, {}, { trajectories: raw, tasks }) });
-  const base = node('base', initModel, { ...KLEAR.model, pretokenizer: c.pretokenizer }, { corpus: curated });
+  if (c.base.kind === 'init' && c.chatTemplate) throw new Error(`klear: chatTemplate is for a resolved base model; the 'init' base always uses the pipeline's CHAT_TEMPLATE (drop chatTemplate or set base)`);
+  const base = c.base.kind === 'init' ? node('base', initModel, { ...KLEAR.model, pretokenizer: c.pretokenizer }, { corpus: curated })
+    : node('base', resolveModel, { base: c.base, chat_template: c.chatTemplate ?? null });
   const shards = node('sft_shards', buildSftShards, { max_len: c.maxLen }, { trajectories: curated, model: base });
-  const sft = node('sft', trainSft, { ...KLEAR.sft, max_steps: c.sftSteps, device: c.device }, { shards, model: base });
+  const sft = node('sft', trainSft, { ...KLEAR.sft, max_steps: c.sftSteps, device: c.device, ...c.sft }, { shards, model: base });
   const onnx = (id: string, model: NodeRef<ModelSpec>, version = 0) => node(`${id}_onnx`, exportOnnx, { policy_version: version }, { model });
   const labels = ['base', 'sft'], models = [onnx('base', base), onnx('sft', sft)];
   const rlSteps = c.rl?.steps ?? c.rlSteps;
