@@ -166,7 +166,9 @@ export class Store {
     writeFileAtomic(this.indexPath, keep.map((k) => (sameAs.has(k) ? `${k} ${sameAs.get(k)}\n` : `${k}\n`)).join(''));
   }
   artifactDir(key: string) { return join(this.dir, 'artifacts', key); }
-  checkpointDir(key: string) { return join(this.dir, 'checkpoints', key); }
+  checkpointDir(key: string) { return Store.checkpointDirOf(this.dir, key); }
+  /** Without opening the store (which creates its folders): for read-only callers such as `status`. */
+  static checkpointDirOf(storeDir: string, key: string) { return join(resolve(storeDir), 'checkpoints', key); }
 
   /** A fresh scratch dir tagged with our pid so a later run can tell whose garbage it is. */
   tempDir(label = 'tmp'): string {

@@ -11,7 +11,7 @@ import type { Store } from '../../storage/store.ts';
 export const RETRY_MARK = 'retry-next-run.txt';
 
 /** The reason a committed key runs again, or null. */
-export function retryPending(store: Store, key: string): string | null {
+export function retryPending(store: Pick<Store, 'checkpointDir'>, key: string): string | null {
   const f = join(store.checkpointDir(key), RETRY_MARK);
   return existsSync(f) ? readFileSync(f, 'utf8') : null;
 }

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { validateDag, DagValidationError, type Dag } from './dag.ts';
+import { inputIds, validateDag, DagValidationError, type Dag } from './dag.ts';
 import { computeKeys, explainChange } from './keys.ts';
 import type { KeyParts } from './fingerprint.ts';
 import { Ledger } from '../../storage/ledger.ts';
-import { assertLedgerAt, LEDGER_FIX, LedgerLost, readCommittedIndex } from '../../storage/store.ts';
+import { assertLedgerAt, LEDGER_FIX, LedgerLost, readCommittedIndex, Store } from '../../storage/store.ts';
 import { damageMessage, quickCheck } from '../../storage/integrity.ts';
+import { retryPending } from './retry.ts';
 
 export interface NodeStatusReport { node: string; op: string; key: string; state: 'fresh' | 'stale' | 'missing' | 'damaged'; why: string[] }
 
@@ -28,6 +29,10 @@ export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusRep
     const latest = await ledger.latestByNode(d.name);
     const out: NodeStatusReport[] = [];
     const state = new Map<string, NodeStatusReport['state']>();
+    // Nodes the next run executes although their key is committed: those that asked to run again
+    // (ctx.retryNextRun) and everything downstream of them, as the scheduler does.
+    const again = new Set<string>();
+    const checkpoints = { checkpointDir: (key: string) => Store.checkpointDirOf(storeDir, key) };
     for (const k of keys.values()) {
       const a = committed.get(k.key);
       const base = { node: k.node.id, op: k.node.op.name, key: k.key };
@@ -35,6 +40,15 @@ export async function dagStatus(d: Dag, storeDir: string): Promise<NodeStatusRep
       if (a && damaged) {
         state.set(k.node.id, 'damaged');
         out.push({ ...base, state: 'damaged', why: [damageMessage(a, damaged)] });
+        continue;
+      }
+      const rerunning = inputIds(k.node).filter((i) => again.has(i));
+      const reason = a ? retryPending(checkpoints, k.key) : null;
+      if (a && existsSync(join(storeDir, a.path)) && (reason !== null || rerunning.length)) {
+        again.add(k.node.id);
+        state.set(k.node.id, 'stale');
+        out.push({ ...base, state: 'stale', why: reason !== null ? [`asked to run again: ${reason}`]
+          : [`upstream ${rerunning.map((i) => `'${i}'`).join(', ')} runs again`] });
         continue;
       }
       if (a && existsSync(join(storeDir, a.path))) {

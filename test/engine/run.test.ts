@@ -6,6 +6,7 @@ import { dag } from '../../runtime/engine/dag.ts';
 import { runDag, UsageError } from '../../runtime/engine/scheduler.ts';
 import { dagStatus } from '../../runtime/engine/status.ts';
 import { gc } from '../../runtime/engine/gc.ts';
+import { markRetry } from '../../runtime/engine/retry.ts';
 import { badRows, calls, double, failing, numbers, tempStore, total } from './fixtures.ts';
 
 let store: ReturnType<typeof tempStore>;
@@ -100,6 +101,22 @@ export const tripled = operator({ name: 'test-tripled', version: 1, params: z.ob
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('status marks a node that asked to run again, and its consumers, stale — the nodes the next run executes', async () => {
+    const first = await runDag(chain(), { storeDir: store.dir });
+    const dKey = first.nodes.get('d')!.key;
+    mkdirSync(join(store.dir, 'checkpoints', dKey), { recursive: true });
+    markRetry(join(store.dir, 'checkpoints', dKey), '2 of 5 rows failed on a flaky endpoint');
+    const st = await dagStatus(chain(), store.dir);
+    expect(st.map((s) => [s.node, s.state, s.why])).toEqual([
+      ['a', 'fresh', []],
+      ['d', 'stale', ['asked to run again: 2 of 5 rows failed on a flaky endpoint']],
+      ['t', 'stale', ["upstream 'd' runs again"]],
+    ]);
+    // what status calls stale is exactly what the next run executes
+    expect(statuses(await runDag(chain(), { storeDir: store.dir }))).toEqual({ a: 'cached', d: 'committed', t: 'committed' });
+    expect((await dagStatus(chain(), store.dir)).map((s) => s.state)).toEqual(['fresh', 'fresh', 'fresh']);
   });
 
   it('status names the changed param and the stale upstream', async () => {
