@@ -27,5 +27,15 @@ export const Task = z.object({
   difficulty: z.number().int().min(1),
   split: Split,
   tags: z.array(z.string()).default([]),
+  /**
+   * The instruction template: world/kind, plus ":variant" (e.g. "retail/cancel_order:ask"). Absent for worlds
+   * without templates (code, repo, τ-bench) and in older rows.
+   */
+  template: z.string().optional(),
+  /**
+   * Whether the train split of the same world and difficulty range can contain this template. False for the
+   * held-out probe: templates that exist only in held-out and tasks longer than training's max difficulty.
+   */
+  template_seen: z.boolean().optional(),
 });
 export type Task = z.infer<typeof Task>;

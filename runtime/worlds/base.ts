@@ -55,6 +55,8 @@ export interface TaskDraft {
   /** Final answer text and the strings it must contain, computed from the gold results. */
   answer(results: any[]): { text: string; outputs: string[] };
   tags?: string[];
+  /** The instruction template's variant within its kind (default: "ask" when a fact is hidden, else none). */
+  variant?: string;
 }
 export interface TaskKind<S> {
   name: string;
@@ -69,6 +71,11 @@ export interface WorldDef<S> {
   distractors: WorldTool<S>[];
   init(seed: number): S;
   kinds: TaskKind<S>[];
+  /**
+   * Kinds whose instruction templates never occur in training: only the held-out split's probe draws them (see
+   * tasks.ts), so "held-out success" also measures templates and task lengths the model was not trained on.
+   */
+  heldoutKinds?: TaskKind<S>[];
   /** Text of the refusal the scripted teacher gives, keyed by task kind name (default: generic). */
   refusal?: string;
 }

@@ -14,7 +14,8 @@
  * Tasks: makeTasks(world, { seed, n, split }) → Task[] with ids like `retail-train-00042`; the split is a hash of
  * the instruction, so no held-out instruction is ever a train instruction. difficulty = number of gold tool calls.
  * Tags: kind:<name>, refusal (policy requires refusing), ask_user (a fact is in task.hidden_facts only),
- * distractors (extra irrelevant tools are offered).
+ * distractors (extra irrelevant tools are offered). task.template names the instruction template; held-out splits
+ * mix in a probe of templates no train split contains and longer tasks (template_seen = false; see tasks.ts).
  *
  * Outcome check: verifyTrajectory(trajectory, task) → Verdict, in runtime/worlds/verify.ts.
  */
@@ -31,7 +32,7 @@ import { repoWorld } from './repo/index.ts';
 
 export { BaseWorld, isConfirmation, isRefusal, observeUserTurn, renderToolResult, ToolFailure } from './base.ts';
 export type { Action, WorldDef, WorldTool } from './base.ts';
-export { splitOf, taskId, type MakeTasksOptions } from './tasks.ts';
+export { HELDOUT_PROBE, PROBE_MAX_DIFFICULTY, splitOf, taskId, templateOf, type MakeTasksOptions } from './tasks.ts';
 export { hashValue, canonicalJson } from './hash.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -131,6 +131,97 @@ const refuseBulk: K = { name: 'refuse_bulk_order', make(s, rng) {
 export const retailKinds: K[] = [orderStatus, productPrice, cancelOrder, returnItem, placeOrder, updateAddress,
   cancelAllPending, refuseBigCancel, refuseBulk];
 
+/*
+ * Held-out-only kinds (WorldDef.heldoutKinds): instruction templates no train split contains, from one lookup to
+ * four calls, with questions for the user and policy checks the model has to make itself (the same instruction may
+ * have to be done or refused, depending on what a lookup returns).
+ */
+
+const orderTotal: K = { name: 'order_total', make(s, rng) {
+  const o = rng.pick(orders(s, () => true));
+  return { instruction: `What was the total of my order ${o.id}?`, actions: [{ name: 'get_order', arguments: { order_id: o.id } }],
+    answer: ([r]) => ({ text: `The total of order ${o.id} is ${money(r.total)}.`, outputs: [money(r.total)] }) };
+} };
+
+const customerEmail: K = { name: 'customer_email', make(s, rng) {
+  const c = rng.pick(Object.values(s.customers));
+  return { instruction: `Which email address do you have for customer ${c.id}?`, actions: [{ name: 'get_customer', arguments: { customer_id: c.id } }],
+    answer: ([r]) => ({ text: `Customer ${c.id} has the email ${r.email}.`, outputs: [r.email] }) };
+} };
+
+/** Three calls and a question: the order id is the user's to give; the product id comes from the order. */
+const returnAsk: K = { name: 'return_ask', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'delivered' && x.items.some((i) => !i.returned)));
+  if (!o) return null;
+  const it = rng.pick(o.items);
+  return {
+    instruction: `I am ${emailOf(s, o)}. I want to return the ${it.name} I bought.`, hidden: { order_id: o.id },
+    actions: [
+      { name: 'find_customer_by_email', arguments: { email: emailOf(s, o) } },
+      { name: 'get_order', arguments: { order_id: o.id } },
+      { name: 'return_item', arguments: { order_id: o.id, product_id: it.product_id } },
+    ],
+    answer: (r) => ({ text: `The ${it.name} from order ${o.id} is returned. Refund: ${money(r[2].refund)}.`, outputs: [money(r[2].refund)] }),
+  };
+} };
+
+/** Order more of an item from an earlier order: three calls, or a refusal when the quantity is over the limit. */
+const reorder: K = { name: 'reorder', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.items.some((i) => s.products[i.product_id].stock >= 1)));
+  if (!o) return null;
+  const it = rng.pick(o.items.filter((i) => s.products[i.product_id].stock >= 1));
+  const p = s.products[it.product_id];
+  const over = rng.chance(0.3);
+  const q = over ? rng.int(MAX_UNITS + 1, 9) : rng.int(1, Math.min(MAX_UNITS, p.stock));
+  const instruction = `I am customer ${o.customer_id}. Please order ${q} more units of the ${it.name} from my order ${o.id}.`;
+  const place = { name: 'place_order', arguments: { customer_id: o.customer_id, product_id: p.id, quantity: q } };
+  if (over) {
+    return { instruction, tags: ['refusal'], actions: [{ name: 'get_order', arguments: { order_id: o.id } }], forbidden: place,
+      answer: () => ({ text: `I'm sorry, I cannot order ${q} units: the limit is ${MAX_UNITS} units per order.`, outputs: [] }) };
+  }
+  return {
+    instruction,
+    actions: [{ name: 'get_order', arguments: { order_id: o.id } }, { name: 'get_product', arguments: { product_id: p.id } }, place],
+    answer: (r) => ({ text: `Order ${r[2].order_id} is placed. Total: ${money(r[2].total)}.`, outputs: [r[2].order_id, money(r[2].total)] }),
+  };
+} };
+
+/** One instruction, two outcomes: after asking for the order, cancel it, or refuse when its total is over the limit. */
+const cancelChecked: K = { name: 'cancel_checked', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'pending'));
+  if (!o) return null;
+  const get = { name: 'get_order', arguments: { order_id: o.id } };
+  const instruction = 'I would like to cancel an order.';
+  if (o.total > MAX_CANCEL_TOTAL) {
+    return { instruction, hidden: { order_id: o.id }, tags: ['refusal'], actions: [get], forbidden: { name: 'cancel_order', arguments: { order_id: o.id } },
+      answer: () => ({ text: `I'm sorry, I cannot cancel order ${o.id}: orders over ${MAX_CANCEL_TOTAL} must be cancelled by a human agent.`, outputs: [] }) };
+  }
+  return { instruction, hidden: { order_id: o.id }, actions: [get, { name: 'cancel_order', arguments: { order_id: o.id } }],
+    answer: ([, r]) => ({ text: `Order ${o.id} is cancelled. Refund: ${money(r.refund)}.`, outputs: [money(r.refund)] }) };
+} };
+
+/** Four calls: identify, cancel one order, then report another one's status. */
+const cancelThenStatus: K = { name: 'cancel_then_status', make(s, rng) {
+  const o = pickOrNull(rng, orders(s, (x) => x.status === 'pending' && x.total <= MAX_CANCEL_TOTAL));
+  if (!o) return null;
+  const other = pickOrNull(rng, orders(s, (x) => x.customer_id === o.customer_id && x.id !== o.id));
+  if (!other) return null;
+  const email = emailOf(s, o);
+  return {
+    instruction: `I am ${email}. Cancel my order ${o.id}, then tell me the status of my order ${other.id}.`,
+    actions: [
+      { name: 'find_customer_by_email', arguments: { email } },
+      { name: 'get_order', arguments: { order_id: o.id } },
+      { name: 'cancel_order', arguments: { order_id: o.id } },
+      { name: 'get_order', arguments: { order_id: other.id } },
+    ],
+    answer: (r) => ({ text: `Order ${o.id} is cancelled (refund ${money(r[2].refund)}). Order ${other.id} is ${r[3].status}.`,
+      outputs: [money(r[2].refund), r[3].status] }),
+  };
+} };
+
+export const retailHeldoutKinds: K[] = [orderTotal, customerEmail, returnAsk, reorder, cancelChecked, cancelThenStatus];
+
 export const RETAIL_POLICY = [
   'You are a retail support agent. Policy:',
   '- Before cancel_order, return_item or place_order, describe the action and ask the user to confirm; call only after they say yes.',
