@@ -19,7 +19,7 @@ const BATCH = 50;
  */
 export const evalBfcl = operator({
   name: 'eval-bfcl',
-  version: 2,
+  version: 3, // 3: agent 'model' runs with the model's own context (max_context), engine params, tool_call_format
   params: AgentParams.extend({
     categories: z.array(z.enum(BFCL_CATEGORIES)).default([...BFCL_CATEGORIES]),
     /** First N entries per category (deterministic subset); all when absent. */

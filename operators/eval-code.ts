@@ -27,7 +27,7 @@ const INSTRUCTION: Record<CodeTask['benchmark'], string> = {
  */
 export const evalCode = operator({
   name: 'eval-code',
-  version: 3,
+  version: 4, // 4: agent 'model' runs with the model's own context (max_context), engine params, tool_call_format
   params: AgentParams.extend({
     benchmark: z.enum(['humaneval', 'mbpp', 'quixbugs']),
     samples: z.number().int().min(1).default(1),

@@ -17,7 +17,7 @@ import { TauTrialRow } from '../runtime/eval/results.ts';
  */
 export const evalTau = operator({
   name: 'eval-tau',
-  version: 2,
+  version: 3, // 3: agent 'model' runs with the model's own context (max_context), engine params, tool_call_format
   params: AgentParams.extend({
     domain: z.enum(['retail', 'airline']).default('retail'),
     split: z.enum(['test', 'train', 'dev']).default('test'),

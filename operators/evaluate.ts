@@ -9,7 +9,7 @@ import { files, many, operator, table } from '../runtime/engine/operator.ts';
 import { Task } from '../schemas/task.ts';
 import { EvalRollout } from '../schemas/eval.ts';
 import { RewardParams } from '../runtime/rewards/mix.ts';
-import { LimitParams, loadPolicy, toLimits } from '../runtime/agent/local.ts';
+import { DEFAULT_ENGINE, describePolicy, EngineParams, LimitParams, loadPolicy, toLimits } from '../runtime/agent/local.ts';
 import { rolloutTasks } from '../runtime/rl/rollouts.ts';
 import { verifyMany } from '../runtime/worlds/verify.ts';
 
@@ -23,14 +23,17 @@ export const EvaluateParams = z.object({
   seed: z.number().int().default(0),
   concurrency: z.number().int().min(1).default(32),
   limits: LimitParams.default(LimitParams.parse({})),
+  engine: EngineParams.default(DEFAULT_ENGINE),
   rewards: RewardParams.default(RewardParams.parse({})),
   /** Jinja source replacing the model's own chat template (a tools-aware one where the model's drops tools). */
   chat_template: z.string().min(1).nullable().default(null),
+  /** How the model writes tool calls (runtime/agent/tool-formats.ts: hermes, llama3-json, mistral); null = the one its chat template renders. */
+  tool_call_format: z.string().min(1).nullable().default(null),
 });
 
 export const evaluate = operator({
   name: 'evaluate',
-  version: 4,
+  version: 5, // 5: context defaults to the model's own (limits.max_context null); engine params
   description: 'held-out rollouts of policies (ONNX exports), each with its model label and verdict',
   params: EvaluateParams,
   inputs: { tasks: table(Task, 'Task'), models: many(files()) },
@@ -46,9 +49,10 @@ export const evaluate = operator({
     ctx.progress.total(tasks.length * p.samples * p.labels.length, 'rollouts');
     for (const [i, m] of inputs.models.entries()) {
       const model = p.labels[i];
-      const policy = await loadPolicy(m.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: ctx.signal, chatTemplate: p.chat_template });
+      const policy = await loadPolicy(m.dir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, engine: p.engine, signal: ctx.signal, chatTemplate: p.chat_template, toolCallFormat: p.tool_call_format });
+      ctx.log(`evaluate ${model}: ${describePolicy(m.dir, policy)}`);
       try {
-        const groups = await rolloutTasks(tasks, { policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: 1 },
+        const groups = await rolloutTasks(tasks, { policy, limits: toLimits(p.limits, policy.maxContext), sampling: { temperature: p.temperature, topP: 1 },
           rewards: p.rewards, groupSize: p.samples, concurrency: p.concurrency, step: -1, seed: p.seed, signal: ctx.signal });
         // the program-running worlds (code, repo) verify in the sandbox, hence async
         const pairs = groups.flatMap((g, t) => g.map((r) => [r, tasks[t]] as [typeof r, typeof tasks[number]]));

@@ -26,7 +26,9 @@ export const TrainRlParams = RlLoopParams.extend({
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 5, // 5: max_staleness (async), rollout_servers, tool_latency, server_timeout_ms; sync default unchanged
+  version: 7, // 7: lora (peft; the engines get merged weights), gradient_checkpointing
+  // 6: rollouts run with the model's own context (limits.max_context null), engine params, tool_call_format
+  // 5: max_staleness (async), rollout_servers, tool_latency, server_timeout_ms; sync default unchanged
   description: 'multi-turn GRPO: rollouts → rewards → advantages → train step → export → reload, resumable',
   params: TrainRlParams.superRefine((p, ctx) => {
     if (p.screen && (p.screen < 2 || p.screen >= p.group_size || !p.dynamic_sampling)) {

@@ -25,7 +25,7 @@ import type { FinishReason, Trajectory, TurnError } from '../../schemas/trajecto
 import type { Rollout, TurnTiming } from '../../schemas/rollout.ts';
 import type { ChatPolicy } from './policy.ts';
 import { ChatTokens, decodeIds, type ChatTokenizer } from './tokenize.ts';
-import { parseAssistant } from './parse.ts';
+import { parseTurn } from './tool-formats.ts';
 import type { GenerateRequest, GenerateResult } from './engines/engine.ts';
 import { isRefusal, observeUserTurn, renderToolResult } from '../worlds/base.ts';
 import type { World } from '../worlds/world.ts';
@@ -456,7 +456,7 @@ export class TokenTurns implements TurnSource {
     // a failed request (e.g. no rollout server answered) has no tokens to decode
     if (g.finish === 'error' && !g.tokens.length) { ctx.error(turn, 'engine_error', g.error ?? 'engine error'); return 'error'; }
     this.policyVersion = this.policyVersion < 0 ? g.policyVersion : Math.min(this.policyVersion, g.policyVersion);
-    const parsed = parseAssistant(decodeIds(this.d.ct, g.tokens), `call_${turn}_`);
+    const parsed = parseTurn(this.d.ct, decodeIds(this.d.ct, g.tokens), `call_${turn}_`);
     for (const e of parsed.errors) ctx.error(turn, `parse_${e.kind}`, e.message);
     const message = msg('assistant', parsed.content, { tool_calls: parsed.tool_calls });
     const before = this.tokens.ids.length;

@@ -1,8 +1,10 @@
 /*
  * Model output (the text of one assistant turn) → content + tool calls, never throwing: a malformed call becomes a
  * ToolCall with `arguments: null` and `raw` holding what the model wrote, plus a ParseError the rollout loop can
- * feed back to the model. Inverse of the assistant branch of CHAT_TEMPLATE: parse(render(m)) == m for any
- * well-formed message (tested).
+ * feed back to the model. parseAssistant reads Qwen/Hermes `<tool_call>` blocks, the inverse of the assistant branch
+ * of CHAT_TEMPLATE: parse(render(m)) == m for any well-formed message (tested). Other model families write calls
+ * differently: tool-formats.ts is the registry the loop, `serve` and evaluation parse through; its formats share
+ * parseCallBody.
  */
 import type { Message, ToolCall } from '../../schemas/message.ts';
 import { isObj, parsePyJson, type Py } from '../worlds/tau/pyvalue.ts';
@@ -24,9 +26,12 @@ const OPEN = '<tool_call>';
 const CLOSE = '</tool_call>';
 const END_MARKERS = ['<|im_end|>', '<|endoftext|>'];
 
-/** Parses an assistant turn. `idPrefix` names calls `${idPrefix}${i}` (ids must be unique within a trajectory). */
-export function parseAssistant(text: string, idPrefix = 'call_'): ParsedTurn {
-  const body = stripEndMarker(text);
+/**
+ * Parses an assistant turn written in Qwen/Hermes `<tool_call>` blocks. `idPrefix` names calls `${idPrefix}${i}`
+ * (ids must be unique within a trajectory); `endMarkers`: end-of-turn texts cut off with what follows them.
+ */
+export function parseAssistant(text: string, idPrefix = 'call_', endMarkers: readonly string[] = END_MARKERS): ParsedTurn {
+  const body = stripEndMarkers(text, endMarkers);
   const errors: ParseError[] = [];
   const tool_calls: ToolCall[] = [];
   const first = body.indexOf(OPEN);
@@ -44,7 +49,7 @@ export function parseAssistant(text: string, idPrefix = 'call_'): ParsedTurn {
       break;
     }
     const raw = trimNewlines(body.slice(start, end));
-    tool_calls.push(parseCall(raw, `${idPrefix}${index}`, index, errors));
+    tool_calls.push(parseCallBody(raw, `${idPrefix}${index}`, index, errors));
     pos = body.indexOf(OPEN, end + CLOSE.length);
     const between = body.slice(end + CLOSE.length, pos < 0 ? body.length : pos);
     if (between.trim()) {
@@ -60,7 +65,11 @@ export function toAssistantMessage(parsed: ParsedTurn): Message {
   return { role: 'assistant', content: parsed.content, tool_calls: parsed.tool_calls, tool_call_id: null, name: null };
 }
 
-function parseCall(raw: string, id: string, index: number, errors: ParseError[]): ToolCall {
+/**
+ * One call body `{"name": …, "arguments" | "parameters": {…}}` (the JSON text the model wrote) → a ToolCall; what is
+ * wrong with it is pushed to `errors` and the call keeps `raw` with `arguments: null`.
+ */
+export function parseCallBody(raw: string, id: string, index: number, errors: ParseError[]): ToolCall {
   const bad = (kind: ParseError['kind'], message: string): ToolCall => {
     errors.push({ call: index, kind, message: `tool call ${index}: ${message}` });
     return { id, name: guessName(raw), arguments: null, raw };
@@ -98,12 +107,13 @@ function nestedDeeperThan(v: unknown, limit: number): boolean {
 }
 
 /** Best-effort tool name from malformed JSON, so errors can say which tool the model meant. */
-function guessName(raw: string): string {
+export function guessName(raw: string): string {
   return /"name"\s*:\s*"([^"\\]*)"/.exec(raw)?.[1] ?? '';
 }
 
-function stripEndMarker(text: string): string {
-  for (const m of END_MARKERS) {
+/** The text before the first end-of-turn marker. */
+export function stripEndMarkers(text: string, markers: readonly string[] = END_MARKERS): string {
+  for (const m of markers) {
     const at = text.indexOf(m);
     if (at >= 0) text = text.slice(0, at);
   }

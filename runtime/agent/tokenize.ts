@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import type { Message, MessageInput } from '../../schemas/message.ts';
 import type { ToolSpec } from '../../schemas/tool.ts';
 import { CHAT_TEMPLATE, EOS_TOKEN } from './chat-template.ts';
+import { resolveToolCallFormat } from './tool-formats.ts';
 
 export interface ChatTokenizer {
   tokenizer: Tokenizer;
@@ -47,6 +48,8 @@ export interface ChatTokenizer {
   templateVars: Record<string, string>;
   /** The assistant's end-of-turn token (tokenizer_config eos_token, default <|im_end|>). */
   endOfTurnId: number;
+  /** How the model writes tool calls: a format of tool-formats.ts, given or detected from the template. */
+  toolCallFormat: string;
   specialTokens: string[];
   /** Where it was loaded from, for error messages. */
   source: string;
@@ -143,7 +146,7 @@ const tokenString = (v: unknown): string | undefined =>
  * project's CHAT_TEMPLATE) from a model or tokenizer dir. Unless `requireTools` is false, a template that does not
  * render tools, tool calls and tool results is refused (see `checkToolsRendered`).
  */
-export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; requireTools?: boolean } = {}): ChatTokenizer {
+export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; requireTools?: boolean; toolCallFormat?: string | null } = {}): ChatTokenizer {
   const tjPath = join(dir, 'tokenizer.json');
   if (!existsSync(tjPath)) throw new Error(`loadChatTokenizer: no tokenizer.json in ${dir}`);
   const tokenizerJson = JSON.parse(readFileSync(tjPath, 'utf8')) as { added_tokens?: { content: string; special: boolean }[] };
@@ -152,6 +155,7 @@ export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; re
   const own = opts.chatTemplate === undefined ? findChatTemplate(dir) : null;
   const templateSource = opts.chatTemplate ?? own?.source ?? CHAT_TEMPLATE;
   const templateOrigin: TemplateOrigin = opts.chatTemplate !== undefined ? 'override' : own?.origin ?? 'project default';
+  const toolCallFormat = resolveToolCallFormat(opts.toolCallFormat, templateSource, `tool_call_format for ${dir}`);
   const tokenizer = new Tokenizer(tokenizerJson, config);
   const eos = tokenString(config.eos_token) ?? EOS_TOKEN;
   const endOfTurnId = tokenizer.token_to_id(eos);
@@ -170,6 +174,7 @@ export function loadChatTokenizer(dir: string, opts: { chatTemplate?: string; re
   }
   const ct: ChatTokenizer = {
     tokenizer, template, templateSource, templateOrigin, templateVars, endOfTurnId, specialTokens, source: dir, cache: new Map(),
+    toolCallFormat,
   };
   if (opts.requireTools !== false) checkToolsRendered(ct);
   return ct;

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openAIChatPolicy } from '../agent/engines/openai-chat.ts';
 import { localModelPolicy } from '../agent/local-policy.ts';
+import { DEFAULT_ENGINE, EngineParams } from '../agent/local.ts';
 
 /*
  * Which ChatPolicy a benchmark evaluates. `endpoint`: an OpenAI-compatible server (base_url/model params, or
@@ -18,6 +19,12 @@ export const AgentParams = z.object({
   model: z.string().optional(),
   temperature: z.number().min(0).optional(),
   max_tokens: z.number().int().min(1).optional(),
+  /** agent 'model': prompt + generation tokens; null = the model's own context (its config's max_position_embeddings). */
+  max_context: z.number().int().min(16).nullable().default(null),
+  /** agent 'model': the in-process engine's threads and prefix cache. */
+  engine: EngineParams.default(DEFAULT_ENGINE),
+  /** agent 'model': how the model writes tool calls (runtime/agent/tool-formats.ts: hermes, llama3-json, mistral); null = the one its chat template renders. */
+  tool_call_format: z.string().min(1).nullable().default(null),
   timeout_ms: z.number().int().min(1).default(120_000),
   max_retries: z.number().int().min(0).default(6),
 });
@@ -46,5 +53,5 @@ export async function chooseAgent(p: AgentParams, modelDir: string | undefined, 
   if (!existsSync(join(modelDir, 'model.onnx'))) {
     throw new Error(`${what}: agent 'model' runs an ONNX export (model.onnx + meta.json); ${modelDir} has none — wire an export-onnx node's output, or serve the model behind an OpenAI-compatible server (e.g. \`vllm serve ${modelDir}\`) and use agent: 'endpoint'`);
   }
-  return localModelPolicy(modelDir, { temperature: p.temperature, maxTokens: p.max_tokens });
+  return localModelPolicy(modelDir, { temperature: p.temperature, maxTokens: p.max_tokens, maxContext: p.max_context, engine: p.engine, toolCallFormat: p.tool_call_format });
 }

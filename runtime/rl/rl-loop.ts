@@ -23,7 +23,7 @@ import type { RlSession } from '../node/rl-session.ts';
 import type { RlStepRequest, RlStepResult } from '../node/protocol.ts';
 import { RewardParams } from '../rewards/mix.ts';
 import { groupOptions } from './rollouts.ts';
-import { LimitParams, loadPolicy, toLimits, type Policy } from '../agent/local.ts';
+import { DEFAULT_ENGINE, EngineParams, LimitParams, loadPolicy, toLimits, type Policy } from '../agent/local.ts';
 import { LatencyParams, toolLatency } from '../worlds/latency.ts';
 import { RolloutServers } from '../agent/engines/rollout-servers.ts';
 import { sampleBatch, taskStream } from './groups.ts';
@@ -80,6 +80,10 @@ export const RlLoopParams = AdvantageParams.extend({
   /** Simulated tool latency per call (runtime/worlds/latency.ts). */
   tool_latency: LatencyParams.default(LatencyParams.parse({})),
   limits: LimitParams.default(LimitParams.parse({})),
+  /** The in-process engine's threads and prefix cache (runtime/agent/local.ts). */
+  engine: EngineParams.default(DEFAULT_ENGINE),
+  /** How the model writes tool calls (runtime/agent/tool-formats.ts: hermes, llama3-json, mistral); null = the one its chat template renders. */
+  tool_call_format: z.string().min(1).nullable().default(null),
   rewards: RewardParams.default(RewardParams.parse({})),
 });
 export type RlLoopParams = z.output<typeof RlLoopParams>;
@@ -144,7 +148,7 @@ async function generateStep(step: number, policy: Policy, o: RlLoopOptions, solv
   const p = o.params;
   const stream = taskStream(openTasks(o.tasks, solved), derive('rl-tasks', p.seed, step));
   const times = { generate_s: 0, env_s: 0, reward_s: 0, rollout_wall_s: 0 };
-  const base = groupOptions({ policy, limits: toLimits(p.limits), sampling: { temperature: p.temperature, topP: p.top_p },
+  const base = groupOptions({ policy, limits: toLimits(p.limits, policy.maxContext), sampling: { temperature: p.temperature, topP: p.top_p },
     rewards: p.rewards, groupSize: p.group_size, concurrency: p.concurrency, step, seed: p.seed, signal: o.signal,
     latency: toolLatency(p.tool_latency), onVersions: tracker ? (id, turns) => tracker.turns.set(id, turns) : undefined });
   const score = (r: Rollout, t: Task) => {
@@ -265,7 +269,7 @@ export async function rlLoop(o: RlLoopOptions): Promise<RlLoopResult> {
   const out: RlLoopResult = { resumedFrom: st.step, generated: [], replayed: [], finalStep: st.step };
   const k = p.max_staleness;
   let policy: Policy | undefined;
-  const loading = (): Promise<Policy> => (policyP ??= loadPolicy(o.exportDir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, signal: o.signal,
+  const loading = (): Promise<Policy> => (policyP ??= loadPolicy(o.exportDir, { maxBatch: p.concurrency, maxContext: p.limits.max_context, engine: p.engine, toolCallFormat: p.tool_call_format, signal: o.signal,
     servers: p.rollout_servers.length ? p.rollout_servers : undefined, serverTimeoutMs: p.server_timeout_ms, hfDir }).then((x) => (policy = x)));
   let policyP: Promise<Policy> | undefined;
   const solved = p.skip_solved ? solvedTasks(o.store.steps().filter((s) => s <= st.step).map((s) => o.store.read(s))) : new Set<string>();

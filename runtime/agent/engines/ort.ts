@@ -10,7 +10,7 @@
  * reload() builds a new session and swaps it in; a batch already running keeps the session it started with.
  */
 import * as ort from 'onnxruntime-node';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleToken, seededRandom, validateRequest, type GenerateRequest, type GenerateResult, type InferenceEngine } from './engine.ts';
 import { commonPrefix, PrefixCache, type KvLayout, type PrefixCacheStats, type PrefixHit } from './prefix-cache.ts';
@@ -29,8 +29,14 @@ export interface OrtEngineOptions {
   maxBatch?: number;
   /** Prompt + generated tokens per sequence. */
   maxContext?: number;
+  /** onnxruntime intra-op threads (0: onnxruntime's default, one per core). */
   intraOpThreads?: number;
-  /** Bytes of finished sequences' KV kept for prefix reuse (0: no cache). */
+  /**
+   * Tokens of finished sequences' KV kept for prefix reuse (0: no cache; absent or null: defaultPrefixCacheTokens),
+   * turned into bytes with the model's kvBytesPerToken.
+   */
+  prefixCacheTokens?: number | null;
+  /** The cache's size in bytes instead (0: no cache); wins over prefixCacheTokens. */
   prefixCacheBytes?: number;
   /** 'cuda' runs the model on onnxruntime's CUDA execution provider (KV cache tensors stay in host memory). */
   device?: 'cpu' | 'cuda';
@@ -51,17 +57,59 @@ const WARM_MIN = 16;
 
 const layoutOf = (m: OnnxMeta): KvLayout => ({ layers: m.num_layers, kvHeads: m.num_kv_heads, headDim: m.head_dim });
 
+/**
+ * Bytes one token's KV takes in the prefix cache: layers × kv_heads × head_dim × 2 (key and value) × 4. The engine
+ * feeds and keeps KV as float32 whatever the weights' dtype, so 4 bytes. SmolLM2-135M: 30 × 3 × 64 × 2 × 4 = 46,080.
+ */
+export const kvBytesPerToken = (m: Pick<OnnxMeta, 'num_layers' | 'num_kv_heads' | 'head_dim'>): number => m.num_layers * m.num_kv_heads * m.head_dim * 2 * 4;
+
+/** Least memory the default prefix cache may take, whatever the model's size. */
+const MIN_CACHE_BUDGET = 1 << 30;
+
+/**
+ * The default prefix-cache size in tokens: the whole conversation of every sequence a batch holds (maxBatch ×
+ * maxContext), so each concurrent episode's next turn finds its previous one; but no more bytes than twice the
+ * weights (at least 1 GiB): a machine that runs a model has memory on the order of its weights to spare, and the
+ * bigger the model, the more KV per token. SmolLM2-135M (46 KB a token, a 652 MB fp32 export): about 28,000 tokens,
+ * some 20 rollouts of 1,400 tokens where the old fixed 256 MB held 4; the 1M-parameter default model (512 bytes a
+ * token): maxBatch × maxContext.
+ */
+export function defaultPrefixCacheTokens(meta: Pick<OnnxMeta, 'num_layers' | 'num_kv_heads' | 'head_dim'>, weightBytes: number, maxBatch: number, maxContext: number): number {
+  const budget = Math.max(MIN_CACHE_BUDGET, 2 * weightBytes);
+  return Math.min(maxBatch * maxContext, Math.floor(budget / kvBytesPerToken(meta)));
+}
+
+/** Bytes of an export's ONNX graph and its external weight files. */
+export function weightBytes(dir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dir)) if (/\.onnx(\.data|_data)?$/.test(f)) n += statSync(join(dir, f)).size;
+  return n;
+}
+
+/** What a loaded engine runs with, after defaults (for logs and tests). */
+export interface OrtSettings { maxBatch: number; maxContext: number; intraOpThreads: number; prefixCacheTokens: number; prefixCacheBytes: number; device: 'cpu' | 'cuda' }
+
+type ResolvedOptions = Omit<Required<OrtEngineOptions>, 'prefixCacheTokens' | 'prefixCacheBytes'> & { prefixCacheTokens: number | null | undefined; prefixCacheBytes: number | undefined };
+
 export class OrtEngine implements InferenceEngine {
   readonly name = 'ort';
-  private constructor(private loaded: Loaded, private readonly opts: Required<OrtEngineOptions>) {}
+  private constructor(private loaded: Loaded, private readonly opts: ResolvedOptions) {}
 
   static async load(dir: string, opts: OrtEngineOptions = {}): Promise<OrtEngine> {
-    const full = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0, prefixCacheBytes: opts.prefixCacheBytes ?? 256 << 20, device: opts.device ?? 'cpu' };
+    const full: ResolvedOptions = { maxBatch: opts.maxBatch ?? 32, maxContext: opts.maxContext ?? 4096, intraOpThreads: opts.intraOpThreads ?? 0,
+      prefixCacheTokens: opts.prefixCacheTokens, prefixCacheBytes: opts.prefixCacheBytes, device: opts.device ?? 'cpu' };
     return new OrtEngine(await loadDir(dir, undefined, full), full);
   }
 
   get policyVersion(): number { return this.loaded.version; }
   get meta(): OnnxMeta { return this.loaded.meta; }
+
+  /** The settings of the current weights, after defaults. */
+  get settings(): OrtSettings {
+    const { maxBatch, maxContext, intraOpThreads, device } = this.opts;
+    const bytes = this.loaded.cache?.maxBytes ?? 0;
+    return { maxBatch, maxContext, intraOpThreads, device, prefixCacheBytes: bytes, prefixCacheTokens: Math.floor(bytes / kvBytesPerToken(this.loaded.meta)) };
+  }
 
   /** Prefix-cache counters of the current weights (null without a cache). */
   get prefixCacheStats(): PrefixCacheStats | null { return this.loaded.cache?.stats ?? null; }
@@ -223,7 +271,7 @@ export class OrtEngine implements InferenceEngine {
   }
 }
 
-async function loadDir(dir: string, version: number | undefined, opts: Required<OrtEngineOptions>): Promise<Loaded> {
+async function loadDir(dir: string, version: number | undefined, opts: ResolvedOptions): Promise<Loaded> {
   const threads = opts.intraOpThreads;
   let meta: OnnxMeta;
   try {
@@ -244,7 +292,9 @@ async function loadDir(dir: string, version: number | undefined, opts: Required<
     throw new Error(`OrtEngine: cannot run ${join(dir, 'model.onnx')} on CUDA (${(e as Error).message.split('\n')[0]}); onnxruntime-node needs its CUDA ` +
       'build (npm install onnxruntime-node --onnxruntime-node-install-cuda, CUDA 12 + cuDNN 9 on the machine) and a GPU, or use device cpu');
   }
-  const cache = opts.prefixCacheBytes > 0 ? new PrefixCache(layoutOf(meta), opts.prefixCacheBytes) : null;
+  const tokens = opts.prefixCacheTokens ?? defaultPrefixCacheTokens(meta, weightBytes(dir), opts.maxBatch, opts.maxContext);
+  const cacheBytes = opts.prefixCacheBytes ?? tokens * kvBytesPerToken(meta);
+  const cache = cacheBytes > 0 ? new PrefixCache(layoutOf(meta), cacheBytes) : null;
   return { session, meta, version: version ?? meta.policy_version ?? 0, dir, active: 0, retired: false, cache };
 }
 

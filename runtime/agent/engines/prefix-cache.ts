@@ -17,7 +17,8 @@ export interface CachedSeq { tokens: Int32Array; kv: Float32Array[]; bytes: numb
 
 export interface PrefixHit { seq: CachedSeq; length: number }
 
-export interface PrefixCacheStats { lookups: number; hits: number; reusedTokens: number; promptTokens: number; sequences: number; bytes: number; evicted: number }
+/** `evicted`: dropped for room (least recently used); `superseded`: dropped because a newer sequence extends it. */
+export interface PrefixCacheStats { lookups: number; hits: number; reusedTokens: number; promptTokens: number; sequences: number; bytes: number; evicted: number; superseded: number }
 
 const BLOCK = 8;
 
@@ -46,7 +47,7 @@ export class PrefixCache {
   /** Insertion order = recency (a hit moves a sequence to the end). */
   private seqs = new Set<CachedSeq>();
   private bytes = 0;
-  private counts = { lookups: 0, hits: 0, reusedTokens: 0, promptTokens: 0, evicted: 0 };
+  private counts = { lookups: 0, hits: 0, reusedTokens: 0, promptTokens: 0, evicted: 0, superseded: 0 };
 
   constructor(readonly layout: KvLayout, readonly maxBytes: number, readonly minReuse = BLOCK) {}
 
@@ -88,19 +89,28 @@ export class PrefixCache {
     const bytes = kv.reduce((s, a) => s + a.byteLength, 0);
     if (tokens.length < this.minReuse + 1 || bytes > this.maxBytes) return;
     const seq: CachedSeq = { tokens: Int32Array.from(tokens), kv, bytes, keys: blockHashes(tokens, tokens.length) };
-    for (const h of seq.keys) this.byBlock.set(h, seq);
+    const before = new Set<CachedSeq>();
+    for (const h of seq.keys) {
+      const prev = this.byBlock.get(h);
+      if (prev) before.add(prev);
+      this.byBlock.set(h, seq);
+    }
     this.seqs.add(seq);
     this.bytes += bytes;
+    // a sequence none of whose blocks names it any more can never be found again (the next turn of a rollout
+    // extends its previous turn): dropping it now keeps the budget for sequences that can still hit, so a cache
+    // sized in tokens holds about one sequence per live episode instead of one per turn
+    for (const prev of before) if (!prev.keys.some((h) => this.byBlock.get(h) === prev)) this.evict(prev, 'superseded');
     for (const old of this.seqs) {
       if (this.bytes <= this.maxBytes) break;
-      this.evict(old);
+      this.evict(old, 'evicted');
     }
   }
 
-  private evict(seq: CachedSeq) {
+  private evict(seq: CachedSeq, why: 'evicted' | 'superseded') {
     this.seqs.delete(seq);
     this.bytes -= seq.bytes;
-    this.counts.evicted++;
+    this.counts[why]++;
     for (const h of seq.keys) if (this.byBlock.get(h) === seq) this.byBlock.delete(h);
   }
 

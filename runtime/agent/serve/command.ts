@@ -9,16 +9,18 @@ import { serve } from './server.ts';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve an ONNX export over an OpenAI-compatible HTTP API (chat, completions, weight reload)',
-  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N]',
+  usage: 'serve MODEL_DIR [--port N] [--host H] [--model NAME] [--max-batch N] [--max-context N] [--threads N] [--prefix-cache-tokens N] [--tool-call-format F]',
   options: {
     port: { type: 'string', help: 'port (default 8000; 0 = any free port)' },
     host: { type: 'string', help: 'address to listen on (default 127.0.0.1)' },
     model: { type: 'string', help: 'model name clients send (default agentforge)' },
     'max-batch': { type: 'string', help: 'sequences decoded together (default 32)' },
-    'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default 4096)' },
+    'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default: the model\'s max_position_embeddings)' },
     device: { type: 'string', help: 'cpu (default) or cuda' },
     threads: { type: 'string', help: 'onnxruntime intra-op threads (default 0: every core)' },
+    'prefix-cache-tokens': { type: 'string', help: 'KV of finished sequences kept for reuse, in tokens (0: none; default scales with the model)' },
     'chat-template': { type: 'string', help: 'a Jinja chat template file to use instead of the model\'s' },
+    'tool-call-format': { type: 'string', help: 'how the model writes tool calls: hermes, llama3-json, mistral (default: the one its chat template renders)' },
   },
   async run(pos, v) {
     if (!pos[0]) throw new UsageError('missing MODEL_DIR (an ONNX export directory)');
@@ -33,7 +35,8 @@ export const serveCommand: Command = {
     const { readFileSync } = await import('node:fs');
     const server = await serve({
       dir: pos[0], port: int('port', 8000), host: (v.host as string | undefined) ?? '127.0.0.1', model: v.model as string | undefined,
-      maxBatch: int('max-batch', 32), maxContext: int('max-context', 4096), threads: int('threads', 0), device,
+      maxBatch: int('max-batch', 32), maxContext: v['max-context'] === undefined ? undefined : int('max-context', 0), threads: int('threads', 0), device,
+      prefixCacheTokens: v['prefix-cache-tokens'] === undefined ? undefined : int('prefix-cache-tokens', 0), toolCallFormat: v['tool-call-format'] as string | undefined,
       chatTemplate: v['chat-template'] ? readFileSync(v['chat-template'] as string, 'utf8') : undefined,
       log: (line) => console.error(line),
     });

@@ -3,8 +3,8 @@
  * trained model, and the local rollout worker of asynchronous RL (runtime/rl/rollout-client.ts speaks to it exactly
  * as to vLLM or SGLang).
  *
- *   POST /v1/chat/completions   messages + tools → assistant message; the model's <tool_call> blocks come back as
- *                               OpenAI tool_calls. `logprobs: true` adds choices[].logprobs.content.
+ *   POST /v1/chat/completions   messages + tools → assistant message; the model's tool calls (in its family's
+ *                               format: runtime/agent/tool-formats.ts) come back as OpenAI tool_calls. `logprobs: true` adds choices[].logprobs.content.
  *   POST /v1/completions        prompt as text or token ids; `logprobs: n` adds token_logprobs; vLLM's
  *                               return_tokens_as_token_ids makes `tokens` "token_id:<id>" (token-in/token-out).
  *   GET  /v1/models
@@ -28,6 +28,8 @@ import { OrtEngine } from '../engines/ort.ts';
 import { BatchingGenerator } from '../batcher.ts';
 import { ChatTokens, decodeIds, encodeText, loadChatTokenizer, type ChatTokenizer } from '../tokenize.ts';
 import { parseAssistant } from '../parse.ts';
+import { parseTurn, type FormatHolder } from '../tool-formats.ts';
+import { policyContext } from '../local.ts';
 import type { GenerateRequest, GenerateResult } from '../engines/engine.ts';
 
 export interface ServeOptions {
@@ -39,9 +41,14 @@ export interface ServeOptions {
   /** Name under /v1/models (default: "agentforge"). */
   model?: string;
   maxBatch?: number;
+  /** Prompt + generation tokens per sequence; absent: the model's own context (its config's max_position_embeddings). */
   maxContext?: number;
   /** onnxruntime intra-op threads (0 = its default, every core); a server per core sets 1. */
   threads?: number;
+  /** Prefix cache in tokens (0: none); absent: engines/ort.ts defaultPrefixCacheTokens. */
+  prefixCacheTokens?: number;
+  /** How the model writes tool calls (runtime/agent/tool-formats.ts); absent: the one its chat template renders. */
+  toolCallFormat?: string;
   /** Where the model runs: 'cpu' (default) or 'cuda'. */
   device?: 'cpu' | 'cuda';
   chatTemplate?: string;
@@ -109,11 +116,12 @@ function toolsOf(tools: unknown): ToolSpec[] {
 }
 
 /**
- * An assistant turn's text in the OpenAI shape: the model's <tool_call> blocks (runtime/agent/parse.ts) become
- * tool_calls with their arguments as a JSON string; a call whose arguments do not parse keeps what the model wrote.
+ * An assistant turn's text in the OpenAI shape: the model's tool calls, parsed in the tokenizer's format
+ * (runtime/agent/tool-formats.ts; Hermes <tool_call> blocks without one), become tool_calls with their arguments as
+ * a JSON string; a call whose arguments do not parse keeps what the model wrote.
  */
-export function assistantReply(text: string, idPrefix: string): { content: string | null; tool_calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> } {
-  const parsed = parseAssistant(text, idPrefix);
+export function assistantReply(text: string, idPrefix: string, ct?: FormatHolder): { content: string | null; tool_calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> } {
+  const parsed = ct ? parseTurn(ct, text, idPrefix) : parseAssistant(text, idPrefix);
   const tool_calls = parsed.tool_calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments ? JSON.stringify(c.arguments) : c.raw } }));
   return { content: parsed.content || (tool_calls.length ? null : ''), tool_calls };
 }
@@ -137,10 +145,10 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const maxBatch = o.maxBatch ?? 32;
-  const maxContext = o.maxContext ?? 4096;
-  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0, device: o.device });
+  const maxContext = policyContext(o.dir, o.maxContext);
+  let ct: ChatTokenizer = loadChatTokenizer(o.dir, { chatTemplate: o.chatTemplate, toolCallFormat: o.toolCallFormat });
+  const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0, prefixCacheTokens: o.prefixCacheTokens, device: o.device });
   if (o.version !== undefined) await engine.reload(o.dir, o.version);
-  let ct: ChatTokenizer = loadChatTokenizer(o.dir, { chatTemplate: o.chatTemplate });
   const gen = new BatchingGenerator(engine, maxBatch);
   const names = new Set([o.model ?? 'agentforge']);
   /** LoRA-style names of the versions loaded through /v1/load_lora_adapter: a reply names the version that made it. */
@@ -148,6 +156,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const replyModel = (asked: string, version: number) => (loraNames.size && asked !== (o.model ?? 'agentforge') ? loraNames.get(version) ?? asked : asked);
   let created = 0;
   const log = o.log ?? (() => {});
+  log(`serving ${o.dir}: context ${maxContext}, tool calls as ${ct.toolCallFormat}, prefix cache ${engine.settings.prefixCacheTokens} tokens`);
   let reloading: Promise<void> = Promise.resolve();
 
   const reload = async (dir: string, version: number | undefined): Promise<number> => {
@@ -161,7 +170,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       }
       const t0 = performance.now();
       await engine.reload(dir, v);
-      ct = loadChatTokenizer(dir, { chatTemplate: o.chatTemplate });
+      ct = loadChatTokenizer(dir, { chatTemplate: o.chatTemplate, toolCallFormat: o.toolCallFormat });
       log(`reloaded ${dir} as policy version ${v} in ${((performance.now() - t0) / 1000).toFixed(2)}s`);
       return v;
     };
@@ -197,7 +206,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const req = { ...sampling(b, prompt.length, [ct.endOfTurnId]), prompt };
     const g = await gen.generate(req);
     const text = decodeIds(ct, g.tokens);
-    const { content, tool_calls } = assistantReply(text, `call_${(created + 1).toString(36)}_`);
+    const { content, tool_calls } = assistantReply(text, `call_${(created + 1).toString(36)}_`, ct);
     const logprobs = b.logprobs ? { content: g.tokens.map((t, i) => {
       const tok = decodeIds(ct, [t]);
       return { token: tok, logprob: g.logprobs[i], bytes: [...Buffer.from(tok, 'utf8')], top_logprobs: [] };
