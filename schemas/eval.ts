@@ -1,6 +1,31 @@
 import { z } from 'zod';
 import { Rollout } from './rollout.ts';
 
+/** Success on a subset of a (model, world)'s tasks: "difficulty:3", "template:unseen", … */
+export const EvalSlice = z.object({ slice: z.string(), tasks: z.number().int(), success: z.number() });
+export type EvalSlice = z.infer<typeof EvalSlice>;
+
+/**
+ * This model's success minus the baseline's on the same tasks (paired per task), with a seeded percentile-
+ * bootstrap interval (runtime/eval/bootstrap.ts), over all of a world's tasks ("all") or a slice.
+ */
+export const PairedGain = z.object({
+  baseline: z.string(), slice: z.string(), tasks: z.number().int(), diff: z.number(), lo: z.number(), hi: z.number(), level: z.number(),
+});
+export type PairedGain = z.infer<typeof PairedGain>;
+
+/**
+ * Long form of the same, one row per (model, world, slice) — world "*" is all worlds together; slice "all",
+ * "difficulty:<gold calls>", "template:seen" / "template:unseen" — with the paired gain over the baseline model
+ * (null on the baseline's own rows), written by eval-slices:
+ *   agentforge sql "select model, world, tasks, success, gain, gain_lo, gain_hi from eval_slices where slice = 'template:unseen'"
+ */
+export const EvalSliceRow = z.object({
+  model: z.string(), world: z.string(), slice: z.string(), tasks: z.number().int(), success: z.number(),
+  baseline: z.string().nullable(), gain: z.number().nullable(), gain_lo: z.number().nullable(), gain_hi: z.number().nullable(), level: z.number(),
+});
+export type EvalSliceRow = z.infer<typeof EvalSliceRow>;
+
 /** One row per (model, world) of an evaluation on held-out tasks. */
 export const EvalRow = z.object({
   model: z.string(),
@@ -20,6 +45,14 @@ export const EvalRow = z.object({
   finish_reasons: z.record(z.string(), z.number()),
   /** error kind → count. */
   errors: z.record(z.string(), z.number()),
+  /**
+   * Success by difficulty (gold tool calls) and, where the tasks were given, by whether training contains the
+   * task's template ("template:seen" / "template:unseen"):
+   *   agentforge sql "select model, world, s.slice, s.tasks, s.success from eval, unnest(slices) as u(s)"
+   */
+  slices: z.array(EvalSlice).optional(),
+  /** Gain over the baseline model (eval-summary's `baseline`, 'sft' by default), on all tasks and on each slice. */
+  gains: z.array(PairedGain).optional(),
 });
 export type EvalRow = z.infer<typeof EvalRow>;
 
