@@ -19,7 +19,7 @@ export const SftShardColumns = z.object({
 });
 
 export const TrainSftParams = TrainSftHyper.extend({
-  /** Data-parallel processes (torchrun); batch_size must be a multiple of micro_batch_size × nproc. */
+  /** torchrun processes (DDP, or FSDP with parallel 'fsdp'); batch_size must be a multiple of micro_batch_size × nproc. */
   nproc: z.number().int().min(1).default(1),
   /** Torch threads per process; 0 = the cores divided among the processes (AGENTFORGE_TORCH_THREADS). */
   threads: z.number().int().min(0).default(0),
@@ -27,7 +27,8 @@ export const TrainSftParams = TrainSftHyper.extend({
 
 export const trainSft = operator({
   name: 'train-sft',
-  version: 3,  // 3: samples unpacked into length-sorted causal micro-batches (same loss, ~1.3x faster on CPU)
+  version: 4,  // 4: lora (peft; merged weights + adapter/), gradient_checkpointing, parallel 'fsdp'
+  // 3: samples unpacked into length-sorted causal micro-batches (same loss, ~1.3x faster on CPU)
   description: 'SFT on packed shards: AdamW, warmup + cosine, accumulation, clipping, resumable checkpoints',
   params: TrainSftParams,
   inputs: { shards: table(SftShardColumns, 'sft shards'), model: model() },

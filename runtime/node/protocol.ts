@@ -38,6 +38,28 @@ export const InitModelRequest = InitModelParams.extend({
 
 /* ---- train-sft: AdamW, warmup + cosine, accumulation, clipping, resumable checkpoints ---- */
 
+/** LoRA (peft): only the adapters train; the output dir holds the merged weights plus the adapter in `adapter/`. */
+export const LoraParams = z.object({
+  r: int().min(1).default(16),
+  /** Scale alpha / r on B·A. */
+  alpha: z.number().positive().default(32),
+  dropout: z.number().min(0).lt(1).default(0),
+  /** Linear layers to adapt, by name; the default is attention + MLP of Qwen/Llama-style models. */
+  target_modules: z.array(z.string().min(1)).min(1)
+    .default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+}).strict().meta({ title: 'LoraParams' });
+
+/** Memory/parallelism switches shared by train-sft and train-rl; none changes the math (fp tolerance). */
+const scaleParams = {
+  /** null = full fine-tuning. */
+  lora: LoraParams.nullable().default(null),
+  /** Recompute each decoder layer's activations in the backward pass: less memory, ~30% more compute. */
+  gradient_checkpointing: z.boolean().default(false),
+  /** Under torchrun (nproc > 1): 'ddp' replicates the model, 'fsdp' shards weights, grads and optimizer state
+   * per decoder layer (FSDP2); saving gathers the full weights on rank 0. No effect in one process. */
+  parallel: z.enum(['ddp', 'fsdp']).default('ddp'),
+};
+
 export const TrainSftParams = z.object({
   epochs: int().min(1).default(1),
   /** Overrides epochs when set. */
@@ -56,6 +78,7 @@ export const TrainSftParams = z.object({
   checkpoint_every: int().min(1).default(50),
   max_seq_len: int().min(1).nullable().default(null),
   device,
+  ...scaleParams,
 });
 
 export const TrainSftRequest = TrainSftParams.extend({
@@ -182,6 +205,7 @@ export const RlTrainerParams = z.object({
   checkpoint_every: int().min(1).default(1),
   seed: int().default(0),
   device,
+  ...scaleParams,
 });
 
 export const RlStepRequest = RlTrainerParams.extend({

@@ -9,7 +9,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -17,16 +17,21 @@ import torch
 NAME = re.compile(r"^step-(\d{6,})\.pt$")
 
 
-def save_checkpoint(ckpt_dir: str | Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    fingerprint: dict[str, Any], keep: int = 2) -> Path:
+def save_checkpoint(ckpt_dir: str | Path, step: int, model: torch.nn.Module | None,
+                    optimizer: torch.optim.Optimizer | None, fingerprint: dict[str, Any], keep: int = 2, *,
+                    model_state: dict[str, Any] | None = None, optimizer_state: dict[str, Any] | None = None,
+                    partial: bool = False) -> Path:
+    """`model_state`/`optimizer_state` replace model.state_dict()/optimizer.state_dict() when given (FSDP's gathered
+    full state, LoRA's adapter-only state); `partial` marks a model state that holds only the trained parameters."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"step-{step:06d}.pt"
     tmp = path.with_suffix(".pt.tmp")
     state = {
         "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": model_state if model_state is not None else model.state_dict(),
+        "optimizer": optimizer_state if optimizer_state is not None else optimizer.state_dict(),
+        "partial": partial,
         "fingerprint": fingerprint,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
@@ -48,10 +53,12 @@ def list_checkpoints(ckpt_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def resume(ckpt_dir: str | Path, fingerprint: dict[str, Any], model: torch.nn.Module,
-           optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+def resume(ckpt_dir: str | Path, fingerprint: dict[str, Any], model: torch.nn.Module | None,
+           optimizer: torch.optim.Optimizer | None,
+           load: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
     """Loads the newest checkpoint into model, optimizer and the RNGs; returns it (its step, its path), or None.
-    Refuses one written with different hyper-parameters or data."""
+    Refuses one written with different hyper-parameters or data. `load(state)`, when given, restores model and
+    optimizer instead (sharded or adapter-only states)."""
     paths = list_checkpoints(ckpt_dir)
     if not paths:
         return None
@@ -61,8 +68,11 @@ def resume(ckpt_dir: str | Path, fingerprint: dict[str, Any], model: torch.nn.Mo
     if diff:
         raise ValueError(f"checkpoint {paths[-1]} was written by a run with different settings ({'; '.join(diff)}); "
                          "resuming would mix two runs. Delete the checkpoint dir or pass resume=false.")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    if load is not None:
+        load(state)
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     np.random.set_state(rng["numpy"])

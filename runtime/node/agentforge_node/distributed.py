@@ -1,5 +1,8 @@
-"""torchrun data parallelism: the documented path to more GPUs (gloo on CPU, nccl on CUDA).
+"""torchrun parallelism: the documented path to more GPUs (gloo on CPU, nccl on CUDA).
 
+`ddp` replicates the model and all-reduces gradients; `fsdp` (FSDP2's fully_shard, per decoder layer + the root)
+shards weights, gradients and optimizer state, and all-gathers each layer's weights just for its forward/backward.
+Both average gradients over ranks, so the trainers scale their loss by the world size the same way for either.
 Without torchrun (no WORLD_SIZE in the environment) everything here is a no-op for a single process.
 """
 from __future__ import annotations
@@ -30,18 +33,50 @@ def init() -> DistContext:
     return DistContext(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
 
 
-def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+def wrap(module: nn.Module, ctx: DistContext, device: torch.device, parallel: str = "ddp",
+         layers: list[nn.Module] | None = None) -> nn.Module:
+    """DDP around `module`, or FSDP2: each of `layers` its own shard group, the rest (embeddings, final norm,
+    LM head, tied or not) in the root's group. FSDP shards in place: `module` itself is returned."""
     if ctx.world == 1:
         return module
+    if parallel == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh(device.type, (ctx.world,))
+        for layer in layers or []:
+            fully_shard(layer, mesh=mesh)
+        fully_shard(module, mesh=mesh)
+        return module
+    if parallel != "ddp":
+        raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {parallel!r}")
     ids = [device.index] if device.type == "cuda" else None
+    # LoRA freezes most parameters; DDP only registers hooks for the ones that require grad.
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+def is_fsdp(module: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(module, FSDPModule)
+
+
 def maybe_no_sync(module: nn.Module, last: bool):
-    """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
+    """Skip the gradient all-reduce (DDP) / reduce-scatter (FSDP) on all but the last micro-batch."""
     if isinstance(module, nn.parallel.DistributedDataParallel) and not last:
         return module.no_sync()
+    if is_fsdp(module):
+        return _fsdp_sync(module, last)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _fsdp_sync(module: nn.Module, last: bool):
+    module.set_requires_gradient_sync(last)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
 
 
 def all_sum(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import resume, save_checkpoint
+from . import distributed as dist_util
 from .device import pick_device, seed_everything
 from .grpo import LossConfig, LossInputs, clipped_pg_loss, token_entropy
-from .modeling import load_model, save_model
+from .modeling import load_model
 from .protocol import Emitter
 from .requests.train_rl import RlSample, TrainRlRequest as Request
 from .rl_export import OnnxExporter
+from .trainable import Trainable
 
 # The trained sequences, as the rollout side sent them (runtime/node/protocol.ts RlSample), checked. Which samples
 # train and with what advantage is decided in TS (runtime/rl/advantages.ts); here a sample only has to be a
@@ -70,16 +71,30 @@ def check_vocab(rows: list[Rollout], vocab: int) -> None:
                              f"[0, {vocab}); were these rollouts made with another tokenizer?")
 
 
+class LogprobModule(torch.nn.Module):
+    """RlTrainer.token_logprobs as a module, so DDP and FSDP see (and hook) one forward per micro-batch."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, attn, mask, temperature: float, entropy: bool = False):
+        return RlTrainer.token_logprobs(self.model, {"ids": ids, "attn": attn, "mask": mask}, temperature, entropy)
+
+
 class RlTrainer:
     def __init__(self, req: Request, emit: Emitter) -> None:
         t0 = time.perf_counter()
         self.key = self.key_of(req)
         self.emit = emit
-        self.place = pick_device(req.device)
+        self.ctx = dist_util.init()
+        self.place = pick_device(req.device, self.ctx.local_rank)
         seed_everything(req.seed)
-        self.model = load_model(req.model_dir, self.place.device)
+        self.policy = Trainable(req, self.place, self.ctx)
+        self.model = self.policy.model
+        self.lp_mod = self.policy.wrap(LogprobModule(self.model))  # before the optimizer: FSDP swaps in shards
         self.ref: torch.nn.Module | None = None
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=req.lr, betas=tuple(req.betas),
+        self.opt = torch.optim.AdamW(self.policy.trainable(), lr=req.lr, betas=tuple(req.betas),
                                      weight_decay=req.weight_decay)
         self.exporter = OnnxExporter()
         self.step = 0
@@ -87,7 +102,11 @@ class RlTrainer:
         cfg = self.model.config
         self.fp = {"kind": "rl", "seed": req.seed, "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden_size,
                    "num_layers": cfg.num_hidden_layers}
-        state = resume(req.checkpoint_dir, self.fp, self.model, self.opt) if req.checkpoint_dir else None
+        if req.lora is not None:
+            self.fp["lora"] = req.lora.model_dump()
+        if self.ctx.world > 1:
+            self.fp.update(world=self.ctx.world, parallel=req.parallel)
+        state = self.policy.resume(req.checkpoint_dir, self.fp, self.opt) if req.checkpoint_dir else None
         if state is not None:
             self.step = self.resumed_from = int(state["step"])
             emit.log(f"rl trainer resumed from {state['path']} (step {self.step})")
@@ -95,7 +114,9 @@ class RlTrainer:
 
     @staticmethod
     def key_of(req: Request) -> tuple:
-        return (req.model_dir, req.checkpoint_dir, req.device, req.seed)
+        lora = tuple(sorted(req.lora.model_dump().items(), key=str)) if req.lora is not None else None
+        return (req.model_dir, req.checkpoint_dir, req.device, req.seed, str(lora), req.gradient_checkpointing,
+                req.parallel)
 
     def handle(self, req: Request) -> dict[str, Any]:
         timings = {"load_s": self.load_s}
@@ -117,7 +138,7 @@ class RlTrainer:
         export = None if skipped else self.export(req, timings)
         saved = None
         if req.save_dir and not skipped:
-            save_model(self.model, req.save_dir, src_dir=req.model_dir)
+            self.policy.save(req.save_dir)
             saved = req.save_dir
         return {"op": req.op, "step": self.step, "skipped": skipped, "resumed_from": self.resumed_from,
                 "metrics": metrics, "checkpoint": ckpt, "export": export, "saved_dir": saved, "timings": timings,
@@ -132,7 +153,8 @@ class RlTrainer:
         t1 = time.perf_counter()
         for g in self.opt.param_groups:
             g.update(lr=req.lr, betas=tuple(req.betas), weight_decay=req.weight_decay)
-        if req.beta_kl > 0 and self.ref is None:
+        if req.beta_kl > 0 and self.ref is None and self.policy.peft is None:
+            # Under LoRA the reference is the same model with its adapters switched off (ref_logprobs).
             self.ref = load_model(req.model_dir, self.place.device).eval().requires_grad_(False)
         metrics = self.update(req, rows, adv) if rows else self.empty()
         self.step += 1
@@ -152,11 +174,11 @@ class RlTrainer:
         n = len(rows)
         k = max(1, min(req.mini_batches, n))
         bounds = [round(i * n / k) for i in range(k + 1)]
-        old = self.logprobs_nograd(req, rows) if k > 1 else None
+        slices = [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        old = self.logprobs_nograd(req, rows, slices) if k > 1 else None
         sums: dict[str, float] = {}
         tokens, norms, seq_tokens = 0, [], 0
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            idx = list(range(a, b))
+        for idx in slices:
             out, gnorm = self.minibatch(req, rows, adv, idx, old)
             for key, v in out.items():
                 sums[key] = sums.get(key, 0.0) + v
@@ -173,26 +195,37 @@ class RlTrainer:
 
     def minibatch(self, req: Request, rows: list[Rollout], adv: torch.Tensor, idx: list[int],
                   old: list[torch.Tensor] | None):
+        """One optimizer step on rows `idx`. Under torchrun each rank takes its share of them (my_chunks); DDP and
+        FSDP average gradients over ranks, hence the loss x world; metric sums are added over ranks."""
         cfg = LossConfig(req.eps_low, req.eps_high, req.tis_cap, req.beta_kl)
         n_tok = int(sum(rows[i].loss_mask.sum() for i in idx))
-        sums: dict[str, float] = {"loss": 0.0}
-        for chunk in self.micro_chunks(rows, idx, req.micro_batch_size):
+        world = self.ctx.world
+        names = ["loss", "pg_loss", "clip_frac", "clip_frac_low", "clip_frac_high", "ratio", "mismatch_kl",
+                 "mismatch_k3", "tis_mean"] + (["tis_trunc_frac"] if req.tis_cap is not None else []) + \
+            (["kl"] if req.beta_kl > 0 else []) + ["entropy"]
+        sums = dict.fromkeys(names, 0.0)
+        chunks = self.my_chunks(rows, idx, req.micro_batch_size)
+        for j, (chunk, real) in enumerate(chunks):
             batch = self.collate([rows[i] for i in chunk])
-            with self.place.autocast():
-                lp_new, ent = self.token_logprobs(self.model, batch, req.temperature, entropy=True)
-                ref = None
-                if self.ref is not None:
-                    with torch.no_grad():
-                        ref, _ = self.token_logprobs(self.ref, batch, req.temperature)
-            lp_old = lp_new.detach() if old is None else self.pad_like(lp_new, [old[i] for i in chunk])
-            x = LossInputs(lp_new, lp_old, batch["beh"], adv[chunk].to(self.place.device), batch["mask"],
-                           ref, ent)
-            out = clipped_pg_loss(x, cfg, normaliser=max(1, n_tok))
-            out.loss.backward()
-            sums["loss"] += float(out.loss.detach())
-            for key, v in out.sums.items():
-                sums[key] = sums.get(key, 0.0) + v
-        gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), req.max_grad_norm))
+            with dist_util.maybe_no_sync(self.lp_mod, last=j == len(chunks) - 1):
+                with self.place.autocast():
+                    lp_new, ent = self.lp_mod(batch["ids"], batch["attn"], batch["mask"], req.temperature, True)
+                    ref = self.ref_logprobs(req, batch) if req.beta_kl > 0 else None
+                lp_old = lp_new.detach() if old is None else self.pad_like(lp_new, [old[i] for i in chunk])
+                x = LossInputs(lp_new, lp_old, batch["beh"], adv[chunk].to(self.place.device), batch["mask"],
+                               ref, ent)
+                out = clipped_pg_loss(x, cfg, normaliser=max(1, n_tok))
+                # A padding chunk (this rank has fewer rows than another) runs so the collectives line up, x 0.
+                (out.loss * (world if real else 0.0)).backward()
+            if real:
+                sums["loss"] += float(out.loss.detach())
+                for key, v in out.sums.items():
+                    sums[key] = sums.get(key, 0.0) + v
+        if world > 1:
+            total = dist_util.all_sum(torch.tensor([sums[k] for k in names], dtype=torch.float64,
+                                                   device=self.place.device), self.ctx)
+            sums = dict(zip(names, total.tolist()))
+        gnorm = self.policy.clip_grad_norm(req.max_grad_norm)
         if not (math.isfinite(gnorm) and math.isfinite(sums["loss"])):
             raise FloatingPointError(f"step {self.step + 1}: non-finite loss/grad-norm (loss {sums['loss']}, grad "
                                      f"norm {gnorm}); the update was not applied. Lower lr or check the rollouts.")
@@ -200,11 +233,30 @@ class RlTrainer:
         self.opt.zero_grad(set_to_none=True)
         return sums, gnorm
 
+    def ref_logprobs(self, req: Request, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            if self.ref is not None:
+                return self.token_logprobs(self.ref, batch, req.temperature)[0]
+            with self.policy.peft.disable_adapter():  # LoRA: the base weights are the initial policy
+                return self.lp_mod(batch["ids"], batch["attn"], batch["mask"], req.temperature)[0]
+
     @staticmethod
     def micro_chunks(rows: list[Rollout], idx: list[int], size: int) -> list[list[int]]:
         """Rows sorted by length then cut into micro-batches: less padding, same result (the loss is a sum)."""
         order = sorted(idx, key=lambda i: (len(rows[i].input_ids), i))
         return [order[j:j + size] for j in range(0, len(order), max(1, size))]
+
+    def my_chunks(self, rows: list[Rollout], idx: list[int], size: int) -> list[tuple[list[int], bool]]:
+        """This rank's micro-batches of rows `idx`, as (rows, real). Rows are dealt round-robin by length; every
+        rank gets the same number of micro-batches (a rank short of rows repeats one with weight 0), because
+        each forward of a sharded model is a collective. One process: micro_chunks(idx) as they are."""
+        if self.ctx.world == 1:
+            return [(c, True) for c in self.micro_chunks(rows, idx, size)]
+        order = sorted(idx, key=lambda i: (len(rows[i].input_ids), i))
+        mine = order[self.ctx.rank::self.ctx.world]
+        n = math.ceil(math.ceil(len(order) / self.ctx.world) / max(1, size))
+        chunks = [(mine[j:j + size], True) for j in range(0, len(mine), max(1, size))]
+        return chunks + [([order[0]], False)] * (n - len(chunks))
 
     def collate(self, rows: list[Rollout]) -> dict[str, torch.Tensor]:
         length = max(len(r.input_ids) for r in rows)
@@ -242,13 +294,16 @@ class RlTrainer:
                 ent[:, 1:][tgt] = token_entropy(logits.detach())
         return out, ent
 
-    def logprobs_nograd(self, req: Request, rows: list[Rollout]) -> list[torch.Tensor]:
+    def logprobs_nograd(self, req: Request, rows: list[Rollout], slices: list[list[int]]) -> list[torch.Tensor]:
+        """The current policy's logprobs of the rows this rank will train, before the first mini-batch."""
         out: list[torch.Tensor] = [torch.empty(0)] * len(rows)
         with torch.no_grad(), self.place.autocast():
-            for chunk in self.micro_chunks(rows, list(range(len(rows))), req.micro_batch_size):
-                lp, _ = self.token_logprobs(self.model, self.collate([rows[i] for i in chunk]), req.temperature)
-                for j, i in enumerate(chunk):
-                    out[i] = lp[j, :len(rows[i].input_ids)]
+            for idx in slices:
+                for chunk, real in self.my_chunks(rows, idx, req.micro_batch_size):
+                    b = self.collate([rows[i] for i in chunk])
+                    lp, _ = self.lp_mod(b["ids"], b["attn"], b["mask"], req.temperature)
+                    for j, i in enumerate(chunk if real else []):
+                        out[i] = lp[j, :len(rows[i].input_ids)]
         return out
 
     @staticmethod
@@ -262,15 +317,21 @@ class RlTrainer:
         if not req.checkpoint_dir or self.step % max(1, req.checkpoint_every) != 0:
             return None
         t0 = time.perf_counter()
-        path = save_checkpoint(req.checkpoint_dir, self.step, self.model, self.opt, self.fp, keep=req.keep_checkpoints)
+        path = self.policy.save_checkpoint(req.checkpoint_dir, self.step, self.opt, self.fp,
+                                           keep=req.keep_checkpoints)
+        dist_util.barrier(self.ctx)
         timings["checkpoint_s"] = time.perf_counter() - t0
-        return str(path)
+        return str(path) if path is not None else None
 
     def export(self, req: Request, timings: dict[str, float]) -> dict[str, Any] | None:
         if not req.export_dir:
             return None
         t0 = time.perf_counter()
-        mode = self.exporter.export(self.model, req.model_dir, req.export_dir, self.step, req.export_mode)
+        plain = self.policy.plain()  # merged LoRA / gathered FSDP weights; None on ranks > 0 under FSDP
+        mode = "weights"
+        if self.ctx.rank == 0:
+            mode = self.exporter.export(plain, req.model_dir, req.export_dir, self.step, req.export_mode)
+        dist_util.barrier(self.ctx)
         timings["export_s"] = time.perf_counter() - t0
         self.emit.metric("export_s", timings["export_s"], self.step)
         return {"dir": req.export_dir, "mode": mode, "seconds": timings["export_s"], "policy_version": self.step}

@@ -1,5 +1,6 @@
 """Supervised fine-tuning on packed token shards: AdamW, linear warmup + cosine decay, gradient accumulation,
-clipping, seeded data order, checkpoints that resume bit-exactly, optional torchrun data parallelism.
+clipping, seeded data order, checkpoints that resume bit-exactly, optional torchrun DDP or FSDP, LoRA and
+gradient checkpointing (trainable.py).
 
 The loss is the mean cross-entropy over every trained token of the global batch (all micro-batches, all ranks),
 so 1 process x 4 micro-batches and 2 processes x 2 micro-batches give the same update. Metrics go out as protocol
@@ -17,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed as dist_util
-from .checkpoint import resume, save_checkpoint
 from .device import peak_memory_bytes, pick_device, seed_everything
-from .modeling import load_model, save_model
+from .trainable import Trainable
 from .protocol import Emitter
 from .requests.train_sft import TrainSftRequest
 from .shards import Batch, Row, load_rows, micro_batches
@@ -92,7 +92,7 @@ def step_rows(rows: list[Row], step: int, batch_size: int, seed: int) -> list[Ro
 def fingerprint(req: TrainSftRequest, rows: list[Row], world: int) -> dict[str, Any]:
     """What a checkpoint must agree on to be resumed (paths and logging dirs may differ between attempts)."""
     skip = {"out_dir", "checkpoint_dir", "resume", "tensorboard_dir", "device", "checkpoint_every", "shards",
-            "model_dir"}
+            "model_dir", "gradient_checkpointing"}
     fp = {k: v for k, v in req.model_dump().items() if k not in skip}
     fp.update(rows=len(rows), tokens=int(sum(len(r.input_ids) for r in rows)), world=world)
     return fp
@@ -117,36 +117,36 @@ def train(req: TrainSftRequest, emit: Emitter) -> dict[str, Any]:
     ctx = dist_util.init()
     place = pick_device(req.device, ctx.local_rank)
     seed_everything(req.seed)
-    model = load_model(req.model_dir, place.device)
+    policy = Trainable(req, place, ctx)
+    model = policy.model
     max_len = req.max_seq_len or model.config.max_position_embeddings
     rows = load_rows(req.shards, model.config.vocab_size, max_len)
     total, accum = plan(req, len(rows), ctx.world)
     fp = fingerprint(req, rows, ctx.world)
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": req.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=req.lr, betas=tuple(req.betas), fused=place.device.type == "cuda")
+    loss_mod = policy.wrap(TokenLoss(model))  # before the optimizer: FSDP replaces parameters by shards
+    opt = torch.optim.AdamW(policy.param_groups(req.weight_decay), lr=req.lr, betas=tuple(req.betas),
+                            fused=place.device.type == "cuda")
     start = 0
-    state = resume(req.checkpoint_dir, fp, model, opt) if (req.checkpoint_dir and req.resume) else None
+    state = policy.resume(req.checkpoint_dir, fp, opt) if (req.checkpoint_dir and req.resume) else None
     if state is not None:
         start = state["step"]
         emit.log(f"resuming from {state['path']} (step {start} of {total})")
-    loss_mod = dist_util.wrap(TokenLoss(model), ctx, place.device)
     sink = MetricSink(emit, req.tensorboard_dir if ctx.rank == 0 else None)
+    n_train = sum(p.numel() for p in policy.trainable())
     emit.log(f"training {len(rows)} rows for {total} steps on {place.device} "
-             f"({ctx.world} process(es), {accum} micro-batch(es) of {req.micro_batch_size} each)")
-    losses, speed = run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, accum, fp)
+             f"({ctx.world} process(es){', ' + req.parallel if ctx.world > 1 else ''}, {accum} micro-batch(es) of "
+             f"{req.micro_batch_size} each; {n_train} trained parameters{' (LoRA)' if req.lora else ''})")
+    losses, speed = run_steps(req, rows, loss_mod, policy, opt, sink, ctx, place, start, total, accum, fp)
     sink.close()
-    if ctx.rank == 0:
-        save_model(model, req.out_dir, src_dir=req.model_dir)
+    policy.save(req.out_dir)
     dist_util.barrier(ctx)
     return {"out_dir": req.out_dir, "steps": total, "resumed_from": start, "losses": losses,
             "final_loss": losses[-1] if losses else None, "tokens_per_s": speed,
             "peak_memory_bytes": peak_memory_bytes(place.device), "device": str(place.device), "world": ctx.world}
 
 
-def run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, accum, fp):
+def run_steps(req, rows, loss_mod, policy, opt, sink, ctx, place, start, total, accum, fp):
+    model = policy.model
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     losses: list[float] = []
     tok_total, time_total = 0, 0.0
@@ -172,7 +172,7 @@ def run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, a
                 (s * ctx.world / max(1, n_targets)).backward()
             loss_sum += s.detach()
         loss = dist_util.all_sum(loss_sum, ctx).item() / max(1, n_targets)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), req.max_grad_norm))
+        grad_norm = policy.clip_grad_norm(req.max_grad_norm)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             keep = f"the last good checkpoint (step {last_ckpt}) is kept in {req.checkpoint_dir}" \
                 if req.checkpoint_dir and last_ckpt > 0 else "no checkpoint was written yet"
@@ -189,8 +189,8 @@ def run_steps(req, rows, loss_mod, model, opt, sink, ctx, place, start, total, a
         losses.append(loss)
         sink.step(step + 1, total, loss=loss, lr=lr, grad_norm=grad_norm, tokens_per_s=tokens / dt)
         if req.checkpoint_dir and ((step + 1) % req.checkpoint_every == 0) and step + 1 < total:
-            if ctx.rank == 0:
-                path = save_checkpoint(req.checkpoint_dir, step + 1, model, opt, fp)
+            path = policy.save_checkpoint(req.checkpoint_dir, step + 1, opt, fp)
+            if path is not None:
                 sink.emit.log(f"checkpoint saved step {step + 1}: {path}")
             dist_util.barrier(ctx)
             last_ckpt = step + 1

@@ -17,4 +17,10 @@ from ..requests.train_rl import TrainRlRequest
 def run(req: TrainRlRequest, emit: Emitter) -> dict[str, Any]:
     from ..rl_trainer import RlTrainer  # torch loads here
 
-    return RlTrainer(req, emit).handle(req)
+    try:
+        return RlTrainer(req, emit).handle(req)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():  # a torchrun one-shot step (tests; sessions stay single-process)
+            dist.destroy_process_group()

@@ -2,6 +2,13 @@
 from ._base import Annotated, Any, Field, Literal, _Request  # noqa: F401
 
 
+class LoraParams(_Request):
+    r: Annotated[int, Field(ge=1)] = 16
+    alpha: Annotated[float, Field(gt=0)] = 32.0
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    target_modules: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 class TrainSftRequest(_Request):
     epochs: Annotated[int, Field(ge=1)] = 1
     max_steps: Annotated[int, Field(ge=1)] | None = None
@@ -17,6 +24,9 @@ class TrainSftRequest(_Request):
     checkpoint_every: Annotated[int, Field(ge=1)] = 50
     max_seq_len: Annotated[int, Field(ge=1)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    lora: LoraParams | None = None
+    gradient_checkpointing: bool = False
+    parallel: Literal["ddp", "fsdp"] = "ddp"
     model_dir: str
     shards: list[str]
     out_dir: str
