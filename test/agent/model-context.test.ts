@@ -14,6 +14,7 @@ import { localModelPolicy } from '../../runtime/agent/local-policy.ts';
 import { defaultPrefixCacheTokens, kvBytesPerToken, OrtEngine } from '../../runtime/agent/engines/ort.ts';
 import { PrefixCache } from '../../runtime/agent/engines/prefix-cache.ts';
 import { AgentParams, chooseAgent } from '../../runtime/eval/agent.ts';
+import { serve } from '../../runtime/agent/serve/server.ts';
 import { EvaluateParams } from '../../operators/evaluate.ts';
 import { RolloutParams } from '../../operators/rollout.ts';
 import { TrainRlParams } from '../../operators/train-rl.ts';
@@ -96,6 +97,23 @@ describe('the model\'s context', () => {
     } finally {
       await (agent as unknown as { close(): Promise<void> }).close();
     }
+  });
+});
+
+describe('agentforge serve', () => {
+  it('serves with the model\'s context and the params it is given; an unknown tool-call format fails before loading', async () => {
+    const lines: string[] = [];
+    const server = await serve({ dir: long, port: 0, threads: 1, prefixCacheTokens: 2000, log: (l) => lines.push(l) });
+    try {
+      expect(lines[0]).toMatch(/context 4096, tool calls as hermes, prefix cache 2000 tokens/);
+      const r = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: request(750).messages, max_tokens: 2, temperature: 0 }) });
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBeGreaterThan(2048);
+    } finally {
+      await server.close();
+    }
+    await expect(serve({ dir: long, port: 0, toolCallFormat: 'bogus' })).rejects.toThrow(/unknown tool-call format 'bogus'; known formats: hermes/);
   });
 });
 
