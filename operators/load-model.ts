@@ -1,14 +1,20 @@
 /*
- * load-model: brings an existing Hugging Face model into the store: a local directory, or a repo id resolved in
- * the standard HF cache layout `$HF_HUB_CACHE (default $HF_HOME/hub, ~/.cache/huggingface/hub)/models--org--name/
- * snapshots/<rev>` (download it first with `hf download org/name`). Checks the files the pipeline needs and that
- * the tokenizer fits the model's vocabulary, then copies the directory (following the cache's symlinks).
+ * load-model: the short form of resolve-model for a model already on this machine — `source` is a Hugging Face dir,
+ * a repo id found in the standard HF cache (`$HF_HUB_CACHE`, default `$HF_HOME/hub`: `models--org--name/snapshots/
+ * <rev>`; download it first with `hf download org/name`), or a .gguf file. It never touches the network; the hub
+ * (download, revision → commit) is resolve-model's `base: {kind: 'hub'}`. Both go through runtime/models/resolve.ts:
+ * the same checks (files, tokenizer vs vocabulary, chat template, an architecture the exporter supports) before
+ * anything runs, the same key (the resolved files' hashes, the GGUF's hash), and the same output, a Hugging Face
+ * dir (a GGUF dequantized by the runtime node).
  */
-import { cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { checkTemplateTools, loadChatTokenizer } from '../runtime/agent/tokenize.ts';
 import { model, operator } from '../runtime/engine/operator.ts';
+import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
+import { materialize, resolveBaseKey, type BaseSpec, type TemplateCheck, type TemplateTextCheck } from '../runtime/models/resolve.ts';
 
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
@@ -53,35 +59,40 @@ export function checkModelDir(dir: string): string[] {
   return problems;
 }
 
-/** Names, sizes and mtimes of the resolved dir's files: a changed local model reruns the node. */
-function dirFingerprint(dir: string): [string, number, number][] {
-  return readdirSync(dir).filter((f) => !f.startsWith('.')).sort().map((f) => {
-    const st = statSync(join(dir, f));
-    return [f, st.size, Math.floor(st.mtimeMs)];
-  });
+/** The spec resolve.ts resolves: a .gguf file, else a local dir or the cached snapshot of `org/name`. */
+export function sourceSpec(source: string, revision: string, env: NodeJS.ProcessEnv = process.env): BaseSpec {
+  if (/\.gguf$/i.test(source)) return { kind: 'gguf', file: source };
+  return { kind: 'path', dir: resolveModelDir(source, revision, env) };
 }
+
+const checkTemplate: TemplateCheck = (dir, chatTemplate) => { loadChatTokenizer(dir, { chatTemplate: chatTemplate ?? undefined }); };
+const checkTemplateText: TemplateTextCheck = (source, where, override) => checkTemplateTools(source, where, { override });
 
 export const loadModel = operator({
   name: 'load-model',
-  version: 2,
-  description: 'a local HF model directory or a repo id from the HF cache, checked and copied into the store',
-  params: z.object({ source: z.string().min(1), revision: z.string().default('main') }),
+  version: 3,
+  description: 'a model on this machine (HF dir | repo id in the HF cache | GGUF) checked and stored as a Hugging Face dir; keyed on its content',
+  params: z.object({
+    source: z.string().min(1),
+    revision: z.string().default('main'),
+    /** Jinja source replacing the model's own template (written as chat_template.jinja into the artifact). */
+    chat_template: z.string().min(1).nullable().default(null),
+  }),
   inputs: {},
   output: model(),
   env: ['HF_HOME', 'HF_HUB_CACHE'],
+  codeDeps: nodeCode('commands/convert_gguf.py'),
   fingerprint(params) {
-    try { return dirFingerprint(resolveModelDir(params.source, params.revision)); } catch { return 'unresolved'; }
+    try {
+      return resolveBaseKey(sourceSpec(params.source, params.revision), params.chat_template, { checkTemplate, checkTemplateText });
+    } catch (e) {
+      throw new Error(`load-model (${params.source}): ${(e as Error).message}`);
+    }
   },
   async run({ params, out, ctx }) {
-    const dir = resolveModelDir(params.source, params.revision);
-    const problems = checkModelDir(dir);
-    if (problems.length) throw new Error(`load-model: ${params.source} is not usable:\n  - ${problems.join('\n  - ')}`);
-    const tc = join(dir, 'tokenizer_config.json');
-    const hasTemplate = existsSync(join(dir, 'chat_template.jinja')) ||
-      (existsSync(tc) && typeof (JSON.parse(readFileSync(tc, 'utf8')) as { chat_template?: unknown }).chat_template === 'string');
-    if (!hasTemplate) ctx.log(`load-model: ${params.source} has no chat template; the pipeline's CHAT_TEMPLATE will be used`);
-    // dereference: hub snapshots are symlinks into blobs/, and the store must own real files
-    cpSync(dir, out.dir, { recursive: true, dereference: true, filter: (src) => !src.includes('/.git') });
-    ctx.log(`load-model: ${params.source} from ${dir}`);
+    const { source, log } = await materialize(sourceSpec(params.source, params.revision), params.chat_template, out.dir,
+      { checkTemplate, checkTemplateText, node: { signal: ctx.signal, onEvent: forwardEvents(ctx) } });
+    for (const line of log) ctx.log(`load-model: ${line}`);
+    ctx.log(`load-model: ${params.source} (${String(source.kind)})`);
   },
 });

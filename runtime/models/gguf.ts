@@ -7,13 +7,28 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
-/** ggml tensor types by id (ggml.h); the quantizations transformers/gguf-py can dequantize. */
+/** ggml tensor types by id (ggml.h, as gguf-py 0.19 knows them). */
 export const GGML_TYPES: Readonly<Record<number, string>> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
   12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL',
   21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 30: 'BF16',
-  34: 'TQ1_0', 35: 'TQ2_0',
+  34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4', 40: 'NVFP4', 41: 'Q1_0',
 };
+
+/**
+ * Types a file may hold that gguf-py can turn into floats (the runtime node's convert-gguf). Q8_1 and Q8_K exist
+ * only inside llama.cpp's matmuls, and Q1_0 is newer than gguf-py's dequantizers.
+ */
+export const GGUF_DEQUANTIZABLE: ReadonlySet<string> = new Set(Object.values(GGML_TYPES).filter((t) => !['Q8_1', 'Q8_K', 'Q1_0'].includes(t)));
+
+/** A model whose tensor types the runtime node cannot dequantize: an error naming the file, tensor and type. */
+export function checkDequantizable(file: string, header: GgufHeader): void {
+  const bad = header.tensors.find((t) => !GGUF_DEQUANTIZABLE.has(t.type));
+  if (bad) {
+    throw new Error(`GGUF ${file}: tensor ${bad.name} is ${bad.type}, a quantization the GGUF loader cannot dequantize ` +
+      `(${header.types[bad.type]} tensors of that type); re-quantize the model to a known type (e.g. Q8_0, Q4_K_M or F16) with llama.cpp, or use its safetensors release`);
+  }
+}
 
 export interface GgufTensor { name: string; type: string; shape: number[] }
 export interface GgufHeader {

@@ -2,12 +2,17 @@
  * A `base` model spec — a local Hugging Face dir, a hub repo + revision, or a GGUF file — checked and resolved to
  * what it names: the local dir's file hashes, the hub's commit sha, the GGUF's hash and header. Every check that can
  * run without downloading runs in `resolveBaseKey` (the operator's fingerprint, computed before any node runs); the
- * rest (the downloaded snapshot's files and template) in `materialize`.
+ * rest (the downloaded snapshot's files and template) in `materialize`. Whatever the source, the result is a Hugging
+ * Face dir: a GGUF is dequantized by the runtime node's convert-gguf (transformers' GGUF loading) into safetensors +
+ * config + tokenizer + its template as chat_template.jinja. A model type the ONNX exporter cannot export (the TS
+ * engines decode only that) is refused here too, so it fails before any training.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readGgufHeader, type GgufHeader } from './gguf.ts';
+import { runNode, type NodeEvent } from '../node/client.ts';
+import { ConvertGgufResult, ONNX_MODEL_TYPES } from '../node/protocol.ts';
+import { checkDequantizable, readGgufHeader, type GgufHeader } from './gguf.ts';
 import { cachedRevision, downloadSnapshot, HubError, repoCacheDir, resolveHubRevision, type DownloadReport, type HubOptions } from './hub.ts';
 import { resolveHubRevisionSync } from './hub-sync.ts';
 import { dirHashes, fileSha256, listFilesRecursive, modelDirProblems } from './local.ts';
@@ -36,11 +41,29 @@ export type TemplateCheck = (dir: string, chatTemplate: string | null) => void;
 /** The same for a template without its tokenizer (a GGUF's): `source` is the template, `where` names it. */
 export type TemplateTextCheck = (source: string, where: string, override: boolean) => void;
 type Checks = { checkTemplate?: TemplateCheck; checkTemplateText?: TemplateTextCheck };
+/** How materialize runs the runtime node (GGUF conversion): cancellation and the node's events. */
+export type NodeRun = { node?: { signal?: AbortSignal; onEvent?: (e: NodeEvent) => void; python?: string } };
+
+/** Refuses a model type the exporter cannot handle: training it would end in an export that fails. */
+export function checkModelType(modelType: unknown, what: string): void {
+  if (typeof modelType === 'string' && (ONNX_MODEL_TYPES as readonly string[]).includes(modelType)) return;
+  throw new Error(`${what} is a '${String(modelType)}' model; the ONNX exporter (and so the rollout engines) supports ` +
+    `${ONNX_MODEL_TYPES.join(', ')}: pick a model of one of those architectures`);
+}
+
+function configModelType(dir: string): unknown {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
+  } catch {
+    return undefined;
+  }
+}
 
 function localProblems(dir: string, what: string, chatTemplate: string | null, checkTemplate?: TemplateCheck): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${what} does not exist or is not a directory; pass the path of a Hugging Face model dir`);
   const problems = modelDirProblems(dir).filter((p) => !(chatTemplate && p.startsWith('no chat template')));
   if (problems.length) throw new Error(`${what} is not usable:\n  - ${problems.join('\n  - ')}`);
+  checkModelType(configModelType(dir), what);
   try {
     checkTemplate?.(dir, chatTemplate);
   } catch (e) {
@@ -50,6 +73,8 @@ function localProblems(dir: string, what: string, chatTemplate: string | null, c
 
 function checkGguf(file: string, chatTemplate: string | null, check?: TemplateTextCheck): GgufHeader {
   const header = readGgufHeader(file);
+  checkDequantizable(file, header);
+  checkModelType(header.architecture, `GGUF ${file}`);
   if (!header.chatTemplate && !chatTemplate) {
     throw new Error(`GGUF ${file} has no chat template (tokenizer.chat_template); pass one as params.chat_template`);
   }
@@ -114,17 +139,20 @@ function storeFiles(dir: string, out: string, link: boolean): void {
 export interface Materialized { source: Record<string, unknown>; log: string[] }
 
 /** Writes the model named by `b` into `out` (a store dir): files, the template override, and source.json. */
-export async function materialize(b: BaseSpec, chatTemplate: string | null, out: string, o: HubOptions & Checks = {}): Promise<Materialized> {
+export async function materialize(b: BaseSpec, chatTemplate: string | null, out: string, o: HubOptions & Checks & NodeRun = {}): Promise<Materialized> {
   const log: string[] = [];
   let source: Record<string, unknown>;
   if (b.kind === 'gguf') {
     const file = resolve(b.file);
     const header = checkGguf(file, chatTemplate, o.checkTemplateText);
-    copyFileSync(file, join(out, 'model.gguf'));
-    const template = chatTemplate ?? header.chatTemplate;
-    if (template) writeFresh(join(out, 'chat_template.jinja'), template);
-    source = { kind: 'gguf', file, sha256: fileSha256(file), version: header.version, architecture: header.architecture, name: header.name, tensor_types: header.types };
-    log.push(`GGUF ${file}: ${header.architecture ?? 'unknown architecture'}, ${header.tensors.length} tensors (${Object.entries(header.types).map(([t, n]) => `${t} ${n}`).join(', ')}); dequantization to a Hugging Face dir happens in the runtime node`);
+    // dequantized once, here: the store keeps the Hugging Face dir, not the GGUF
+    const res = await runNode('convert-gguf', { gguf_file: file, out_dir: out, chat_template: chatTemplate },
+      { signal: o.node?.signal, onEvent: o.node?.onEvent, python: o.node?.python, result: ConvertGgufResult });
+    localProblems(out, `the Hugging Face dir converted from GGUF ${file}`, chatTemplate, o.checkTemplate);
+    source = { kind: 'gguf', file, sha256: fileSha256(file), version: header.version, architecture: header.architecture, name: header.name,
+      tensor_types: header.types, model_class: res.model_class, num_parameters: res.num_parameters };
+    log.push(`GGUF ${file}: ${header.architecture ?? 'unknown architecture'}, ${header.tensors.length} tensors (${Object.entries(header.types).map(([t, n]) => `${t} ${n}`).join(', ')}) ` +
+      `dequantized to a ${res.model_class} (${res.num_parameters} parameters) in ${res.seconds.toFixed(1)} s`);
   } else {
     let dir: string;
     if (b.kind === 'path') {

@@ -100,6 +100,20 @@ export const ExportOnnxParams = z.object({
 
 export const ExportOnnxRequest = ExportOnnxParams.extend({ model_dir: z.string(), out_dir: z.string() });
 
+/** Model types the ONNX exporter (and so the TS engines) handles; checked when a base model is resolved. */
+export const ONNX_MODEL_TYPES = ['llama', 'qwen2', 'qwen3'] as const;
+
+/* ---- convert-gguf: a GGUF file dequantized (transformers' GGUF loading) into a Hugging Face dir ---- */
+
+export const ConvertGgufRequest = z.object({
+  gguf_file: z.string(),
+  out_dir: z.string(),
+  /** Replaces the GGUF's own template (saved as chat_template.jinja). */
+  chat_template: z.string().nullable().default(null),
+  /** Weights are saved in this dtype (the GGUF is dequantized to it). */
+  dtype: z.enum(['float32', 'bfloat16']).default('float32'),
+});
+
 export const ForwardRequest = z.object({
   model_dir: z.string(),
   input_ids: z.array(z.array(int())),
@@ -236,6 +250,7 @@ export const NODE_REQUESTS = {
   'init-model': InitModelRequest,
   'train-sft': TrainSftRequest,
   'export-onnx': ExportOnnxRequest,
+  'convert-gguf': ConvertGgufRequest,
   forward: ForwardRequest,
   tokenize: TokenizeRequest,
   merge: MergeRequest,
@@ -279,6 +294,18 @@ export const OnnxMeta = z.object({
 });
 export type OnnxMeta = z.infer<typeof OnnxMeta>;
 export const ExportOnnxResult = z.object({ out_dir: z.string(), onnx: z.string(), meta: OnnxMeta });
+
+export const ConvertGgufResult = z.object({
+  out_dir: z.string(),
+  /** general.architecture of the GGUF, and the model_type / class transformers loaded it as. */
+  architecture: z.string(),
+  model_type: z.string(),
+  model_class: z.string(),
+  num_parameters: int(),
+  tensor_types: z.record(z.string(), int()),
+  tie_word_embeddings: z.boolean(),
+  seconds: z.number(),
+});
 
 export const ForwardResult = z.object({ logits: z.array(z.array(z.array(z.number()))) });
 

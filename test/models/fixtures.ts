@@ -37,7 +37,7 @@ export function tinyModelFiles(o: { template?: string | null; weights?: number; 
 }
 
 /** A GGUF v3 file: metadata (architecture, name, an optional chat template, a token list) and tensors of the given ggml types. */
-export function ggufFile(o: { types: number[]; chatTemplate?: string | null; version?: number; magic?: string }): Buffer {
+export function ggufFile(o: { types: number[]; chatTemplate?: string | null; version?: number; magic?: string; architecture?: string }): Buffer {
   const parts: Buffer[] = [];
   const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
   const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
@@ -45,7 +45,7 @@ export function ggufFile(o: { types: number[]; chatTemplate?: string | null; ver
   parts.push(Buffer.from(o.magic ?? 'GGUF', 'latin1'));
   u32(o.version ?? 3);
   const kv: [string, () => void][] = [
-    ['general.architecture', () => { u32(8); str('llama'); }],
+    ['general.architecture', () => { u32(8); str(o.architecture ?? 'llama'); }],
     ['general.name', () => { u32(8); str('tiny'); }],
     ['llama.block_count', () => { u32(4); u32(2); }],
     ['tokenizer.ggml.tokens', () => { u32(9); u32(8); u64(3); str('a'); str('b'); str('<|im_end|>'); }],

@@ -17,6 +17,7 @@ const MINIMAL: Record<keyof typeof NODE_REQUESTS, object> = {
   'init-model': { out_dir: '/o', chat_template: 't' },
   'train-sft': { model_dir: '/m', shards: ['/s'], out_dir: '/o' },
   'export-onnx': { model_dir: '/m', out_dir: '/o' },
+  'convert-gguf': { gguf_file: '/g.gguf', out_dir: '/o' },
   forward: { model_dir: '/m', input_ids: [[1, 2]] },
   tokenize: { tokenizer: '/t' },
   merge: { method: 'ties', experts: ['/e'], out: '/o' },
