@@ -1,4 +1,5 @@
-import { dag } from '../runtime/engine/dag.ts';
+import { dag, type DagBuilder, type NodeRef } from '../runtime/engine/dag.ts';
+import type { FilesSpec, TableSpec } from '../runtime/engine/operator.ts';
 import { loadModel } from '../operators/load-model.ts';
 import { exportOnnx } from '../operators/export-onnx.ts';
 import { evalBfcl } from '../operators/eval-bfcl.ts';
@@ -28,19 +29,27 @@ export interface BenchmarksOptions {
   samples?: number;
   tauUser?: 'endpoint' | 'scripted';
   label?: string;
+  /** Generation cap per reply (agent 'model': a tiny or untrained model may otherwise write until its context is full). */
+  maxTokens?: number;
+}
+
+/** The benchmark nodes (ids under `prefix`) for one agent, or the local model wired in `model` (an ONNX export). */
+export function benchmarkSuite(d: DagBuilder, o: BenchmarksOptions & { prefix?: string }, model?: NodeRef<FilesSpec>): NodeRef<TableSpec> {
+  const id = (s: string) => (o.prefix ?? '') + s;
+  const common = { agent: o.agent, limit: o.limit, ...(o.maxTokens ? { max_tokens: o.maxTokens } : {}) };
+  const user = o.tauUser ?? (o.agent === 'endpoint' ? 'endpoint' : 'scripted');
+  const bfcl = d.node(id('bfcl'), evalBfcl, common, { model });
+  const tau = (['retail', 'airline'] as const).map((domain) =>
+    d.node(id(`tau_${domain}`), evalTau, { ...common, domain, split: 'test', trials: o.trials ?? 1, user }, { model }));
+  const code = (['humaneval', 'mbpp', 'quixbugs'] as const).map((benchmark) =>
+    d.node(id(benchmark), evalCode, { ...common, benchmark, samples: o.samples ?? 1 }, { model }));
+  return d.node(id('results'), evalResults, { agent: o.label ?? o.modelSource ?? o.agent }, { bfcl, tau, code });
 }
 
 export function benchmarksDag(o: BenchmarksOptions) {
   return dag('benchmarks', (d) => {
     const model = o.modelSource ? d.node('onnx', exportOnnx, {}, { model: d.node('model', loadModel, { source: o.modelSource }) }) : undefined;
-    const common = { agent: o.agent, limit: o.limit };
-    const user = o.tauUser ?? (o.agent === 'endpoint' ? 'endpoint' : 'scripted');
-    const bfcl = d.node('bfcl', evalBfcl, common, { model });
-    const tau = (['retail', 'airline'] as const).map((domain) =>
-      d.node(`tau_${domain}`, evalTau, { ...common, domain, split: 'test', trials: o.trials ?? 1, user }, { model }));
-    const code = (['humaneval', 'mbpp', 'quixbugs'] as const).map((benchmark) =>
-      d.node(benchmark, evalCode, { ...common, benchmark, samples: o.samples ?? 1 }, { model }));
-    d.node('results', evalResults, { agent: o.label ?? o.modelSource ?? o.agent }, { bfcl, tau, code });
+    benchmarkSuite(d, o, model);
   });
 }
 

@@ -21,6 +21,8 @@ import type { evaluate } from '../operators/evaluate.ts';
  */
 export type BaseModel = { kind: 'init' } | z.input<typeof ResolveModelParams>['base'];
 
+export type MergeMethod = 'ties' | 'task_arithmetic' | 'dare';
+
 export interface KlearConfig {
   seed: number;
   base: BaseModel;
@@ -37,6 +39,14 @@ export interface KlearConfig {
   prefix: string;
   /** RL experts, one per domain, merged into one model; empty = a single RL run over every world. */
   experts: { id: string; worlds: string[] }[];
+  /**
+   * How the experts are merged: one method, or several compared on `pickTasks` held-out tasks per world (another
+   * seed's sample, not the evaluation's) and the best kept (pick-merge; every candidate's score is recorded).
+   */
+  mergeMethods: MergeMethod[];
+  pickTasks: number;
+  /** Public benchmarks (HumanEval, MBPP-test, QuixBugs, BFCL, τ-bench) on a fixed sample of `limit` per category, for every model; null = none. */
+  benchmarks: { limit: number } | null;
   /** Tokenizer pre-splitting (see init-model): 'digits' makes tool-use sequences ~6x shorter. */
   pretokenizer: 'bytelevel' | 'digits';
   maxLen: number;
@@ -54,16 +64,24 @@ export interface KlearConfig {
   rl?: Partial<z.input<typeof TrainRlParams>>;
 }
 
+/** Two domains, as in the paper: tool use (retail + bank) and coding (function writing + repo repair). */
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2, sftSteps: 800, rlSteps: 10, prefix: '',
-  experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }], pretokenizer: 'digits', maxLen: 512, device: 'auto',
-  rlPool: 'sft',
+  seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank', 'code', 'repo'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2,
+  sftSteps: 800, rlSteps: 10, prefix: '', experts: [{ id: 'tools', worlds: ['retail', 'bank'] }, { id: 'code', worlds: ['code', 'repo'] }],
+  mergeMethods: ['ties', 'task_arithmetic', 'dare'], pickTasks: 25, benchmarks: { limit: 5 },
+  pretokenizer: 'digits', maxLen: 512, device: 'auto', rlPool: 'sft',
+};
+
+/** The tool-use-only recipe of earlier sessions (one expert per world, TIES): bench/learning's tables were made with it. */
+export const TOOLS_CONFIG: KlearConfig = {
+  ...DEFAULT_CONFIG, worlds: ['retail', 'bank'], experts: [{ id: 'retail', worlds: ['retail'] }, { id: 'bank', worlds: ['bank'] }],
+  mergeMethods: ['ties'], benchmarks: null,
 };
 
 // Shared by rollouts, RL and evaluation: short turns, a context that fits the tiny model.
 const LIMITS = { max_turns: 8, max_new_tokens: 96, max_context: 2048, max_repeats: 3 };
 
-type Params<O extends { params: z.ZodObject }> = Partial<z.input<O['params']>>;
+type Params<O extends { params: z.ZodType }> = Partial<z.input<O['params']>>;
 
 export const KLEAR = {
   tasks: { distractor_rate: 0 },
@@ -83,10 +101,19 @@ export const KLEAR = {
   rl: { groups: 16, group_size: 8, dynamic_sampling: true, max_groups: 48, screen: 4, keep_groups: 'outcome_varies', scale_rewards: false,
     temperature: 1, lr: 1e-4, eps_high: 0.28, micro_batch_size: 16, mini_batches: 2, concurrency: 64, limits: LIMITS,
     rewards: { default: { answer: 0.25 } } } satisfies Partial<z.input<typeof TrainRlParams>>,
-  // TIES over the common SFT parent (Yadav et al. 2023): each expert's RL delta trimmed to its larger half, signs
-  // elected, agreeing deltas averaged. On the experts of three seeds it kept >= 97 % of each expert on its own
-  // domain where plain task arithmetic (lambda 1, the sum of both deltas) kept 93 % on seed 2's bank.
-  merge: { method: 'ties', density: 0.5, seed: 0 } satisfies Params<typeof merge>,
+  /** pick-merge's held-out sample comes from the recipe's seed plus this. */
+  pickSeedOffset: 2000,
+  // The merge candidates, all over the common SFT parent. TIES (Yadav et al. 2023): each expert's RL delta trimmed to
+  // its larger half, signs elected, agreeing deltas averaged; on the tool-use experts of three seeds it kept >= 97 %
+  // of each expert on its own domain where task arithmetic (lambda 1, the sum of both deltas) kept 93 % on seed 2's
+  // bank. DARE (Yu et al. 2024): deltas dropped at random with the paper's p = 0.9, survivors rescaled, summed.
+  merges: {
+    ties: { method: 'ties', density: 0.5, seed: 0 },
+    task_arithmetic: { method: 'task_arithmetic', lambda: 1, seed: 0 },
+    dare: { method: 'dare', dropRate: 0.9, dareCombine: 'linear', seed: 0 },
+  } satisfies Record<string, Params<typeof merge>>,
+  /** Public benchmarks on the local model: τ-bench's user is the scripted one (no endpoint offline). */
+  benchmarks: { agent: 'model', trials: 1, samples: 1, tauUser: 'scripted', maxTokens: 256 } as const,
   eval: { samples: 1, temperature: 0, limits: LIMITS } satisfies Params<typeof evaluate>,
 };
 

@@ -1,10 +1,12 @@
 /*
- * The paper's recipe (Klear-AgentForge) on the embedded default, end to end on a CPU: tasks → synthesize (scripted
- * teacher) → verify → filter → init-model (tokenizer + tiny Qwen3) → SFT shards → train-sft → train-rl per domain
- * (multi-turn GRPO experts) → merge the experts (TIES over the SFT model) → evaluate base, SFT, every expert and the
- * merged model on every domain's held-out tasks → one table. Hyperparameters and the run's shape: klear-config.ts.
- * `npm run demo` runs it; then `agentforge sql "select model, success, pass_hat_k from eval"`, and why each
- * held-out task failed: `agentforge sql "select model, task_id, verdict from eval_rollouts where not success"`.
+ * The paper's recipe (Klear-AgentForge) for two domains on the embedded default, end to end on a CPU: tool-use
+ * (retail, bank) and coding (code, repo repair) tasks → synthesize (scripted teacher) → verify → filter → the base
+ * model (init-model: tokenizer + tiny Qwen3; or a hub / local / GGUF model) → SFT on the mix → one multi-turn GRPO
+ * expert per domain → the experts merged over the SFT model by TIES, task arithmetic and DARE, the best on a held-out
+ * sample kept (pick-merge) → every model on every world's held-out tasks (`eval`) and on HumanEval / MBPP / QuixBugs /
+ * BFCL / τ-bench samples (`bench_<model>_results`). Hyperparameters and the run's shape: klear-config.ts.
+ * `npm run demo` runs it; then `agentforge sql "select model, world, success from eval"`, the merge candidates:
+ * `agentforge sql "select model, world, success from merge_pick"`.
  */
 import { dag, type DagBuilder, type NodeRef } from '../runtime/engine/dag.ts';
 import type { ModelSpec } from '../runtime/engine/operator.ts';
@@ -22,8 +24,10 @@ import { rlRollouts } from '../operators/rl-rollouts.ts';
 import { evaluate } from '../operators/evaluate.ts';
 import { evalSummary } from '../operators/eval-summary.ts';
 import { merge } from '../operators/merge.ts';
+import { pickMerge } from '../operators/pick-merge.ts';
+import { benchmarkSuite } from './benchmarks.ts';
 import { DEFAULT_CONFIG, KLEAR, recipeNode, type KlearConfig } from './klear-config.ts';
-export { DEFAULT_CONFIG, KLEAR, type KlearConfig } from './klear-config.ts';
+export { DEFAULT_CONFIG, KLEAR, TOOLS_CONFIG, type KlearConfig } from './klear-config.ts';
 
 /** The recipe's nodes, built into any DAG (bench/learning.ts builds one per seed, each with its own prefix). */
 export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): void {
@@ -52,12 +56,18 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     return model;
   });
   if (experts.length > 1) {
+    const methods = c.mergeMethods, one = methods.length === 1;
+    const merges = methods.map((m) => node(one ? 'merged' : `merge_${m}`, merge, KLEAR.merges[m], { base: sft, experts }));
+    const pickTasks = one ? undefined : node('pick_tasks', makeTasks, { ...taskParams, seed: c.seed + KLEAR.pickSeedOffset, n: c.pickTasks, split: 'heldout' });
+    const candidates = pickTasks && node('merge_pick', evalSummary, {}, { rollouts: node('merge_pick_rollouts', evaluate, { ...KLEAR.eval, labels: methods },
+      { tasks: pickTasks, models: merges.map((m, i) => onnx(`merge_${methods[i]}`, m, rlSteps)) }) });
     labels.push('merged');
-    models.push(onnx('merged', node('merged', merge, KLEAR.merge, { base: sft, experts }), rlSteps));
+    models.push(onnx('merged', candidates ? node('merged', pickMerge, { labels: methods }, { summary: candidates, candidates: merges }) : merges[0], rlSteps));
   }
   node('eval', evalSummary, {}, { rollouts: node('eval_rollouts', evaluate, { ...KLEAR.eval, labels }, { tasks: heldout, models }) });
+  if (c.benchmarks) labels.forEach((label, i) => benchmarkSuite(d, { ...KLEAR.benchmarks, ...c.benchmarks, prefix: `${c.prefix}bench_${label}_`, label }, models[i]));
 }
 
 export default dag('klear', (d) => klearRecipe(d), {
-  description: 'worlds → synth → verify/filter → init-model → SFT shards → SFT → RL experts per domain → merge → eval (held-out)',
+  description: 'tool use + code worlds → synth → verify/filter → base model → SFT on the mix → RL expert per domain → merges, the best kept → eval (held-out + benchmarks)',
 });
