@@ -5,35 +5,53 @@
  *  - heldout_success_rl:  mean RL success (baseline: SFT), goal ≥ SFT + 0.10 absolute;
  *  - merged_over_expert_own_domain: the merged model ÷ each expert on the expert's domain, worst expert, every seed ≥ 0.95;
  *  - recipe_wall_s: node time of the slowest seed's recipe (cached nodes at their committed seconds), goal ≤ 1200 s;
- * each with the per-seed values and the spread (sample standard deviation).
- *   npx tsx bench/learning.ts [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh]
- * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped.
+ * each with the per-seed values and the spread (sample standard deviation). On the held-out probe (templates no
+ * train split contains and tasks longer than training's, template_seen = false; runtime/worlds/tasks.ts):
+ *  - heldout_unseen_gain_rl: RL − SFT on the probe, paired per task (RL = the expert of the task's world), with a
+ *    seeded bootstrap 95 % interval per seed; goal ≥ +0.05 averaged over seeds and every seed's interval above 0;
+ *  - heldout_slice_<slice>: SFT and RL success on each slice (seen/unseen template, difficulty), informational.
+ *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh] [--report-only]
+ * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped;
+ * --report-only runs nothing and reads each node's latest committed output in the store (code edited since the run
+ * would otherwise make nodes recompute).
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dag } from '../runtime/engine/dag.ts';
 import { runDag } from '../runtime/engine/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
-import { EvalRow } from '../schemas/eval.ts';
+import { EvalRollout, EvalRow } from '../schemas/eval.ts';
+import { Task } from '../schemas/task.ts';
+import { pairedBootstrap, type PairedDiff } from '../runtime/eval/bootstrap.ts';
 import { Ledger } from '../storage/ledger.ts';
-import { DEFAULT_CONFIG, klearRecipe } from '../dags/klear.ts';
+import * as klear from '../dags/klear.ts';
 import { emit } from './report.ts';
 import { TrainRlParams } from '../operators/train-rl.ts';
 
+const { klearRecipe } = klear;
+// The tool-use recipe (one expert per world) where dags/klear exports one, else its default: the probe is tool use.
+const configs = klear as unknown as Record<string, klear.KlearConfig | undefined>;
 const { values: a } = parseArgs({ options: {
+  /** A KlearConfig exported by dags/klear.ts (default TOOLS_CONFIG where it exists, else DEFAULT_CONFIG). */
+  config: { type: 'string', default: configs.TOOLS_CONFIG ? 'TOOLS_CONFIG' : 'DEFAULT_CONFIG' },
   store: { type: 'string', default: resolve(import.meta.dirname, '..', '.agentforge', 'bench-learning') },
   seeds: { type: 'string', default: '0,1,2' },
-  'sft-steps': { type: 'string', default: String(DEFAULT_CONFIG.sftSteps) },
-  'rl-steps': { type: 'string', default: String(DEFAULT_CONFIG.rlSteps) },
+  'sft-steps': { type: 'string' },
+  'rl-steps': { type: 'string' },
   /** JSON of train-rl params replacing the recipe's, e.g. --rl '{"lr":3e-4,"group_size":16}' */
   rl: { type: 'string' },
   /** 'sft' (RL on SFT's own tasks) or 'fresh' (new train-split tasks from another seed) */
-  'rl-pool': { type: 'string', default: DEFAULT_CONFIG.rlPool },
+  'rl-pool': { type: 'string' },
+  /** Run nothing: read each node's latest committed output in the store. */
+  'report-only': { type: 'boolean', default: false },
 } });
+const BASE = configs[a.config];
+if (!BASE?.experts) throw new Error(`bench/learning: --config ${a.config} is not a KlearConfig exported by dags/klear.ts (have ${Object.keys(klear).filter((k) => k.endsWith('_CONFIG')).join(', ')})`);
 const seeds = a.seeds.split(',').map(Number);
-if (a['rl-pool'] !== 'sft' && a['rl-pool'] !== 'fresh') throw new Error(`bench/learning: --rl-pool must be 'sft' or 'fresh', got '${a['rl-pool']}'`);
-const rlPool: 'sft' | 'fresh' = a['rl-pool'];
-const cfg = (seed: number) => ({ ...DEFAULT_CONFIG, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps']), rlSteps: Number(a['rl-steps']),
+const rlPool = (a['rl-pool'] ?? BASE.rlPool) as klear.KlearConfig['rlPool'];
+if (rlPool !== 'sft' && rlPool !== 'fresh') throw new Error(`bench/learning: --rl-pool must be 'sft' or 'fresh', got '${rlPool}'`);
+console.error(`bench/learning: recipe dags/klear.ts with ${a.config}`);
+const cfg = (seed: number): klear.KlearConfig => ({ ...BASE, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps'] ?? BASE.sftSteps), rlSteps: Number(a['rl-steps'] ?? BASE.rlSteps),
   rlPool, rl: a.rl ? rlOverrides(a.rl) : undefined });
 
 /** The given keys only (zod would fill in every default), checked against train-rl's schema. */
@@ -48,31 +66,55 @@ const spread = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x)
 
 const d = dag('learning', (b) => seeds.forEach((s) => klearRecipe(b, cfg(s))));
 const started = Date.now();
-const res = await runDag(d, { storeDir: a.store, concurrency: 1, reporter: {
-  nodeStart: (id) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] start ${id}`),
-  nodeEnd: (id, st, detail) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${st} ${id}${detail ? ` (${detail})` : ''}`),
-  nodeProgress() {}, log: (id, m) => console.error(`  ${id}: ${m}`), close() {},
-} });
-const failed = [...res.nodes].filter(([, n]) => n.error);
-if (failed.length) throw new Error(`bench/learning: nodes failed:\n${failed.map(([id, n]) => `${id}: ${n.error}`).join('\n')}`);
+/** Per node id: the artifact key it produced and the seconds its execution took (cached nodes: when it committed). */
+const nodes = new Map<string, { key: string; seconds: number }>();
+let cachedNodes = 0;
+const ledgerPath = join(a.store, 'ledger.duckdb');
+if (!a['report-only']) {
+  const res = await runDag(d, { storeDir: a.store, concurrency: 1, reporter: {
+    nodeStart: (id) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] start ${id}`),
+    nodeEnd: (id, st, detail) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${st} ${id}${detail ? ` (${detail})` : ''}`),
+    nodeProgress() {}, log: (id, m) => console.error(`  ${id}: ${m}`), close() {},
+  } });
+  const failed = [...res.nodes].filter(([, n]) => n.error);
+  if (failed.length) throw new Error(`bench/learning: nodes failed:\n${failed.map(([id, n]) => `${id}: ${n.error}`).join('\n')}`);
+  // A node cached from an earlier run counts with the seconds it took when it committed, so the recipe time is the
+  // whole recipe's even when SFT comes from the store.
+  const ledger = await Ledger.openReadOnly(ledgerPath);
+  const cachedKeys = [...res.nodes.values()].filter((n) => n.status === 'cached').map((n) => `'${n.key}'`);
+  cachedNodes = cachedKeys.length;
+  const committedSeconds = new Map((cachedKeys.length ? await ledger.all<{ key: string; seconds: number }>(
+    `SELECT key, arg_max(seconds, finished_at) AS seconds FROM executions WHERE status = 'committed' AND key IN (${cachedKeys.join(', ')}) GROUP BY key`) : [])
+    .map((r) => [r.key, Number(r.seconds)]));
+  await ledger.close();
+  for (const [id, n] of res.nodes) nodes.set(id, { key: n.key, seconds: n.status === 'cached' ? committedSeconds.get(n.key) ?? 0 : n.seconds ?? 0 });
+} else {
+  const ledger = await Ledger.openReadOnly(ledgerPath);
+  const ids = d.nodes.map((n) => `'${n.id}'`).join(', ');
+  for (const r of await ledger.all<{ node_id: string; key: string; seconds: number }>(
+    `SELECT a.node_id, arg_max(a.key, a.committed_at) AS key, arg_max(e.seconds, a.committed_at) AS seconds FROM artifacts a
+     LEFT JOIN (SELECT key, arg_max(seconds, finished_at) AS seconds FROM executions WHERE status = 'committed' GROUP BY key) e ON e.key = a.key
+     WHERE a.node_id IN (${ids}) GROUP BY a.node_id`)) nodes.set(r.node_id, { key: r.key, seconds: Number(r.seconds ?? 0) });
+  await ledger.close();
+  const missing = seeds.flatMap((s) => ['eval', 'eval_rollouts', 'heldout_tasks'].map((id) => `s${s}_${id}`)).filter((id) => !nodes.has(id));
+  if (missing.length) throw new Error(`bench/learning --report-only: no committed output in ${a.store} for ${missing.join(', ')}; run the bench without --report-only first`);
+}
+const tableOf = <T>(id: string, schema: ConstructorParameters<typeof TableReader>[3]) => {
+  const n = nodes.get(id)!;
+  return new TableReader<T>(id, n.key, [join(a.store, 'artifacts', n.key, 'data.parquet')], schema).all();
+};
 
 // Per seed: base and SFT over all held-out tasks; "rl" = each RL expert on its own domain (or the single RL run);
 // "merged" = the merged model on each expert's domain, compared with that expert there.
 const success: Record<string, number[]> = { base: [], sft: [], rl: [], merged: [], merged_vs_expert: [] };
 const wall: number[] = [];
 const c0 = cfg(seeds[0]);
-// A node cached from an earlier run counts with the seconds it took when it committed, so the recipe time is the
-// whole recipe's even when SFT comes from the store.
-const ledger = await Ledger.openReadOnly(join(a.store, 'ledger.duckdb'));
-const cachedKeys = [...res.nodes.values()].filter((n) => n.status === 'cached').map((n) => `'${n.key}'`);
-const committedSeconds = new Map((cachedKeys.length ? await ledger.all<{ key: string; seconds: number }>(
-  `SELECT key, arg_max(seconds, finished_at) AS seconds FROM executions WHERE status = 'committed' AND key IN (${cachedKeys.join(', ')}) GROUP BY key`) : [])
-  .map((r) => [r.key, Number(r.seconds)]));
-await ledger.close();
-const secondsOf = (n: { status: string; key: string; seconds?: number }) => (n.status === 'cached' ? committedSeconds.get(n.key) ?? 0 : n.seconds ?? 0);
+/** The RL model that answers for a world: its domain's expert, or the single RL run. */
+const rlLabel = (world: string) => (c0.experts.length < 2 ? 'rl' : `rl_${c0.experts.find((x) => x.worlds.includes(world))?.id ?? c0.experts[0].id}`);
+/** Per seed, per slice: SFT vs RL paired over the slice's held-out tasks. */
+const probe: Array<{ seed: number; slices: Record<string, PairedDiff & { merged: number | null }> }> = [];
 for (const s of seeds) {
-  const e = res.nodes.get(`s${s}_eval`)!;
-  const rows = await new TableReader<EvalRow>('eval', e.key, [join(a.store, 'artifacts', e.key, 'data.parquet')], EvalRow).all();
+  const rows = await tableOf<EvalRow>(`s${s}_eval`, EvalRow);
   const at = (model: string, worlds?: string[]) => mean(rows.filter((r) => r.model === model && (!worlds || worlds.includes(r.world))).map((r) => r.success));
   success.base.push(at('base'));
   success.sft.push(at('sft'));
@@ -83,7 +125,25 @@ for (const s of seeds) {
     success.merged.push(at('merged'));
     success.merged_vs_expert.push(Math.min(...mergedOwn.map((m, i) => (own[i] ? m / own[i] : m > 0 ? 1 : 1))));
   }
-  wall.push([...res.nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + secondsOf(n), 0));
+  wall.push([...nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + n.seconds, 0));
+
+  // the held-out tasks by slice, each task scored by SFT and by the RL model of its world (greedy: one sample each)
+  const tasks = new Map((await tableOf<Task>(`s${s}_heldout_tasks`, Task)).map((t) => [t.id, t]));
+  const rollouts = await tableOf<EvalRollout>(`s${s}_eval_rollouts`, EvalRollout);
+  const score = new Map<string, number[]>(); // `${model}\t${task}` → successes
+  for (const r of rollouts) score.set(`${r.model}\t${r.task_id}`, [...(score.get(`${r.model}\t${r.task_id}`) ?? []), r.success ? 1 : 0]);
+  const of = (model: string, id: string) => { const xs = score.get(`${model}\t${id}`); return xs ? mean(xs) : null; };
+  const bySlice = new Map<string, string[]>();
+  for (const t of [...tasks.values()].sort((x, y) => (x.id < y.id ? -1 : 1))) {
+    if (of('sft', t.id) === null || of(rlLabel(t.world), t.id) === null) continue;
+    const names = [`difficulty:${t.difficulty >= 3 ? '3+' : t.difficulty}`, ...(t.template_seen === undefined ? [] : [`template:${t.template_seen ? 'seen' : 'unseen'}`])];
+    for (const k of ['all', ...names]) bySlice.set(k, [...(bySlice.get(k) ?? []), t.id]);
+  }
+  probe.push({ seed: s, slices: Object.fromEntries([...bySlice].map(([k, ids]) => {
+    const pd = pairedBootstrap(ids.map((id) => of('sft', id)!), ids.map((id) => of(rlLabel(tasks.get(id)!.world), id)!), { seed: s });
+    const merged = ids.map((id) => of('merged', id));
+    return [k, { ...pd, merged: merged.every((x) => x !== null) ? mean(merged as number[]) : null }];
+  })) });
 }
 const line = (metric: string, value: number[], baseline: number[], goal: string, pass: boolean, unit = 'fraction') => emit({
   bench: 'learning', metric, value: mean(value), unit, baseline: mean(baseline), ratio: mean(baseline) ? mean(value) / mean(baseline) : null,
@@ -97,4 +157,25 @@ if (success.merged.length) {
 }
 emit({ bench: 'learning', metric: 'recipe_wall_s', value: Math.max(...wall), unit: 's', baseline: null, ratio: null, goal: '<= 1200 (2 CPU cores)',
   pass: wall.every((w) => w <= 1200), per_seed: wall, note: 'node seconds summed; cached nodes count with the seconds of their committed execution',
-  cached_nodes: cachedKeys.length });
+  cached_nodes: cachedNodes, report_only: a['report-only'] });
+
+// The probe: RL's gain over SFT on templates and lengths training never showed, paired per task, per seed.
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const perSeed = (slice: string) => probe.filter((p) => p.slices[slice]).map(({ seed, slices }) => {
+  const x = slices[slice];
+  return { seed, tasks: x.n, sft: r3(x.mean_a), rl: r3(x.mean_b), diff: r3(x.diff), lo: r3(x.lo), hi: r3(x.hi), merged: x.merged === null ? null : r3(x.merged) };
+});
+const unseen = perSeed('template:unseen');
+if (unseen.length) {
+  const gain = mean(unseen.map((x) => x.diff));
+  emit({ bench: 'learning', metric: 'heldout_unseen_gain_rl', value: gain, unit: 'fraction', baseline: 0, ratio: null,
+    goal: '>= +0.05 (RL − SFT on unseen templates and longer tasks, mean over seeds) and every seed\'s 95 % CI above 0',
+    pass: seeds.length >= 3 ? gain >= 0.05 && unseen.every((x) => x.lo > 0) : null, per_seed: unseen, spread: spread(unseen.map((x) => x.diff)), seeds,
+    note: 'paired per held-out task (RL = the expert of the task\'s world), percentile bootstrap over tasks, 10,000 resamples seeded by the recipe seed; pass is null with fewer than 3 seeds' });
+}
+for (const slice of ['all', 'template:seen', 'template:unseen', 'difficulty:1', 'difficulty:2', 'difficulty:3+']) {
+  const xs = perSeed(slice);
+  if (!xs.length) continue;
+  emit({ bench: 'learning', metric: `heldout_slice_${slice.replace(':', '_')}`, value: mean(xs.map((x) => x.rl)), unit: 'fraction',
+    baseline: mean(xs.map((x) => x.sft)), ratio: null, goal: 'informational (value = RL, baseline = SFT)', pass: null, per_seed: xs, seeds });
+}
