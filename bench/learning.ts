@@ -10,7 +10,7 @@
  *  - heldout_unseen_gain_rl: RL − SFT on the probe, paired per task (RL = the expert of the task's world), with a
  *    seeded bootstrap 95 % interval per seed; goal ≥ +0.05 averaged over seeds and every seed's interval above 0;
  *  - heldout_slice_<slice>: SFT and RL success on each slice (seen/unseen template, difficulty), informational.
- *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh] [--report-only]
+ *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh] [--report-only [--unprefixed]]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped;
  * --report-only runs nothing and reads each node's latest committed output in the store (code edited since the run
  * would otherwise make nodes recompute).
@@ -44,14 +44,19 @@ const { values: a } = parseArgs({ options: {
   'rl-pool': { type: 'string' },
   /** Run nothing: read each node's latest committed output in the store. */
   'report-only': { type: 'boolean', default: false },
+  /** With --report-only and one seed: the store of a plain `agentforge run dags/klear.ts` (node ids without s<seed>_). */
+  unprefixed: { type: 'boolean', default: false },
 } });
 const BASE = configs[a.config];
 if (!BASE?.experts) throw new Error(`bench/learning: --config ${a.config} is not a KlearConfig exported by dags/klear.ts (have ${Object.keys(klear).filter((k) => k.endsWith('_CONFIG')).join(', ')})`);
 const seeds = a.seeds.split(',').map(Number);
+if (a.unprefixed && (!a['report-only'] || seeds.length !== 1)) throw new Error('bench/learning: --unprefixed reads one recipe run: pass --report-only and a single --seeds value');
+/** The recipe's node ids for a seed carry this prefix. */
+const px = (seed: number) => (a.unprefixed ? '' : `s${seed}_`);
 const rlPool = (a['rl-pool'] ?? BASE.rlPool) as klear.KlearConfig['rlPool'];
 if (rlPool !== 'sft' && rlPool !== 'fresh') throw new Error(`bench/learning: --rl-pool must be 'sft' or 'fresh', got '${rlPool}'`);
 console.error(`bench/learning: recipe dags/klear.ts with ${a.config}`);
-const cfg = (seed: number): klear.KlearConfig => ({ ...BASE, seed, prefix: `s${seed}_`, sftSteps: Number(a['sft-steps'] ?? BASE.sftSteps), rlSteps: Number(a['rl-steps'] ?? BASE.rlSteps),
+const cfg = (seed: number): klear.KlearConfig => ({ ...BASE, seed, prefix: px(seed), sftSteps: Number(a['sft-steps'] ?? BASE.sftSteps), rlSteps: Number(a['rl-steps'] ?? BASE.rlSteps),
   rlPool, rl: a.rl ? rlOverrides(a.rl) : undefined });
 
 /** The given keys only (zod would fill in every default), checked against train-rl's schema. */
@@ -96,7 +101,7 @@ if (!a['report-only']) {
      LEFT JOIN (SELECT key, arg_max(seconds, finished_at) AS seconds FROM executions WHERE status = 'committed' GROUP BY key) e ON e.key = a.key
      WHERE a.node_id IN (${ids}) GROUP BY a.node_id`)) nodes.set(r.node_id, { key: r.key, seconds: Number(r.seconds ?? 0) });
   await ledger.close();
-  const missing = seeds.flatMap((s) => ['eval', 'eval_rollouts', 'heldout_tasks'].map((id) => `s${s}_${id}`)).filter((id) => !nodes.has(id));
+  const missing = seeds.flatMap((s) => ['eval', 'eval_rollouts', 'heldout_tasks'].map((id) => `${px(s)}${id}`)).filter((id) => !nodes.has(id));
   if (missing.length) throw new Error(`bench/learning --report-only: no committed output in ${a.store} for ${missing.join(', ')}; run the bench without --report-only first`);
 }
 const tableOf = <T>(id: string, schema: ConstructorParameters<typeof TableReader>[3]) => {
@@ -114,7 +119,7 @@ const rlLabel = (world: string) => (c0.experts.length < 2 ? 'rl' : `rl_${c0.expe
 /** Per seed, per slice: SFT vs RL paired over the slice's held-out tasks. */
 const probe: Array<{ seed: number; slices: Record<string, PairedDiff & { merged: number | null }> }> = [];
 for (const s of seeds) {
-  const rows = await tableOf<EvalRow>(`s${s}_eval`, EvalRow);
+  const rows = await tableOf<EvalRow>(`${px(s)}eval`, EvalRow);
   const at = (model: string, worlds?: string[]) => mean(rows.filter((r) => r.model === model && (!worlds || worlds.includes(r.world))).map((r) => r.success));
   success.base.push(at('base'));
   success.sft.push(at('sft'));
@@ -125,11 +130,11 @@ for (const s of seeds) {
     success.merged.push(at('merged'));
     success.merged_vs_expert.push(Math.min(...mergedOwn.map((m, i) => (own[i] ? m / own[i] : m > 0 ? 1 : 1))));
   }
-  wall.push([...nodes].filter(([id]) => id.startsWith(`s${s}_`)).reduce((t, [, n]) => t + n.seconds, 0));
+  wall.push([...nodes].filter(([id]) => id.startsWith(px(s))).reduce((t, [, n]) => t + n.seconds, 0));
 
   // the held-out tasks by slice, each task scored by SFT and by the RL model of its world (greedy: one sample each)
-  const tasks = new Map((await tableOf<Task>(`s${s}_heldout_tasks`, Task)).map((t) => [t.id, t]));
-  const rollouts = await tableOf<EvalRollout>(`s${s}_eval_rollouts`, EvalRollout);
+  const tasks = new Map((await tableOf<Task>(`${px(s)}heldout_tasks`, Task)).map((t) => [t.id, t]));
+  const rollouts = await tableOf<EvalRollout>(`${px(s)}eval_rollouts`, EvalRollout);
   const score = new Map<string, number[]>(); // `${model}\t${task}` → successes
   for (const r of rollouts) score.set(`${r.model}\t${r.task_id}`, [...(score.get(`${r.model}\t${r.task_id}`) ?? []), r.success ? 1 : 0]);
   const of = (model: string, id: string) => { const xs = score.get(`${model}\t${id}`); return xs ? mean(xs) : null; };
