@@ -22,11 +22,13 @@ export const TrainRlParams = RlLoopParams.extend({
   /** Train only on these worlds' tasks (an RL expert per domain); null = every world in the input. */
   worlds: z.array(z.string()).min(1).nullable().default(null),
   ...RlTrainerParams.shape,
+  /** Trainer processes (torchrun; `parallel` picks DDP or FSDP); the rollout side stays one process. */
+  trainer_nproc: z.number().int().min(1).default(1),
 });
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 7, // 7: lora (peft; the engines get merged weights), gradient_checkpointing
+  version: 7, // 7: lora (peft; the engines get merged weights), gradient_checkpointing, trainer_nproc + parallel
   // 6: rollouts run with the model's own context (limits.max_context null), engine params, tool_call_format
   // 5: max_staleness (async), rollout_servers, tool_latency, server_timeout_ms; sync default unchanged
   description: 'multi-turn GRPO: rollouts → rewards → advantages → train step → export → reload, resumable',
@@ -45,7 +47,7 @@ export const trainRl = operator({
     if (!tasks.length) throw new Error(`train-rl: input tasks (node ${inputs.tasks.node}) have no train task${p.worlds ? ` of worlds ${p.worlds.join(', ')}` : ''}`);
     const trainer = { ...RlTrainerParams.parse(p), model_dir: inputs.model.dir, checkpoint_dir: join(ctx.checkpointDir, 'trainer') };
     const store = new StepStore(join(ctx.checkpointDir, 'steps'));
-    const session = await RlSession.start({ signal: ctx.signal, onEvent: forwardEvents(ctx) });
+    const session = await RlSession.start({ signal: ctx.signal, onEvent: forwardEvents(ctx), nproc: p.trainer_nproc });
     ctx.progress.total(p.steps, 'steps');
     try {
       const r = await rlLoop({ tasks, params: p, session, trainer, exportDir: join(ctx.checkpointDir, 'export'), store,

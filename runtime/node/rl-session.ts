@@ -36,6 +36,9 @@ export interface RlSessionOptions {
   python?: string;
   env?: Record<string, string>;
   cwd?: string;
+  /** > 1: the trainer runs under torchrun on this many processes (requests' `parallel`: 'fsdp' or 'ddp'); rank 0
+   * reads the requests and broadcasts them (agentforge_node/rl_session.py). */
+  nproc?: number;
 }
 
 interface Pending {
@@ -67,7 +70,11 @@ export class RlSession {
   static async start(opts: RlSessionOptions = {}): Promise<RlSession> {
     opts.signal?.throwIfAborted();
     const python = opts.python ?? (await ensurePythonEnv()).python;
-    const child = spawn(python, ['-m', 'agentforge_node.rl_session'], {
+    const nproc = opts.nproc ?? 1;
+    const args = nproc > 1
+      ? ['-m', 'torch.distributed.run', '--standalone', `--nproc_per_node=${nproc}`, '-m', 'agentforge_node.rl_session']
+      : ['-m', 'agentforge_node.rl_session'];
+    const child = spawn(python, args, {
       cwd: opts.cwd ?? GPU_DIR,
       env: { ...process.env, PYTHONPATH: GPU_DIR, PYTHONUNBUFFERED: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -29,6 +29,8 @@ def init() -> DistContext:
         return DistContext(0, 0, 1)
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and os.environ.get("AGENTFORGE_DIST_BACKEND") != "gloo" else "gloo"
+        if backend == "nccl":  # before any collective: NCCL uses the current device (broadcast_object_list too)
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return DistContext(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
 

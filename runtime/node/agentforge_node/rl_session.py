@@ -5,9 +5,14 @@ optimizer, reference model, ONNX export cache) stays loaded while consecutive re
 checkpoint_dir and device; a request naming others loads a new one. After an error the process exits 1: a failed
 step can leave the optimizer half-updated, and a fresh session resumes cleanly from the last checkpoint.
 Exit 0 when stdin closes. runtime/node/rl-session.ts is the TS side.
+
+Under torchrun (`python -m torch.distributed.run --nproc_per_node N -m agentforge_node.rl_session`, for
+parallel 'fsdp'/'ddp'), every rank inherits stdin but only rank 0 reads it: each line is broadcast so all ranks
+run the same requests in lockstep, and only rank 0 writes the protocol (the other ranks' events go to stderr).
 """
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -16,6 +21,31 @@ from pydantic import ValidationError
 
 from .protocol import Emitter
 from .requests.train_rl import TrainRlRequest
+
+
+def rank_lines(stream):
+    """The request lines, the same on every rank: rank 0 reads, the others receive its lines ('' = end)."""
+    import torch.distributed as dist
+
+    from . import distributed as dist_util
+
+    ctx = dist_util.init()
+    _die_with_parent()
+    while True:
+        box = [stream.readline() if ctx.rank == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        if not box[0]:
+            return
+        yield box[0]
+
+
+def _die_with_parent() -> None:
+    """A SIGKILLed torchrun agent cannot stop its workers (their own sessions): have the kernel do it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def serve(lines, emit: Emitter) -> int:
@@ -41,8 +71,16 @@ def serve(lines, emit: Emitter) -> int:
 
 
 def main() -> int:
-    emit = Emitter(protocol_stream())
-    return serve(sys.stdin, emit)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return serve(sys.stdin, Emitter(protocol_stream()))
+    emit = Emitter(protocol_stream() if int(os.environ.get("RANK", "0")) == 0 else sys.stderr)
+    try:
+        return serve(rank_lines(sys.stdin), emit)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -69,3 +69,40 @@ def test_torchrun_rl_step_matches_one_process(tiny_model, tmp_path, parallel, lo
     assert json.loads((tmp_path / "onnx" / "meta.json").read_text())["policy_version"] == 1
     if lora:
         assert (tmp_path / "two" / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_rl_session_under_torchrun_matches_one_process(tiny_model, tmp_path):
+    """The persistent trainer (what train-rl's RlSession drives) on 2 FSDP ranks: rank 0 reads stdin and
+    broadcasts each request; two steps + a state request give the single-process session's weights."""
+    import subprocess
+
+    from nodeproc import ROOT, node_env
+
+    def session(prefix: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(prefix + ["agentforge_node.rl_session"], cwd=ROOT, env=node_env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def send(proc: subprocess.Popen, req: dict) -> dict:
+        proc.stdin.write(json.dumps(req) + "\n")
+        proc.stdin.flush()
+        for line in proc.stdout:
+            ev = json.loads(line)
+            assert ev["event"] != "error", ev
+            if ev["event"] == "result":
+                return ev["value"]
+        raise AssertionError(proc.stderr.read()[-4000:])
+
+    rows = make_rollouts(tiny_model, groups=4, n=3, seed=3, noise=0.2)
+    procs = {"one": session([sys.executable, "-m"]), "two": session(TORCHRUN)}
+    results = {}
+    for name, proc in procs.items():
+        base = dict(model_dir=str(tiny_model), lr=1e-3, micro_batch_size=2, device="cpu", lora=LORA,
+                    checkpoint_dir=str(tmp_path / f"ckpt-{name}"), parallel="fsdp")
+        assert send(proc, dict(base, op="state"))["step"] == 0
+        send(proc, dict(base, step=1, samples=rows[:6]))
+        results[name] = send(proc, dict(base, step=2, samples=rows[6:], save_dir=str(tmp_path / name)))
+        proc.stdin.close()
+        assert proc.wait(120) == 0, proc.stderr.read()[-4000:]
+    assert results["two"]["step"] == 2 and results["two"]["checkpoint"].endswith("step-000002.pt")
+    assert results["two"]["metrics"]["loss"] == pytest.approx(results["one"]["metrics"]["loss"], rel=1e-4, abs=1e-6)
+    close(tmp_path / "one", tmp_path / "two")
