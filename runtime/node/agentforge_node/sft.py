@@ -125,7 +125,7 @@ def train(req: TrainSftRequest, emit: Emitter) -> dict[str, Any]:
     fp = fingerprint(req, rows, ctx.world)
     loss_mod = policy.wrap(TokenLoss(model))  # before the optimizer: FSDP replaces parameters by shards
     opt = torch.optim.AdamW(policy.param_groups(req.weight_decay), lr=req.lr, betas=tuple(req.betas),
-                            fused=place.device.type == "cuda")
+                            fused=place.device.type == "cuda" and not policy.sharded)  # DTensor shards: foreach
     start = 0
     state = policy.resume(req.checkpoint_dir, fp, opt) if (req.checkpoint_dir and req.resume) else None
     if state is not None:

@@ -143,7 +143,8 @@ def test_sft_lora_killed_run_resumes_to_identical_weights(tiny_model, tiny_shard
             assert torch.equal(a[k], b[k]), f"{name}:{k} differs after resume"
 
 
-def test_lora_sft_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp_path):
+def test_lora_sft_fsdp_with_checkpointing_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp_path):
+    """LoRA + FSDP + gradient checkpointing on 2 processes vs plain LoRA in 1: same losses, same merged weights."""
     import sys
 
     base = dict(model_dir=str(tiny_model), shards=[str(tiny_shards)], batch_size=4, lr=1e-2, warmup_steps=2,
@@ -152,7 +153,42 @@ def test_lora_sft_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp
     assert rc == 0, err
     single = result_of(events)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
-    rc, events, err = run_node("train-sft", dict(base, out_dir=str(tmp_path / "two"), micro_batch_size=1),
+    rc, events, err = run_node("train-sft", dict(base, out_dir=str(tmp_path / "two"), micro_batch_size=1,
+                                                 parallel="fsdp", gradient_checkpointing=True),
                                argv_prefix=torchrun, request_file=tmp_path / "req.json")
     assert rc == 0, err[-3000:]
     np.testing.assert_allclose(result_of(events)["losses"], single["losses"], rtol=1e-4, atol=1e-5)
+    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
+        assert a.keys() == b.keys(), name
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3, msg=k)
+
+
+def test_bf16_autocast_reaches_the_adapter_and_weights_stay_fp32(tiny_model, tiny_shards):
+    """The CUDA path (Placement with bf16 autocast) run as CPU autocast: the adapted Linears compute in bf16, the
+    adapter's weights and grads stay fp32 (the optimizer and checkpoints are fp32 on every device)."""
+    from agentforge_node.device import Placement
+    from agentforge_node.distributed import DistContext
+    from agentforge_node.requests.train_sft import TrainSftRequest
+    from agentforge_node.sft import TokenLoss, token_losses
+    from agentforge_node.shards import load_rows, micro_batches
+    from agentforge_node.trainable import Trainable
+
+    req = TrainSftRequest.model_validate(dict(model_dir=str(tiny_model), shards=[], out_dir="/unused", lora=LORA,
+                                              gradient_checkpointing=True))
+    place = Placement(torch.device("cpu"), torch.bfloat16)
+    t = Trainable(req, place, DistContext(0, 0, 1))
+    seen = []
+    q = t.model.model.layers[0].self_attn.q_proj
+    q.lora_B["default"].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    b = micro_batches(load_rows([str(tiny_shards)], 300, 256)[:4], 1, pad_id=0)[0]
+    with place.autocast():
+        loss = token_losses(TokenLoss(t.model), b).mean()
+    loss.backward()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert torch.isfinite(loss) and loss.dtype == torch.float32  # the LM head's logits are upcast for the loss
+    for n, p in t.model.named_parameters():
+        assert p.dtype == torch.float32, n
+        if p.requires_grad:
+            assert p.grad is not None and p.grad.dtype == torch.float32, n
