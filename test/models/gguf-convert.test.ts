@@ -24,12 +24,7 @@ let gguf: string;
 
 /** Writes a GGUF with runtime/node/tests/gguf_fixtures.py (the same writer the Python tests use). */
 async function writeGguf(tokDir: string, out: string, arch: string, qtype: string, template: string): Promise<void> {
-  const code = `import sys, json
-from gguf_fixtures import tiny_arch_model, write_gguf
-tok, out, arch, qtype, template = json.loads(sys.stdin.read())
-vocab = json.load(open(tok + "/config.json"))["vocab_size"]
-write_gguf(tiny_arch_model(arch, vocab), __import__("pathlib").Path(tok), __import__("pathlib").Path(out), qtype, chat_template=template)`;
-  const r = await runProcess(await python(), ['-c', code], { cwd: join(REPO, 'runtime/node/tests'), input: JSON.stringify([tokDir, out, arch, qtype, template]) });
+  const r = await runProcess(await python(), ['gguf_fixtures.py', JSON.stringify({ gguf: [arch, tokDir, out, qtype, template] })], { cwd: join(REPO, 'runtime/node/tests') });
   if (r.code !== 0) throw new Error(`writing ${out} failed: ${r.stderr.slice(-2000)}`);
 }
 

@@ -123,3 +123,29 @@ def set_tensor_type(path: Path, tensor: str, type_id: int) -> None:
     at += 4 + 8 * n_dims
     data[at:at + 4] = type_id.to_bytes(4, "little")
     path.write_bytes(bytes(data))
+
+
+def save_arch_model(arch: str, tok_dir: Path, out: Path, tie: bool = True, seed: int = 0) -> Path:
+    """A tiny random `arch` model as a Hugging Face dir, with the tokenizer files (and template) of `tok_dir`."""
+    import shutil
+
+    vocab = json.loads((tok_dir / "config.json").read_text())["vocab_size"]
+    model = tiny_arch_model(arch, vocab, tie=tie, seed=seed)
+    model.save_pretrained(str(out))
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (tok_dir / name).exists():
+            shutil.copyfile(tok_dir / name, out / name)
+    return out
+
+
+if __name__ == "__main__":  # python gguf_fixtures.py '{"hf": [[arch, tok_dir, out, tie], ...]}' | '{"gguf": [...]}'
+    import sys
+
+    req = json.loads(sys.argv[1])
+    if "hf" in req:
+        for arch, tok, out, tie in req["hf"]:
+            save_arch_model(arch, Path(tok), Path(out), tie)
+    else:
+        arch, tok, out, qtype, template = req["gguf"]
+        vocab = json.loads((Path(tok) / "config.json").read_text())["vocab_size"]
+        write_gguf(tiny_arch_model(arch, vocab), Path(tok), Path(out), qtype, chat_template=template)

@@ -5,6 +5,7 @@ from ._base import Annotated, Any, Field, Literal, _Request  # noqa: F401
 class ExportOnnxRequest(_Request):
     policy_version: Annotated[int, Field(ge=0)] = 0
     opset: Annotated[int, Field(ge=14)] = 18
+    dtype: Literal["fp32", "fp16", "int8"] = "fp32"
     model_dir: str
     out_dir: str
 
