@@ -30,6 +30,7 @@ export const serveCommand: Command = {
       if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${k} must be a non-negative integer, got '${v[k]}'`);
       return n;
     };
+    if (v['max-context'] !== undefined && int('max-context', 0) < 16) throw new UsageError(`--max-context must be at least 16, got '${v['max-context']}'`);
     const device = (v.device as string | undefined) ?? 'cpu';
     if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--device must be cpu or cuda, got '${device}'`);
     const { readFileSync } = await import('node:fs');
