@@ -153,16 +153,28 @@ def test_lora_sft_fsdp_with_checkpointing_over_torchrun_matches_one_process(tiny
     assert rc == 0, err
     single = result_of(events)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
-    rc, events, err = run_node("train-sft", dict(base, out_dir=str(tmp_path / "two"), micro_batch_size=1,
-                                                 parallel="fsdp", gradient_checkpointing=True),
-                               argv_prefix=torchrun, request_file=tmp_path / "req.json")
+    two = dict(base, micro_batch_size=1, parallel="fsdp", gradient_checkpointing=True,
+               checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=4)
+    rc, events, err = run_node("train-sft", dict(two, out_dir=str(tmp_path / "two")), argv_prefix=torchrun,
+                               request_file=tmp_path / "req.json")
     assert rc == 0, err[-3000:]
-    np.testing.assert_allclose(result_of(events)["losses"], single["losses"], rtol=1e-4, atol=1e-5)
+    losses = result_of(events)["losses"]
+    np.testing.assert_allclose(losses, single["losses"], rtol=1e-4, atol=1e-5)
+    same_weights(tmp_path / "one", tmp_path / "two", atol=1e-4)
+    # the adapter-only checkpoint of step 4, loaded into the shards: a rerun resumes to the same weights
+    rc, events, err = run_node("train-sft", dict(two, out_dir=str(tmp_path / "again")), argv_prefix=torchrun,
+                               request_file=tmp_path / "req2.json")
+    assert rc == 0, err[-3000:]
+    assert result_of(events)["resumed_from"] == 4 and result_of(events)["losses"] == losses[4:]
+    same_weights(tmp_path / "two", tmp_path / "again", atol=0)
+
+
+def same_weights(a_dir, b_dir, atol: float) -> None:
     for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
-        a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
+        a, b = load_file(str(a_dir / name)), load_file(str(b_dir / name))
         assert a.keys() == b.keys(), name
         for k in a:
-            torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3, msg=k)
+            torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-3 if atol else 0, msg=f"{name}:{k}")
 
 
 def test_bf16_autocast_reaches_the_adapter_and_weights_stay_fp32(tiny_model, tiny_shards):
