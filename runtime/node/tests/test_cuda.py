@@ -67,3 +67,22 @@ def test_cuda_placement_turns_off_per_shape_cudnn_attention():
     q = torch.randn(3, 4, 37, 32, device="cuda", dtype=torch.bfloat16)
     out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
     assert out.shape == q.shape and torch.isfinite(out).all()
+
+
+def test_lora_with_checkpointing_on_cuda_tracks_cpu_and_peaks_lower(tiny_model, tiny_shards, tmp_path):
+    """LoRA + gradient checkpointing under bf16 autocast: learns, tracks fp32 CPU on the first loss, saves fp32
+    merged weights + adapter, and its CUDA peak is below the same LoRA run without checkpointing."""
+    lora = dict(r=4, alpha=8)
+    runs = {}
+    for name, kw in {"gc": dict(device="cuda", gradient_checkpointing=True), "plain": dict(device="cuda"),
+                     "cpu": dict(device="cpu")}.items():
+        rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / name, max_steps=12,
+                                                            lr=1e-2, lora=lora, **kw))
+        assert rc == 0, err
+        runs[name] = result_of(events)
+    assert runs["gc"]["losses"][0] == pytest.approx(runs["cpu"]["losses"][0], rel=2e-2)
+    assert runs["gc"]["losses"][-1] < runs["gc"]["losses"][0]
+    print(f"CUDA peak: LoRA {runs['plain']['peak_memory_bytes']} B, LoRA + checkpointing {runs['gc']['peak_memory_bytes']} B")
+    assert runs["gc"]["peak_memory_bytes"] < runs["plain"]["peak_memory_bytes"]
+    assert all(t.dtype == torch.float32 for t in weights(tmp_path / "gc").values())
+    assert (tmp_path / "gc" / "adapter" / "adapter_config.json").exists()
