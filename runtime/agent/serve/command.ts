@@ -15,7 +15,7 @@ export const serveCommand: Command = {
     host: { type: 'string', help: 'address to listen on (default 127.0.0.1)' },
     model: { type: 'string', help: 'model name clients send (default agentforge)' },
     'max-batch': { type: 'string', help: 'sequences decoded together (default 32)' },
-    'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default: the model\'s max_position_embeddings)' },
+    'max-context': { type: 'string', help: 'prompt + generation tokens per sequence (default: the model\'s max_position_embeddings, at least 4096)' },
     device: { type: 'string', help: 'cpu (default) or cuda' },
     threads: { type: 'string', help: 'onnxruntime intra-op threads (default 0: every core)' },
     'prefix-cache-tokens': { type: 'string', help: 'KV of finished sequences kept for reuse, in tokens (0: none; default scales with the model)' },

@@ -32,6 +32,13 @@ import { parseTurn, type FormatHolder } from '../tool-formats.ts';
 import { policyContext } from '../local.ts';
 import type { GenerateRequest, GenerateResult } from '../engines/engine.ts';
 
+/**
+ * The least context a server gets by default (its default before it read the model's). A server only caps what its
+ * clients ask for: their rollout limits decide how much of the context an episode uses, and a RoPE model trained on
+ * fewer positions (the 1M-parameter default model: 2,048) still runs past them when a client's limits allow it.
+ */
+export const SERVE_MIN_CONTEXT = 4096;
+
 export interface ServeOptions {
   /** ONNX export dir (model.onnx + meta.json + tokenizer files). */
   dir: string;
@@ -41,7 +48,10 @@ export interface ServeOptions {
   /** Name under /v1/models (default: "agentforge"). */
   model?: string;
   maxBatch?: number;
-  /** Prompt + generation tokens per sequence; absent: the model's own context (its config's max_position_embeddings). */
+  /**
+   * Prompt + generation tokens per sequence; absent: the model's own context (its config's max_position_embeddings),
+   * at least SERVE_MIN_CONTEXT.
+   */
   maxContext?: number;
   /** onnxruntime intra-op threads (0 = its default, every core); a server per core sets 1. */
   threads?: number;
@@ -145,7 +155,7 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const maxBatch = o.maxBatch ?? 32;
-  const maxContext = policyContext(o.dir, o.maxContext);
+  const maxContext = o.maxContext ?? Math.max(policyContext(o.dir), SERVE_MIN_CONTEXT);
   let ct: ChatTokenizer = loadChatTokenizer(o.dir, { chatTemplate: o.chatTemplate, toolCallFormat: o.toolCallFormat });
   const engine = await OrtEngine.load(o.dir, { maxBatch, maxContext, intraOpThreads: o.threads ?? 0, prefixCacheTokens: o.prefixCacheTokens, device: o.device });
   if (o.version !== undefined) await engine.reload(o.dir, o.version);
