@@ -8,7 +8,7 @@
  *
  * Other bases (same DAG; env read when the DAG is loaded):
  *   AGENTFORGE_REAL_BASE=hub:Qwen/Qwen3-0.6B | path:/a/hf/dir | gguf:/a/model.gguf   (default: SmolLM2's GGUF)
- *   AGENTFORGE_REAL_SIZE=cpu | gpu     (gpu: more tasks and steps, full fine-tuning, device cuda)
+ *   AGENTFORGE_REAL_SIZE=cpu | smoke | gpu   (smoke: ~4x less compute; gpu: more tasks and steps, full fine-tuning, cuda)
  *   AGENTFORGE_REAL_TEMPLATE=own | chatml-tools | /a/template.jinja   (default: own for hub/path, chatml-tools for the GGUF)
  * Results: `agentforge sql "select model, success from eval"` and
  *   `agentforge sql "select * from results_base union all by name select * from results_sft union all by name select * from results_rl"`.
@@ -29,7 +29,8 @@ export const CHATML_TOOLS = readFileSync(new URL('./templates/chatml-tools.jinja
 /** The public-benchmark samples every model of the run is scored on (agent 'model': in-process, its own context). */
 export interface RealBenchmarks { bfclLimit: number; tauTasks: number; tauMaxSteps: number; maxTokens: number }
 
-export type RealSize = 'cpu' | 'gpu';
+/** cpu: the demo on 2 idle cores; smoke: every stage, ~4x less compute (a busy machine); gpu: a 0.6B model on one GPU. */
+export type RealSize = 'cpu' | 'smoke' | 'gpu';
 
 // LoRA trains a few million adapter weights, so it takes a ~10x larger step than full fine-tuning of the same model.
 const LORA = { r: 16, alpha: 32 };
@@ -41,18 +42,19 @@ const LORA = { r: 16, alpha: 32 };
  * lists tools as JSON Schema (~1.5k tokens a trajectory), hence 4096. Contexts (RL, BFCL, τ-bench) are the model's own.
  */
 export function realConfig(base: BaseModel, size: RealSize = 'cpu', chatTemplate?: string): { config: KlearConfig; benchmarks: RealBenchmarks } {
-  const cpu = size === 'cpu';
+  const cpu = size !== 'gpu', smoke = size === 'smoke';
   const limits = { max_turns: 8, max_new_tokens: 96, max_context: null, max_repeats: 3 };
   const config: KlearConfig = {
     ...TOOLS_CONFIG, base, chatTemplate, experts: [],
-    trainTasks: cpu ? 100 : 1000, heldoutTasks: cpu ? 10 : 100, maxLen: cpu ? 2048 : 4096, device: cpu ? 'cpu' : 'cuda',
-    sftSteps: cpu ? 30 : 300, rlSteps: cpu ? 3 : 20,
+    trainTasks: cpu ? 100 : 1000, heldoutTasks: smoke ? 5 : cpu ? 10 : 100, maxLen: cpu ? 2048 : 4096, device: cpu ? 'cpu' : 'cuda',
+    sftSteps: smoke ? 10 : cpu ? 30 : 300, rlSteps: smoke ? 1 : cpu ? 3 : 20,
     sft: cpu ? { lora: LORA, lr: 2e-4, batch_size: 2, micro_batch_size: 1, warmup_steps: 3, checkpoint_every: 5 }
       : { lr: 2e-5, batch_size: 16, micro_batch_size: 4, warmup_steps: 20, checkpoint_every: 50, gradient_checkpointing: true },
-    rl: cpu ? { lora: LORA, lr: 5e-5, groups: 4, group_size: 4, max_groups: 8, screen: 0, micro_batch_size: 4, mini_batches: 1, concurrency: 16, limits }
+    rl: cpu ? { lora: LORA, lr: 5e-5, groups: smoke ? 2 : 4, group_size: 4, max_groups: smoke ? 4 : 8, screen: 0, micro_batch_size: 4, mini_batches: 1, concurrency: 16, limits }
       : { lr: 1e-6, groups: 16, group_size: 8, max_groups: 48, micro_batch_size: 8, mini_batches: 2, concurrency: 64, limits },
   };
-  const benchmarks = cpu ? { bfclLimit: 2, tauTasks: 3, tauMaxSteps: 12, maxTokens: 256 } : { bfclLimit: 20, tauTasks: 20, tauMaxSteps: 30, maxTokens: 512 };
+  const benchmarks = smoke ? { bfclLimit: 1, tauTasks: 1, tauMaxSteps: 8, maxTokens: 256 }
+    : cpu ? { bfclLimit: 2, tauTasks: 3, tauMaxSteps: 12, maxTokens: 256 } : { bfclLimit: 20, tauTasks: 20, tauMaxSteps: 30, maxTokens: 512 };
   return { config, benchmarks };
 }
 
@@ -89,7 +91,7 @@ function templateFor(spec: string | undefined, base: BaseModel): string | undefi
 
 const env = process.env;
 const size = (env.AGENTFORGE_REAL_SIZE ?? 'cpu') as RealSize;
-if (size !== 'cpu' && size !== 'gpu') throw new Error(`AGENTFORGE_REAL_SIZE=${size}: expected cpu or gpu`);
+if (!['cpu', 'smoke', 'gpu'].includes(size)) throw new Error(`AGENTFORGE_REAL_SIZE=${size}: expected cpu, smoke or gpu`);
 const base = parseBase(env.AGENTFORGE_REAL_BASE) ?? { kind: 'gguf' as const, file: await smolLM2Gguf() };
 const { config, benchmarks } = realConfig(base, size, templateFor(env.AGENTFORGE_REAL_TEMPLATE, base));
 

@@ -27,7 +27,7 @@ describe('dags/real: the recipe on a real base model', () => {
   afterEach(() => { vi.unstubAllEnvs(); vi.resetModules(); });
 
   it('validates at both sizes: the base is resolved with the override template, one RL run, no merge', () => {
-    for (const size of ['cpu', 'gpu'] as const) {
+    for (const size of ['cpu', 'smoke', 'gpu'] as const) {
       const d = build(size);
       expect(validateDag(d)).toEqual([]);
       expect(node(d, 'base').op.name).toBe('resolve-model');
