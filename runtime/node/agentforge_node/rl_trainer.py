@@ -200,6 +200,7 @@ class RlTrainer:
         cfg = LossConfig(req.eps_low, req.eps_high, req.tis_cap, req.beta_kl)
         n_tok = int(sum(rows[i].loss_mask.sum() for i in idx))
         world = self.ctx.world
+        # Fixed names, in one order on every rank (a rank may have no real row): the all-reduce sums them.
         names = ["loss", "pg_loss", "clip_frac", "clip_frac_low", "clip_frac_high", "ratio", "mismatch_kl",
                  "mismatch_k3", "tis_mean"] + (["tis_trunc_frac"] if req.tis_cap is not None else []) + \
             (["kl"] if req.beta_kl > 0 else []) + ["entropy"]
@@ -218,6 +219,7 @@ class RlTrainer:
                 # A padding chunk (this rank has fewer rows than another) runs so the collectives line up, x 0.
                 (out.loss * (world if real else 0.0)).backward()
             if real:
+                assert set(out.sums) <= set(names), f"metric sums {sorted(set(out.sums) - set(names))} not reduced"
                 sums["loss"] += float(out.loss.detach())
                 for key, v in out.sums.items():
                     sums[key] = sums.get(key, 0.0) + v
