@@ -4,14 +4,14 @@
  * 4,096 answers a prompt longer than the old fixed 2,048; a prompt longer than the context is an error that names
  * both lengths (it used to surface as "token_ids must be a non-empty array").
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../runtime/agent/loop.ts';
 import { describePolicy, EngineParams, LimitParams, loadPolicy, modelContext, toLimits } from '../../runtime/agent/local.ts';
 import { localModelPolicy } from '../../runtime/agent/local-policy.ts';
-import { defaultPrefixCacheTokens, kvBytesPerToken, OrtEngine } from '../../runtime/agent/engines/ort.ts';
+import { defaultPrefixCacheTokens, kvBytesPerToken, OrtEngine, weightBytes } from '../../runtime/agent/engines/ort.ts';
 import { PrefixCache } from '../../runtime/agent/engines/prefix-cache.ts';
 import { AgentParams, chooseAgent } from '../../runtime/eval/agent.ts';
 import { serve } from '../../runtime/agent/serve/server.ts';
@@ -135,6 +135,11 @@ describe('engine params', () => {
     expect(kvBytesPerToken({ num_layers: 30, num_kv_heads: 3, head_dim: 64 })).toBe(46_080);
     expect(defaultPrefixCacheTokens({ num_layers: 30, num_kv_heads: 3, head_dim: 64 }, 400e6, 32, 8192)).toBe(Math.floor((1 << 30) / 46_080));
     expect(defaultPrefixCacheTokens({ num_layers: 30, num_kv_heads: 3, head_dim: 64 }, 2e9, 32, 8192)).toBe(Math.floor(4e9 / 46_080));
+    // the weights: the graph and its external data files
+    const ext = join(root, 'ext');
+    cpSync(noConfig, ext, { recursive: true });
+    writeFileSync(join(ext, 'model.onnx.data'), Buffer.alloc(1000));
+    expect(weightBytes(ext)).toBe(statSync(join(ext, 'model.onnx')).size + 1000);
     const sized = await loadPolicy(long, { maxBatch: 4, engine: EngineParams.parse({ threads: 1, prefix_cache_tokens: 1000 }) });
     const dflt = await loadPolicy(long, { maxBatch: 4 });
     const off = await loadPolicy(long, { maxBatch: 4, engine: EngineParams.parse({ prefix_cache_tokens: 0 }) });

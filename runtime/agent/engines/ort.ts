@@ -79,10 +79,10 @@ export function defaultPrefixCacheTokens(meta: Pick<OnnxMeta, 'num_layers' | 'nu
   return Math.min(maxBatch * maxContext, Math.floor(budget / kvBytesPerToken(meta)));
 }
 
-/** Bytes of an export's ONNX graph and its external weight files. */
+/** Bytes of an export's ONNX graph and its external weight files (model.onnx.data, model.onnx_data, *.data). */
 export function weightBytes(dir: string): number {
   let n = 0;
-  for (const f of readdirSync(dir)) if (/\.onnx(\.data|_data)?$/.test(f)) n += statSync(join(dir, f)).size;
+  for (const f of readdirSync(dir)) if (/\.(onnx|onnx_data|data)$/.test(f)) n += statSync(join(dir, f)).size;
   return n;
 }
 
