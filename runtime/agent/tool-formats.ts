@@ -8,7 +8,7 @@
  *
  *   hermes       Qwen2/2.5/3, Hermes, the project's template:  text\n<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>
  *   llama3-json  Llama 3.1/3.2 (custom tools):  [<|python_tag|>]{"name": …, "parameters": {…}}, calls on their own
- *                lines or separated by ";" (what Llama 3.2 writes for parallel calls)
+ *                lines, separated by ";" (what Llama 3.2 writes for parallel calls) or in a JSON list
  *   mistral      Mistral v3 ([TOOL_CALLS][{"name": …, "arguments": {…}}, …]) and v11+ ([TOOL_CALLS]name[ARGS]{…})
  */
 import type { ToolCall } from '../../schemas/message.ts';
@@ -147,14 +147,14 @@ function parseLlama3Json(text: string, idPrefix = 'call_', endMarkers: readonly 
   const tag = body.indexOf(PYTHON_TAG);
   let at = tag;
   if (at < 0) {
-    const m = /(^|\n)[ \t]*\{\s*"name"\s*:/.exec(body);
+    const m = /(^|\n)[ \t]*(?:\[\s*)?\{\s*"name"\s*:/.exec(body);
     if (!m) return { content: body, tool_calls: [], errors: [] };
     at = m.index + m[1].length;
   }
   const calls = new Calls(idPrefix, body.slice(0, at).replace(/\n$/, ''));
   const rest = tag >= 0 ? body.slice(at + PYTHON_TAG.length) : body.slice(at);
   for (let pos = 0; ;) {
-    pos = skipSeparators(rest, pos, /[\s;]/);
+    pos = skipSeparators(rest, pos, /[\s;,[\]]/);
     if (pos >= rest.length) break;
     if (rest[pos] !== '{') {
       const left = rest.slice(pos).trim();

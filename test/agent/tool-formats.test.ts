@@ -47,6 +47,8 @@ describe('tool-call formats: parsing', () => {
       content: 'Let me check {"a": 2} first.', calls: [['c0', 'a', { q: 'x' }], ['c1', 'b', { n: [1, { d: '}' }] }]], errors: [] });
     expect(summary(parse('llama3-json', '<|python_tag|>{"name": "a", "parameters": {}}; {"name": "b", "arguments": {"y": true}}<|eom_id|>'))).toEqual({
       content: '', calls: [['c0', 'a', {}], ['c1', 'b', { y: true }]], errors: [] });
+    expect(summary(parse('llama3-json', 'Two calls:\n[{"name": "a", "parameters": {}}, {"name": "b", "parameters": {"l": [1]}}]'))).toEqual({
+      content: 'Two calls:', calls: [['c0', 'a', {}], ['c1', 'b', { l: [1] }]], errors: [] });
     expect(summary(parse('llama3-json', 'The answer is 4.<|eot_id|>'))).toEqual({ content: 'The answer is 4.', calls: [], errors: [] });
   });
 
