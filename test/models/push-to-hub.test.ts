@@ -80,7 +80,7 @@ describe('push-to-hub', () => {
     expect(card).toMatch(/^---\nlibrary_name: transformers\n[\s\S]*base_model: org\/tiny\ndatasets:\n- me\/agent-trajectories\n---\n/);
     expect(card).toContain('| sft | shop | heldout | 10 | 2 | 0.3500 | 0.3500 |');
     expect(card).toContain('| rl | tau-bench | retail-test | pass^1 | 0.2500 | 20 | 3/40 |');
-    expect(card).toContain(`| base | resolve-model v1 | ${r.nodes.get('base')!.key} |`);
+    expect(card).toContain(`| base | resolve-model v2 | ${r.nodes.get('base')!.key} |`);
     expect(card).toMatch(/at commit `[0-9a-f]{40}`/);
     const log = await hub.log();
     expect(log.some((l) => l.method === 'POST' && l.url === '/me/agent.git/info/lfs/objects/batch')).toBe(true);

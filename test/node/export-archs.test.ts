@@ -102,9 +102,10 @@ describe('export dtypes', () => {
       sizes[dtype] = res.bytes;
       diffs[dtype] = worstDiff(await decode(res.out_dir, model));
     }
-    sizes.fp32 = weightBytes(`${model}-onnx-fp32`); // exported above
+    const fp32 = `${model}-onnx-fp32`; // exported above, unless only this test runs
+    sizes.fp32 = existsSync(join(fp32, 'model.onnx')) ? weightBytes(fp32) : (await exportTo(model, 'fp32')).bytes;
     expect(sizes.fp16).toBeLessThan(0.65 * sizes.fp32);
-    expect(sizes.int8).toBeLessThan(sizes.fp16);
+    expect(sizes.int8).toBeLessThan(0.75 * sizes.fp32); // down_proj stays fp32
     expect(diffs.fp16).toBeLessThan(1e-2);
     expect(diffs.int8).toBeLessThan(1e-1);
   }, 600_000);

@@ -116,7 +116,8 @@ def run(req: ConvertGgufRequest, emit: Emitter) -> dict[str, Any]:
             delattr(obj, "quantization_config")
     model.hf_quantizer = None
     model.is_quantized = False
-    model.config._name_or_path = path.stem
+    # the GGUF tokenizer has no length of its own (transformers writes 1e30); the model's context is the honest one
+    tok.model_max_length = int(getattr(model.config, "max_position_embeddings", 0) or tok.model_max_length)
     if req.chat_template is not None:
         tok.chat_template = req.chat_template
     save_model(model, out)
