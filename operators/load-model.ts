@@ -5,15 +5,19 @@
  * (download, revision → commit) is resolve-model's `base: {kind: 'hub'}`. Both go through runtime/models/resolve.ts:
  * the same checks (files, tokenizer vs vocabulary, chat template, an architecture the exporter supports) before
  * anything runs, the same key (the resolved files' hashes, the GGUF's hash), and the same output, a Hugging Face
- * dir (a GGUF dequantized by the runtime node).
+ * dir (a GGUF dequantized by the runtime node). One difference: a dir without a chat template gets the project's
+ * template (runtime/agent/chat-template.ts), written into the artifact as chat_template.jinja and logged, as load-model
+ * always did for the tiny models the tests build; resolve-model refuses such a dir.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { CHAT_TEMPLATE } from '../runtime/agent/chat-template.ts';
 import { checkTemplateTools, loadChatTokenizer } from '../runtime/agent/tokenize.ts';
 import { model, operator } from '../runtime/engine/operator.ts';
 import { forwardEvents, nodeCode } from '../runtime/node/bridge.ts';
+import { hasChatTemplate } from '../runtime/models/local.ts';
 import { materialize, resolveBaseKey, type BaseSpec, type TemplateCheck, type TemplateTextCheck } from '../runtime/models/resolve.ts';
 
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -65,6 +69,12 @@ export function sourceSpec(source: string, revision: string, env: NodeJS.Process
   return { kind: 'path', dir: resolveModelDir(source, revision, env) };
 }
 
+/** The template param, or the project's for a dir that has none. */
+function template(spec: BaseSpec, given: string | null): string | null {
+  if (given !== null || spec.kind !== 'path' || !existsSync(spec.dir) || hasChatTemplate(spec.dir)) return given;
+  return CHAT_TEMPLATE;
+}
+
 const checkTemplate: TemplateCheck = (dir, chatTemplate) => { loadChatTokenizer(dir, { chatTemplate: chatTemplate ?? undefined }); };
 const checkTemplateText: TemplateTextCheck = (source, where, override) => checkTemplateTools(source, where, { override });
 
@@ -84,13 +94,17 @@ export const loadModel = operator({
   codeDeps: nodeCode('commands/convert_gguf.py'),
   fingerprint(params) {
     try {
-      return resolveBaseKey(sourceSpec(params.source, params.revision), params.chat_template, { checkTemplate, checkTemplateText });
+      const spec = sourceSpec(params.source, params.revision);
+      return resolveBaseKey(spec, template(spec, params.chat_template), { checkTemplate, checkTemplateText });
     } catch (e) {
       throw new Error(`load-model (${params.source}): ${(e as Error).message}`);
     }
   },
   async run({ params, out, ctx }) {
-    const { source, log } = await materialize(sourceSpec(params.source, params.revision), params.chat_template, out.dir,
+    const spec = sourceSpec(params.source, params.revision);
+    const chatTemplate = template(spec, params.chat_template);
+    if (chatTemplate !== params.chat_template) ctx.log(`load-model: ${params.source} has no chat template; the project's template (runtime/agent/chat-template.ts) is written into the artifact`);
+    const { source, log } = await materialize(spec, chatTemplate, out.dir,
       { checkTemplate, checkTemplateText, node: { signal: ctx.signal, onEvent: forwardEvents(ctx) } });
     for (const line of log) ctx.log(`load-model: ${line}`);
     ctx.log(`load-model: ${params.source} (${String(source.kind)})`);

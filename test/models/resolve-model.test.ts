@@ -117,10 +117,14 @@ describe('resolve-model: the hub', () => {
     const r = await resolveHubRevision('org/tiny', 'main');
     await expect(downloadSnapshot(r)).rejects.toThrow(/model.safetensors/);
     const partial = join(repoCacheDir('org/tiny'), 'blobs', `${sha256(weights)}.incomplete`);
-    expect(statSync(partial).size).toBe(150_000);
+    // the server sends 150,000 bytes before it drops the connection; on a busy machine the client may have kept
+    // fewer of them (bytes still in flight are lost with the socket): the resume starts wherever the file ends
+    const have = statSync(partial).size;
+    expect(have).toBeGreaterThan(0);
+    expect(have).toBeLessThanOrEqual(150_000);
     const report = await downloadSnapshot(r);
     expect(report.resumed).toBe(1);
-    expect((await hub.log()).some((l) => l.url.endsWith('/model.safetensors') && l.range === `bytes=150000-${weights.length - 1}`)).toBe(true);
+    expect((await hub.log()).some((l) => l.url.endsWith('/model.safetensors') && l.range === `bytes=${have}-${weights.length - 1}`)).toBe(true);
     expect(readFileSync(join(report.snapshot, 'model.safetensors')).equals(weights)).toBe(true);
   });
 
