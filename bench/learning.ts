@@ -26,6 +26,7 @@ import { pairedBootstrap, type PairedDiff } from '../runtime/eval/bootstrap.ts';
 import { Ledger } from '../storage/ledger.ts';
 import * as klear from '../dags/klear.ts';
 import { emit } from './report.ts';
+import { pushTo } from '../runtime/engine/collections.ts';
 import { TrainRlParams } from '../operators/train-rl.ts';
 
 const { klearRecipe } = klear;
@@ -136,13 +137,13 @@ for (const s of seeds) {
   const tasks = new Map((await tableOf<Task>(`${px(s)}heldout_tasks`, Task)).map((t) => [t.id, t]));
   const rollouts = await tableOf<EvalRollout>(`${px(s)}eval_rollouts`, EvalRollout);
   const score = new Map<string, number[]>(); // `${model}\t${task}` → successes
-  for (const r of rollouts) score.set(`${r.model}\t${r.task_id}`, [...(score.get(`${r.model}\t${r.task_id}`) ?? []), r.success ? 1 : 0]);
+  for (const r of rollouts) pushTo(score, `${r.model}\t${r.task_id}`, r.success ? 1 : 0);
   const of = (model: string, id: string) => { const xs = score.get(`${model}\t${id}`); return xs ? mean(xs) : null; };
   const bySlice = new Map<string, string[]>();
   for (const t of [...tasks.values()].sort((x, y) => (x.id < y.id ? -1 : 1))) {
     if (of('sft', t.id) === null || of(rlLabel(t.world), t.id) === null) continue;
     const names = [`difficulty:${t.difficulty >= 3 ? '3+' : t.difficulty}`, ...(t.template_seen === undefined ? [] : [`template:${t.template_seen ? 'seen' : 'unseen'}`])];
-    for (const k of ['all', ...names]) bySlice.set(k, [...(bySlice.get(k) ?? []), t.id]);
+    for (const k of ['all', ...names]) pushTo(bySlice, k, t.id);
   }
   probe.push({ seed: s, slices: Object.fromEntries([...bySlice].map(([k, ids]) => {
     const pd = pairedBootstrap(ids.map((id) => of('sft', id)!), ids.map((id) => of(rlLabel(tasks.get(id)!.world), id)!), { seed: s });

@@ -10,7 +10,8 @@
  *             (the first N entries of each of the 11 categories) after SFT and after RL vs before (goal >= -2 points),
  *             each with its errored count.
  *   npx tsx bench/real.ts [--quick] [--only sft,rollout,quality] [--store DIR] [--threads N]
- * --quick: fewer SFT steps, shorter sequences, BFCL 2 per category (22 entries, the demo's sample) instead of 10 (110).
+ * --quick: fewer SFT steps, shorter sequences, and the recipe at its smoke size (BFCL 1 per category: 11 entries; the
+ * same nodes as `AGENTFORGE_REAL_SIZE=smoke npm run demo:real`) instead of the cpu size with BFCL 10 per category (110).
  * Prints one JSON line per measurement, then the total wall time.
  */
 import { spawn } from 'node:child_process';
@@ -176,7 +177,8 @@ async function rolloutBench(): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------------------ quality
 async function qualityBench(): Promise<void> {
-  const { config, benchmarks } = realConfig({ kind: 'gguf', file: gguf }, 'cpu', CHATML_TOOLS);
+  // --quick is the demo's smoke size (AGENTFORGE_REAL_SIZE=smoke): the same node keys, so a smoke demo's store answers it
+  const { config, benchmarks } = realConfig({ kind: 'gguf', file: gguf }, quick ? 'smoke' : 'cpu', CHATML_TOOLS);
   const b = { ...benchmarks, bfclLimit: quick ? benchmarks.bfclLimit : 10 };
   const d = dag('real', (x) => realRecipe(x, config, b));
   log(`the real recipe in ${a.store} (BFCL ${b.bfclLimit} per category; cached nodes are reused)`);

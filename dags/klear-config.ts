@@ -68,7 +68,7 @@ export interface KlearConfig {
 export const DEFAULT_CONFIG: KlearConfig = {
   seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank', 'code', 'repo'], trainTasks: 1000, heldoutTasks: 100, maxDifficulty: 2,
   sftSteps: 800, rlSteps: 10, prefix: '', experts: [{ id: 'tools', worlds: ['retail', 'bank'] }, { id: 'code', worlds: ['code', 'repo'] }],
-  mergeMethods: ['ties', 'task_arithmetic', 'dare'], pickTasks: 25, benchmarks: { limit: 5 },
+  mergeMethods: ['ties', 'task_arithmetic', 'dare'], pickTasks: 25, benchmarks: { limit: 2 },
   pretokenizer: 'digits', maxLen: 512, device: 'auto', rlPool: 'sft',
 };
 

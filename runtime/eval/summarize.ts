@@ -10,7 +10,7 @@ import type { Task } from '../../schemas/task.ts';
 import { passHatK } from './passk.ts';
 import { pairedBootstrap } from './bootstrap.ts';
 import { countBy } from '../rl/metrics.ts';
-import { groupBy } from '../engine/collections.ts';
+import { groupBy, pushTo } from '../engine/collections.ts';
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
@@ -42,7 +42,7 @@ function perTask(rs: Rollout[], facts?: FactsOf) {
 
 function slicesOf(tasks: ReturnType<typeof perTask>): EvalSlice[] {
   const by = new Map<string, number[]>();
-  for (const t of tasks.values()) for (const s of t.slices) by.set(s, [...(by.get(s) ?? []), t.success]);
+  for (const t of tasks.values()) for (const s of t.slices) pushTo(by, s, t.success);
   return [...by].sort(([a], [b]) => sliceOrder(a, b)).map(([slice, xs]) => ({ slice, tasks: xs.length, success: mean(xs) }));
 }
 
@@ -76,7 +76,7 @@ export function pairedGains(model: Rollout[], baseline: Rollout[], baselineName:
     const shared = [...mine.keys()].filter((id) => theirs.has(id)).sort();
     if (!shared.length) continue;
     const slices = new Map<string, string[]>([['all', shared]]);
-    for (const id of shared) for (const s of mine.get(id)!.slices) slices.set(s, [...(slices.get(s) ?? []), id]);
+    for (const id of shared) for (const s of mine.get(id)!.slices) pushTo(slices, s, id);
     out.set(world, [...slices].sort(([a], [b]) => (a === 'all' ? -1 : b === 'all' ? 1 : sliceOrder(a, b))).map(([slice, ids]) => {
       const r = pairedBootstrap(ids.map((id) => theirs.get(id)!.success), ids.map((id) => mine.get(id)!.success), opts);
       return { baseline: baselineName, slice, tasks: r.n, diff: r.diff, lo: r.lo, hi: r.hi, level: r.level };
@@ -102,7 +102,7 @@ export function sliceTable(byModel: Map<string, Rollout[]>, baseline: string, fa
       const pick = (m: Map<string, ReturnType<typeof perTask>>) => new Map((world === '*' ? worlds : [world]).flatMap((w) => [...(m.get(w) ?? new Map())]));
       const tasks = pick(mine), theirs = base && model !== baseline ? pick(base) : undefined;
       const slices = new Map<string, string[]>([['all', [...tasks.keys()].sort()]]);
-      for (const [id, t] of [...tasks].sort(([a], [b]) => (a < b ? -1 : 1))) for (const s of t.slices) slices.set(s, [...(slices.get(s) ?? []), id]);
+      for (const [id, t] of [...tasks].sort(([a], [b]) => (a < b ? -1 : 1))) for (const s of t.slices) pushTo(slices, s, id);
       for (const [slice, ids] of [...slices].sort(([a], [b]) => (a === 'all' ? -1 : b === 'all' ? 1 : sliceOrder(a, b)))) {
         const shared = theirs ? ids.filter((id) => theirs.has(id)) : [];
         const g = shared.length ? pairedBootstrap(shared.map((id) => theirs!.get(id)!.success), shared.map((id) => tasks.get(id)!.success), opts) : null;

@@ -26,7 +26,7 @@ const inputId = (d: Dag, id: string, input: string) => (node(d, id).inputs[input
 describe('dags/real: the recipe on a real base model', () => {
   afterEach(() => { vi.unstubAllEnvs(); vi.resetModules(); });
 
-  it('validates at both sizes: the base is resolved with the override template, one RL run, no merge', () => {
+  it('validates at every size: the base is resolved with the override template, one RL run, no merge', () => {
     for (const size of ['cpu', 'smoke', 'gpu'] as const) {
       const d = build(size);
       expect(validateDag(d)).toEqual([]);
