@@ -20,13 +20,14 @@ import { parseArgs } from 'node:util';
 import { dag } from '../runtime/engine/dag.ts';
 import { runDag } from '../runtime/engine/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
-import { EvalRollout, EvalRow } from '../schemas/eval.ts';
+import { EvalRollout } from '../schemas/eval.ts';
+import { summarize } from '../runtime/eval/summarize.ts';
 import { Task } from '../schemas/task.ts';
 import { pairedBootstrap, type PairedDiff } from '../runtime/eval/bootstrap.ts';
 import { Ledger } from '../storage/ledger.ts';
 import * as klear from '../dags/klear.ts';
 import { emit } from './report.ts';
-import { pushTo } from '../runtime/engine/collections.ts';
+import { groupBy, pushTo } from '../runtime/engine/collections.ts';
 import { TrainRlParams } from '../operators/train-rl.ts';
 
 const { klearRecipe } = klear;
@@ -120,7 +121,10 @@ const rlLabel = (world: string) => (c0.experts.length < 2 ? 'rl' : `rl_${c0.expe
 /** Per seed, per slice: SFT vs RL paired over the slice's held-out tasks. */
 const probe: Array<{ seed: number; slices: Record<string, PairedDiff & { merged: number | null }> }> = [];
 for (const s of seeds) {
-  const rows = await tableOf<EvalRow>(`${px(s)}eval`, EvalRow);
+  // success per (model, world) from the rollouts (what eval-summary computes), so a store written before the eval
+  // table gained columns still reports
+  const rollouts = await tableOf<EvalRollout>(`${px(s)}eval_rollouts`, EvalRollout);
+  const rows = [...groupBy(rollouts, (r) => r.model)].flatMap(([m, rs]) => summarize(m, rs, 0));
   const at = (model: string, worlds?: string[]) => mean(rows.filter((r) => r.model === model && (!worlds || worlds.includes(r.world))).map((r) => r.success));
   success.base.push(at('base'));
   success.sft.push(at('sft'));
@@ -135,7 +139,6 @@ for (const s of seeds) {
 
   // the held-out tasks by slice, each task scored by SFT and by the RL model of its world (greedy: one sample each)
   const tasks = new Map((await tableOf<Task>(`${px(s)}heldout_tasks`, Task)).map((t) => [t.id, t]));
-  const rollouts = await tableOf<EvalRollout>(`${px(s)}eval_rollouts`, EvalRollout);
   const score = new Map<string, number[]>(); // `${model}\t${task}` → successes
   for (const r of rollouts) pushTo(score, `${r.model}\t${r.task_id}`, r.success ? 1 : 0);
   const of = (model: string, id: string) => { const xs = score.get(`${model}\t${id}`); return xs ? mean(xs) : null; };
