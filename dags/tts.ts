@@ -1,6 +1,6 @@
 /*
- * Test-time scaling of the SFT model on the embedded default: the recipe's SFT half (same node ids and params as
- * dags/klear.ts, so a store that ran the demo reuses its SFT model), then N = 8 samples per held-out task at
+ * Test-time scaling of an SFT model: the tool-use recipe's SFT half (TOOLS_CONFIG's node ids and params, with which
+ * the README's table was made; a store that ran that recipe reuses its SFT model), then N = 8 samples per held-out task at
  * temperature 1 and greedy decoding, best-of-N (world verifier; model-only: mean logprob, vote over tool-call
  * sequences), self-consistency over final answers, and pass@k / pass^k for k = 1…8.
  *   agentforge run dags/tts.ts && agentforge report dags/tts.ts --out tts.html
@@ -21,7 +21,7 @@ import { evalSummary } from '../operators/eval-summary.ts';
 import { bestOfN } from '../operators/best-of-n.ts';
 import { selfConsistency } from '../operators/self-consistency.ts';
 import { passCurvesOp } from '../operators/pass-curves.ts';
-import { DEFAULT_CONFIG as C, KLEAR, recipeNode } from './klear-config.ts';
+import { TOOLS_CONFIG as C, KLEAR, recipeNode } from './klear-config.ts';
 
 const N = 8;
 

@@ -58,8 +58,14 @@ describe('dags/klear: the recipe reads as the paper', () => {
     const params = (id: string) => d.nodes.find((n) => n.id === id)!.params as Record<string, unknown>;
     expect(params('sft')).toMatchObject({ ...KLEAR.sft, max_steps: DEFAULT_CONFIG.sftSteps });
     expect(params('base')).toMatchObject(KLEAR.model);
-    expect(params('rl_code')).toMatchObject({ ...KLEAR.rl, lr: 3e-4, steps: DEFAULT_CONFIG.rlSteps, worlds: ['code', 'repo'] });
-    expect(params('rl_tools')).toMatchObject({ worlds: ['retail', 'bank'] });
+    const codeSteps = DEFAULT_CONFIG.experts.find((e) => e.id === 'code')!.steps!;
+    expect(codeSteps).toBeLessThan(DEFAULT_CONFIG.rlSteps);
+    expect(params('rl_code')).toMatchObject({ ...KLEAR.rl, lr: 3e-4, steps: codeSteps, worlds: ['code', 'repo'] });
+    expect(params('rl_tools')).toMatchObject({ worlds: ['retail', 'bank'], steps: DEFAULT_CONFIG.rlSteps });
+    expect(params('rl_code_onnx')).toMatchObject({ policy_version: codeSteps });
+    // cfg.rl.steps wins over every expert's own steps
+    const all = build({ rl: { steps: 2 } });
+    for (const id of ['rl_code', 'rl_tools']) expect(all.nodes.find((n) => n.id === id)!.params).toMatchObject({ steps: 2 });
     expect(params('eval_rollouts')).toMatchObject({ ...KLEAR.eval, labels: ['base', 'sft', 'rl_tools', 'rl_code', 'merged'] });
     expect(params('merge_dare')).toMatchObject(KLEAR.merges.dare);
   });
