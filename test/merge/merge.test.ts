@@ -1,5 +1,4 @@
 /* The merge operator: parameter refinements, wiring checks, the request contract with Python, and a real DAG run. */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { z } from 'zod';
 import { dag, validateDag } from '../../runtime/engine/dag.ts';
 import { model, operator } from '../../runtime/engine/operator.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
-import { ensurePythonEnv, GPU_DIR } from '../../runtime/node/env.ts';
+import { nodePython } from '../fixtures/python.ts';
 import { arityProblems, merge, MergeParams } from '../../operators/merge.ts';
 import { collectReport } from '../../runtime/report/report.ts';
 import { tempStore } from '../engine/fixtures.ts';
@@ -44,7 +43,7 @@ describe('merge params', () => {
   it('the params are the node request: Python validates them as they are, names and bounds included', async () => {
     const req = { ...MergeParams.parse({ method: 'dare', dropRate: 0.5, overrides: [{ pattern: '*norm*', dropRate: 0, lambda: 2 }] }),
       base: '/b', experts: ['/e'], out: '/o' };
-    const dump = (r: object) => py(['-c', 'import json, sys; from agentforge_node.requests.merge import MergeRequest; '
+    const dump = (r: object) => nodePython(['-c', 'import json, sys; from agentforge_node.requests.merge import MergeRequest; '
       + 'r = MergeRequest.model_validate_json(sys.argv[1]); print(json.dumps([r.drop_rate, r.overrides[0].lam, r.lam, r.base]))', JSON.stringify(r)]);
     expect(JSON.parse(await dump(req))).toEqual([0.5, 2, 1, '/b']);
     // a value only zod's bounds refuse (generated into the Python model) fails there too, naming the field
@@ -56,7 +55,7 @@ describe('merge params', () => {
 let fixtureDir: string;
 async function buildFixtures(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'af-merge-fixtures-'));
-  await py(['-c', [
+  await nodePython(['-c', [
     'import sys, os', 'sys.path.insert(0, "bench")', 'from merge_fixtures import llama_tensors, write_model',
     'b = llama_tensors(16, 2, 32, 64, 0)', 'write_model(sys.argv[1] + "/m0", b, max_shard_bytes=6000)',
     'for s in (1, 2): write_model(sys.argv[1] + f"/m{s}", llama_tensors(16, 2, 32, 64, s, base=b), max_shard_bytes=6000)',
@@ -72,18 +71,6 @@ const tinyLlama = operator({
   name: 'test-tiny-llama', version: 1, params: z.object({ which: z.string() }), inputs: {}, output: model(),
   async run({ params, out }) { cpSync(join(fixtureDir, params.which), out.dir, { recursive: true }); },
 });
-
-async function py(args: string[]): Promise<string> {
-  const { python } = await ensurePythonEnv();
-  return new Promise((res, rej) => {
-    const child = spawn(python, args, { cwd: GPU_DIR, env: { ...process.env, PYTHONPATH: GPU_DIR } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`python exited ${code}: ${err.slice(-2000)}`))));
-  });
-}
 
 const mergeDag = (params: z.input<typeof MergeParams>, truncated = false) => dag('merge-test', (d) => {
   const base = d.node('base', tinyLlama, { which: 'm0' });

@@ -1,5 +1,4 @@
 /* pick-merge: real merges (TIES, task arithmetic, DARE) of tiny models, scored by a held-out summary; the best is kept and every candidate recorded. */
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { z } from 'zod';
 import { dag } from '../../runtime/engine/dag.ts';
 import { model, operator, table } from '../../runtime/engine/operator.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
-import { ensurePythonEnv, GPU_DIR } from '../../runtime/node/env.ts';
+import { nodePython } from '../fixtures/python.ts';
 import { merge } from '../../operators/merge.ts';
 import { pickMerge, rankCandidates } from '../../operators/pick-merge.ts';
 import { EvalRow } from '../../schemas/eval.ts';
@@ -39,18 +38,6 @@ describe('rankCandidates', () => {
   });
 });
 
-async function py(args: string[]): Promise<string> {
-  const { python } = await ensurePythonEnv();
-  return new Promise((res, rej) => {
-    const child = spawn(python, args, { cwd: GPU_DIR, env: { ...process.env, PYTHONPATH: GPU_DIR } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`python exited ${code}: ${err.slice(-2000)}`))));
-  });
-}
-
 let fixtureDir: string;
 const tinyLlama = operator({
   name: 'test-pick-tiny-llama', version: 1, params: z.object({ which: z.string() }), inputs: {}, output: model(),
@@ -78,7 +65,7 @@ describe('pick-merge in a DAG, on real merges of tiny models', () => {
   beforeAll(async () => {
     store = tempStore();
     fixtureDir = mkdtempSync(join(tmpdir(), 'af-pick-fixtures-'));
-    await py(['-c', [
+    await nodePython(['-c', [
       'import sys', 'sys.path.insert(0, "bench")', 'from merge_fixtures import llama_tensors, write_model',
       'b = llama_tensors(16, 2, 32, 64, 0)', 'write_model(sys.argv[1] + "/m0", b)',
       'for s in (1, 2): write_model(sys.argv[1] + f"/m{s}", llama_tensors(16, 2, 32, 64, s, base=b))',

@@ -1,5 +1,6 @@
 /* Shared bits of the runtime-node tests: the interpreter and a tiny model built by the real init-model command. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePythonEnv } from '../../runtime/node/env.ts';
@@ -21,4 +22,20 @@ export async function tinyModel(): Promise<string> {
   await runNode('init-model', { out_dir: dir, chat_template: CHAT_TEMPLATE, texts: CORPUS, ...TINY },
     { python: await python(), result: InitModelResult });
   return dir;
+}
+
+const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+
+/** An ONNX export's logits for whole rows (empty KV cache), straight from onnxruntime. */
+export async function ortLogits(dir: string, ids: number[][]): Promise<Float32Array> {
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+  const sess = await ort.InferenceSession.create(join(dir, 'model.onnx'));
+  const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(ids.map((r) => r.map(() => 1))),
+    position_ids: i64(ids.map((r) => r.map((_, j) => j))) };
+  for (let l = 0; l < meta.num_layers; l++) for (const kv of ['key', 'value']) {
+    feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [ids.length, meta.num_kv_heads, 0, meta.head_dim]);
+  }
+  const out = await sess.run(feeds);
+  await sess.release();
+  return out.logits.data as Float32Array;
 }

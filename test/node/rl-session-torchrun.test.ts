@@ -3,14 +3,13 @@
  * per-version ONNX export that the engines load holds the merged policy (ORT logits = torch on the saved dir), and
  * the saved dir carries the adapter beside the merged weights.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runNode } from '../../runtime/node/client.ts';
 import { ForwardResult, type RlSample } from '../../runtime/node/protocol.ts';
 import { RlSession } from '../../runtime/node/rl-session.ts';
-import { python, tinyModel } from './helpers.ts';
+import { ortLogits, python, tinyModel } from './helpers.ts';
 
 function samples(): RlSample[] {
   return Array.from({ length: 6 }, (_, i) => {
@@ -20,20 +19,6 @@ function samples(): RlSample[] {
   });
 }
 
-const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
-
-async function ortLastLogits(dir: string, ids: number[][]): Promise<Float32Array> {
-  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
-  const sess = await ort.InferenceSession.create(join(dir, 'model.onnx'));
-  const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(ids.map((r) => r.map(() => 1))),
-    position_ids: i64(ids.map((r) => r.map((_, j) => j))) };
-  for (let l = 0; l < meta.num_layers; l++) for (const kv of ['key', 'value']) {
-    feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [ids.length, meta.num_kv_heads, 0, meta.head_dim]);
-  }
-  const out = await sess.run(feeds);
-  await sess.release();
-  return out.logits.data as Float32Array;
-}
 
 describe('RlSession under torchrun (FSDP + LoRA)', () => {
   let model = '';
@@ -55,7 +40,7 @@ describe('RlSession under torchrun (FSDP + LoRA)', () => {
       const ids = [samples()[0].input_ids.slice(0, 7), samples()[4].input_ids.slice(0, 7)];
       const ref = await runNode('forward', { model_dir: saved, input_ids: ids }, { python: py, result: ForwardResult });
       const want = ref.logits.flatMap((row) => row[row.length - 1]);
-      const got = await ortLastLogits(onnx, ids);
+      const got = await ortLogits(onnx, ids);
       expect(Math.max(...want.map((v, i) => Math.abs(v - got[i])))).toBeLessThan(1e-4);
     } finally {
       await s.close();

@@ -4,13 +4,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runNode } from '../../runtime/node/client.ts';
 import { ForwardResult, type RlSample } from '../../runtime/node/protocol.ts';
 import { withAdvantages, type ScoredSample } from '../../runtime/rl/advantages.ts';
 import { RlSession } from '../../runtime/node/rl-session.ts';
-import { python, tinyModel } from '../node/helpers.ts';
+import { ortLogits, python, tinyModel } from '../node/helpers.ts';
 
 /** Two groups of three completions after a 4-token prompt; behaviour logprobs deliberately off (TIS kicks in). */
 function samples(): RlSample[] {
@@ -26,20 +25,6 @@ function samples(): RlSample[] {
   return withAdvantages(out, { scale_rewards: true, adv_eps: 1e-6 });
 }
 
-const i64 = (rows: number[][]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
-
-async function ortLogits(dir: string, ids: number[][]): Promise<Float32Array> {
-  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
-  const sess = await ort.InferenceSession.create(join(dir, 'model.onnx'));
-  const feeds: Record<string, ort.Tensor> = { input_ids: i64(ids), attention_mask: i64(ids.map((r) => r.map(() => 1))),
-    position_ids: i64(ids.map((r) => r.map((_, j) => j))) };
-  for (let l = 0; l < meta.num_layers; l++) for (const kv of ['key', 'value']) {
-    feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [ids.length, meta.num_kv_heads, 0, meta.head_dim]);
-  }
-  const out = await sess.run(feeds);
-  await sess.release();
-  return out.logits.data as Float32Array;
-}
 
 describe('RlSession (real python child)', () => {
   let model = '';

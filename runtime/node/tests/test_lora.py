@@ -36,6 +36,15 @@ def merged_from_files(base: dict[str, torch.Tensor], adapter_dir) -> dict[str, t
     return out
 
 
+
+def assert_same_weights(x, y):
+    """The merged weights and the adapter of two output dirs, tensor for tensor."""
+    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(x / name)), load_file(str(y / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{name}:{k} differs after resume"
+
 def test_sft_lora_trains_only_the_adapter_and_saves_merged(tiny_model, tiny_shards, tmp_path):
     result, rec = sft(tiny_model, tiny_shards, tmp_path / "out", max_steps=25, lr=1e-2, lora=LORA)
     losses = result["losses"]
@@ -124,11 +133,7 @@ def test_rl_lora_resume_is_exact(tiny_model, tmp_path):
     assert c.step == 2
     step(c, 3, tmp_path / "cb")
     step(c, 4, tmp_path / "cb", save_dir=str(tmp_path / "c"))
-    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
-        wa, wc = load_file(str(tmp_path / "a" / name)), load_file(str(tmp_path / "c" / name))
-        assert wa.keys() == wc.keys()
-        for k in wa:
-            assert torch.equal(wa[k], wc[k]), f"{name}:{k} differs after resume"
+    assert_same_weights(tmp_path / "a", tmp_path / "c")
 
 
 def test_sft_lora_killed_run_resumes_to_identical_weights(tiny_model, tiny_shards, tmp_path):
@@ -136,11 +141,7 @@ def test_sft_lora_killed_run_resumes_to_identical_weights(tiny_model, tiny_shard
 
     straight, resumed = straight_and_resumed(tiny_model, tiny_shards, tmp_path, lora=LORA, lr=1e-2)
     assert resumed["losses"] == straight["losses"][8:]
-    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):
-        a, b = load_file(str(tmp_path / "straight" / name)), load_file(str(tmp_path / "resumed" / name))
-        assert a.keys() == b.keys()
-        for k in a:
-            assert torch.equal(a[k], b[k]), f"{name}:{k} differs after resume"
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_lora_sft_fsdp_with_checkpointing_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp_path):
