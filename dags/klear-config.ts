@@ -73,12 +73,13 @@ export interface KlearConfig {
  * held-out and 25 pick tasks per world: 37 min (SFT 478 s, rl_tools 167 s, rl_code 677 s, merge pick 123 s, eval
  * 584 s); at 600 / 6 tool + 3 code steps / 50 / 10: ~23 min, and 600 SFT steps leave the tiny model unable to use
  * tools (held-out bank .02, retail .06 against .31 / .26 after 800). So SFT keeps its 800 steps; RL takes 5 tool and
- * 2 code steps, evaluation 40 held-out and 10 pick tasks per world.
+ * 2 code steps (22.4 min with 40 held-out and 10 pick tasks per world: evaluation ~350 s, the pick 80 s, repo
+ * episodes being the longest), and evaluation 25 held-out and the pick 5 tasks per world.
  */
 export const DEFAULT_CONFIG: KlearConfig = {
-  seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank', 'code', 'repo'], trainTasks: 1000, heldoutTasks: 40, maxDifficulty: 2,
+  seed: 0, base: { kind: 'init' }, worlds: ['retail', 'bank', 'code', 'repo'], trainTasks: 1000, heldoutTasks: 25, maxDifficulty: 2,
   sftSteps: 800, rlSteps: 5, prefix: '', experts: [{ id: 'tools', worlds: ['retail', 'bank'] }, { id: 'code', worlds: ['code', 'repo'], steps: 2 }],
-  mergeMethods: ['ties', 'task_arithmetic', 'dare'], pickTasks: 10, benchmarks: { limit: 2 },
+  mergeMethods: ['ties', 'task_arithmetic', 'dare'], pickTasks: 5, benchmarks: { limit: 2 },
   pretokenizer: 'digits', maxLen: 512, device: 'auto', rlPool: 'sft',
 };
 
