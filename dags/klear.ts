@@ -23,6 +23,7 @@ import { trainRl } from '../operators/train-rl.ts';
 import { rlRollouts } from '../operators/rl-rollouts.ts';
 import { evaluate } from '../operators/evaluate.ts';
 import { evalSummary } from '../operators/eval-summary.ts';
+import { evalSlices } from '../operators/eval-slices.ts';
 import { merge } from '../operators/merge.ts';
 import { pickMerge } from '../operators/pick-merge.ts';
 import { benchmarkSuite } from './benchmarks.ts';
@@ -66,7 +67,9 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     labels.push('merged');
     models.push(onnx('merged', candidates ? node('merged', pickMerge, { labels: methods }, { summary: candidates, candidates: merges }) : merges[0], rlSteps));
   }
-  node('eval', evalSummary, {}, { rollouts: node('eval_rollouts', evaluate, { ...KLEAR.eval, labels }, { tasks: heldout, models }) });
+  const evalRollouts = node('eval_rollouts', evaluate, { ...KLEAR.eval, labels }, { tasks: heldout, models });
+  node('eval', evalSummary, {}, { rollouts: evalRollouts });
+  node('eval_slices', evalSlices, {}, { rollouts: evalRollouts, tasks: heldout });
   if (c.benchmarks) labels.forEach((label, i) => benchmarkSuite(d, { ...KLEAR.benchmarks, ...c.benchmarks, prefix: `${c.prefix}bench_${label}_`, label }, models[i]));
 }
 

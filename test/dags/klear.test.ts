@@ -156,7 +156,7 @@ describe('dags/klear: two domains, merged by the method the held-out data picks'
     expect(validateDag(d)).toEqual([]);
     expect(d.nodes.map((n) => n.id)).toEqual(['tasks', 'heldout_tasks', 'synth', 'verify', 'filter', 'base', 'sft_shards', 'sft', 'base_onnx',
       'sft_onnx', 'rl_retail', 'rl_retail_rollouts', 'rl_retail_onnx', 'rl_bank', 'rl_bank_rollouts', 'rl_bank_onnx', 'merged', 'merged_onnx',
-      'eval_rollouts', 'eval']);
+      'eval_rollouts', 'eval', 'eval_slices']); // eval_slices: a report on the same rollouts, added since
     expect(d.nodes.find((n) => n.id === 'merged')!.params).toMatchObject(KLEAR.merges.ties);
   });
 });
