@@ -65,6 +65,8 @@ export interface KlearConfig {
   sft?: Partial<z.input<typeof trainSft.params>>;
   /** train-rl params that replace KLEAR.rl for every RL run (lr, lora, group_size, temperature, …). */
   rl?: Partial<z.input<typeof TrainRlParams>>;
+  /** evaluate params that replace KLEAR.eval for the held-out evaluation and the merge pick (limits: a real model's context). */
+  eval?: Partial<z.input<typeof evaluate.params>>;
 }
 
 /** Two domains, as in the paper: tool use (retail + bank) and coding (function writing + repo repair). */

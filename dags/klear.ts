@@ -62,12 +62,12 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
     const methods = c.mergeMethods, one = methods.length === 1;
     const merges = methods.map((m) => node(one ? 'merged' : `merge_${m}`, merge, KLEAR.merges[m], { base: sft, experts }));
     const pickTasks = one ? undefined : node('pick_tasks', makeTasks, { ...taskParams, seed: c.seed + KLEAR.pickSeedOffset, n: c.pickTasks, split: 'heldout' });
-    const candidates = pickTasks && node('merge_pick', evalSummary, {}, { rollouts: node('merge_pick_rollouts', evaluate, { ...KLEAR.eval, labels: methods },
+    const candidates = pickTasks && node('merge_pick', evalSummary, {}, { rollouts: node('merge_pick_rollouts', evaluate, { ...KLEAR.eval, ...c.eval, labels: methods },
       { tasks: pickTasks, models: merges.map((m, i) => onnx(`merge_${methods[i]}`, m, rlSteps)) }) });
     labels.push('merged');
     models.push(onnx('merged', candidates ? node('merged', pickMerge, { labels: methods }, { summary: candidates, candidates: merges }) : merges[0], rlSteps));
   }
-  const evalRollouts = node('eval_rollouts', evaluate, { ...KLEAR.eval, labels }, { tasks: heldout, models });
+  const evalRollouts = node('eval_rollouts', evaluate, { ...KLEAR.eval, ...c.eval, labels }, { tasks: heldout, models });
   node('eval', evalSummary, {}, { rollouts: evalRollouts });
   node('eval_slices', evalSlices, {}, { rollouts: evalRollouts, tasks: heldout });
   if (c.benchmarks) labels.forEach((label, i) => benchmarkSuite(d, { ...KLEAR.benchmarks, ...c.benchmarks, prefix: `${c.prefix}bench_${label}_`, label }, models[i]));

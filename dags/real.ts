@@ -52,6 +52,8 @@ export function realConfig(base: BaseModel, size: RealSize = 'cpu', chatTemplate
       : { lr: 2e-5, batch_size: 16, micro_batch_size: 4, warmup_steps: 20, checkpoint_every: 50, gradient_checkpointing: true },
     rl: cpu ? { lora: LORA, lr: 5e-5, groups: smoke ? 2 : 4, group_size: 4, max_groups: smoke ? 4 : 8, screen: 0, micro_batch_size: 4, mini_batches: 1, concurrency: 16, limits }
       : { lr: 1e-6, groups: 16, group_size: 8, max_groups: 48, micro_batch_size: 8, mini_batches: 2, concurrency: 64, limits },
+    // held-out episodes run to 8 turns of ~750-token prompts: the model's context, not the tiny model's 2,048
+    eval: { limits },
   };
   const benchmarks = smoke ? { bfclLimit: 1, tauTasks: 1, tauMaxSteps: 8, maxTokens: 256 }
     : cpu ? { bfclLimit: 2, tauTasks: 3, tauMaxSteps: 12, maxTokens: 256 } : { bfclLimit: 20, tauTasks: 20, tauMaxSteps: 30, maxTokens: 512 };

@@ -38,14 +38,14 @@ describe('dags/real: the recipe on a real base model', () => {
     }
   });
 
-  it('scales with the model: LoRA at 2e-4 on CPU, full fine-tuning at 2e-5 on a GPU; the model\'s own context for RL', () => {
+  it('scales with the model: LoRA at 2e-4 on CPU, full fine-tuning at 2e-5 on a GPU; the model\'s own context for RL and evaluation', () => {
     const cpu = build('cpu'), gpu = build('gpu');
     expect(params(cpu, 'sft')).toMatchObject({ lora: { r: 16, alpha: 32 }, lr: 2e-4, device: 'cpu', max_steps: 30 });
     expect(params(gpu, 'sft')).toMatchObject({ lr: 2e-5, device: 'cuda', gradient_checkpointing: true });
     expect(params(gpu, 'sft').lora).toBeNull();
     expect(params(cpu, 'sft_shards').max_len).toBe(2048);
     expect(params(gpu, 'sft_shards').max_len).toBe(4096);
-    for (const d of [cpu, gpu]) expect((params(d, 'rl').limits as { max_context: unknown }).max_context).toBeNull();
+    for (const d of [cpu, gpu]) for (const id of ['rl', 'eval_rollouts']) expect((params(d, id).limits as { max_context: unknown }).max_context).toBeNull();
   });
 
   it('scores base, SFT and RL on BFCL and τ-bench retail, each on its own ONNX export, with its own context', () => {
