@@ -71,9 +71,18 @@ def main(argv: list[str]) -> int:
         value = mod.run(req, emit)
     except Exception as e:  # noqa: BLE001 - every failure becomes one error event with its traceback
         emit.error(f"{type(e).__name__}: {e}", traceback.format_exc())
+        end_ranks(False)
         return 1
     emit.result(value if value is not None else {})
+    end_ranks(True)
     return 0
+
+
+def end_ranks(ok: bool) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torch loads only under torchrun here
+        from .distributed import shutdown
+
+        shutdown(ok)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,15 @@ def all_sum(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 def barrier(ctx: DistContext) -> None:
     if ctx.world > 1:
         dist.barrier()
+
+
+def shutdown(ok: bool) -> None:
+    """Ends a torchrun run on every rank together. Rank 0 saves and exports alone after the last collective; a rank
+    that tore its process group down (or exited) meanwhile aborted in gloo's threads under load ("terminate called
+    without an active exception", SIGABRT, after a complete run). After a failure no barrier: the other rank may be
+    gone."""
+    if not dist.is_initialized():
+        return
+    if ok:
+        dist.barrier()
+    dist.destroy_process_group()

@@ -74,13 +74,14 @@ def main() -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return serve(sys.stdin, Emitter(protocol_stream()))
     emit = Emitter(protocol_stream() if int(os.environ.get("RANK", "0")) == 0 else sys.stderr)
+    rc = 1
     try:
-        return serve(rank_lines(sys.stdin), emit)
+        rc = serve(rank_lines(sys.stdin), emit)
+        return rc
     finally:
-        import torch.distributed as dist
+        from .distributed import shutdown
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown(rc == 0)
 
 
 if __name__ == "__main__":
