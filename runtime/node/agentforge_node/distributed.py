@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -94,12 +95,14 @@ def barrier(ctx: DistContext) -> None:
 
 
 def shutdown(ok: bool) -> None:
-    """Ends a torchrun run on every rank together. Rank 0 saves and exports alone after the last collective; a rank
-    that tore its process group down (or exited) meanwhile aborted in gloo's threads under load ("terminate called
-    without an active exception", SIGABRT, after a complete run). After a failure no barrier: the other rank may be
-    gone."""
+    """Ends a torchrun run on every rank together, then leaves at once. Rank 0 saves and exports alone after the
+    last collective; at interpreter exit a rank aborted in gloo's threads ("terminate called without an active
+    exception", SIGABRT, after a complete run), also after destroy_process_group. So: a barrier (not after a
+    failure: the other rank may be gone), flush, and os._exit, which skips the C++ destructors that abort."""
     if not dist.is_initialized():
         return
     if ok:
         dist.barrier()
-    dist.destroy_process_group()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0 if ok else 1)
