@@ -48,3 +48,21 @@ def result_of(events: list[dict]) -> dict:
     assert not errors, errors[0]["message"] + "\n" + errors[0].get("traceback", "")
     assert len(results) == 1, events[-3:]
     return results[0]["value"]
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+# gloo on CPU: now and then a rank aborts in its thread destructors at exit after a complete run, also after a
+# closing barrier and os._exit (distributed.shutdown). Known, left open (session 11's closing note); the tests accept
+# exactly that exit, after the result, and nothing else.
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def exit_ok(rc: int, err: str, finished: bool) -> bool:
+    return rc == 0 or (finished and TEARDOWN_ABORT in err and "SIGABRT" in err)
+
+
+def torchrun_result(command: str, request: dict, request_file: Path) -> dict:
+    """Runs a node command on 2 torchrun processes; its result (rank 0's)."""
+    rc, events, err = run_node(command, request, argv_prefix=TORCHRUN, request_file=request_file)
+    assert exit_ok(rc, err, any(e.get("event") == "result" for e in events)), err[-4000:]
+    return result_of(events)

@@ -11,17 +11,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nodeproc import result_of, run_node
+from nodeproc import TORCHRUN, exit_ok, result_of, run_node, torchrun_result
 from test_train_rl import make_rollouts
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
 LORA = dict(r=4, alpha=8)
 
 
 def torchrun(command: str, request: dict, tmp_path, name: str) -> dict:
-    rc, events, err = run_node(command, request, argv_prefix=TORCHRUN, request_file=tmp_path / f"{name}.json")
-    assert rc == 0, err[-4000:]
-    return result_of(events)
+    return torchrun_result(command, request, tmp_path / f"{name}.json")
 
 
 def close(a_dir, b_dir, atol=1e-4):
@@ -102,7 +99,8 @@ def test_rl_session_under_torchrun_matches_one_process(tiny_model, tmp_path):
         send(proc, dict(base, step=1, samples=rows[:6]))
         results[name] = send(proc, dict(base, step=2, samples=rows[6:], save_dir=str(tmp_path / name)))
         proc.stdin.close()
-        assert proc.wait(120) == 0, proc.stderr.read()[-4000:]
+        rc, err = proc.wait(120), proc.stderr.read()
+        assert exit_ok(rc, err, finished=True), err[-4000:]
     assert results["two"]["step"] == 2 and results["two"]["checkpoint"].endswith("step-000002.pt")
     assert results["two"]["metrics"]["loss"] == pytest.approx(results["one"]["metrics"]["loss"], rel=1e-4, abs=1e-6)
     close(tmp_path / "one", tmp_path / "two")

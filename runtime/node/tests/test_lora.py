@@ -13,7 +13,7 @@ from agentforge_node.lora import merged_parameters
 from agentforge_node.modeling import load_model
 from agentforge_node.requests.train_rl import TrainRlRequest
 from agentforge_node.rl_trainer import RlTrainer
-from nodeproc import result_of, run_node
+from nodeproc import result_of, run_node, torchrun_result
 from test_sft import sft
 from test_train_rl import make_rollouts, run_onnx
 
@@ -146,27 +146,20 @@ def test_sft_lora_killed_run_resumes_to_identical_weights(tiny_model, tiny_shard
 
 def test_lora_sft_fsdp_with_checkpointing_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp_path):
     """LoRA + FSDP + gradient checkpointing on 2 processes vs plain LoRA in 1: same losses, same merged weights."""
-    import sys
 
     base = dict(model_dir=str(tiny_model), shards=[str(tiny_shards)], batch_size=4, lr=1e-2, warmup_steps=2,
                 max_steps=6, device="cpu", seed=7, lora=LORA)
     rc, events, err = run_node("train-sft", dict(base, out_dir=str(tmp_path / "one"), micro_batch_size=2))
     assert rc == 0, err
     single = result_of(events)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
     two = dict(base, micro_batch_size=1, parallel="fsdp", gradient_checkpointing=True,
                checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=4)
-    rc, events, err = run_node("train-sft", dict(two, out_dir=str(tmp_path / "two")), argv_prefix=torchrun,
-                               request_file=tmp_path / "req.json")
-    assert rc == 0, err[-3000:]
-    losses = result_of(events)["losses"]
+    losses = torchrun_result("train-sft", dict(two, out_dir=str(tmp_path / "two")), tmp_path / "req.json")["losses"]
     np.testing.assert_allclose(losses, single["losses"], rtol=1e-4, atol=1e-5)
     same_weights(tmp_path / "one", tmp_path / "two", atol=1e-4)
     # the adapter-only checkpoint of step 4, loaded into the shards: a rerun resumes to the same weights
-    rc, events, err = run_node("train-sft", dict(two, out_dir=str(tmp_path / "again")), argv_prefix=torchrun,
-                               request_file=tmp_path / "req2.json")
-    assert rc == 0, err[-3000:]
-    assert result_of(events)["resumed_from"] == 4 and result_of(events)["losses"] == losses[4:]
+    again = torchrun_result("train-sft", dict(two, out_dir=str(tmp_path / "again")), tmp_path / "req2.json")
+    assert again["resumed_from"] == 4 and again["losses"] == losses[4:]
     same_weights(tmp_path / "two", tmp_path / "again", atol=0)
 
 

@@ -1,13 +1,11 @@
 """Kill -9 mid-run + rerun == uninterrupted run; torchrun 2 x CPU (gloo) == 1 process."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from nodeproc import result_of, run_node
+from nodeproc import result_of, run_node, torchrun_result
 
 
 def request(tiny_model, tiny_shards, out, **kw) -> dict:
@@ -57,10 +55,7 @@ def test_torchrun_two_cpu_processes_match_one(tiny_model, tiny_shards, tmp_path)
     single = result_of(events)
 
     two = request(tiny_model, tiny_shards, tmp_path / "two", max_steps=8, micro_batch_size=1)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
-    rc, events, err = run_node("train-sft", two, argv_prefix=torchrun, request_file=tmp_path / "req.json")
-    assert rc == 0, err[-3000:]
-    double = result_of(events)
+    double = torchrun_result("train-sft", two, tmp_path / "req.json")
     assert double["world"] == 2
     np.testing.assert_allclose(double["losses"], single["losses"], rtol=1e-4, atol=1e-5)
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
