@@ -10,6 +10,10 @@
  *  - heldout_unseen_gain_rl: RL − SFT on the probe, paired per task (RL = the expert of the task's world), with a
  *    seeded bootstrap 95 % interval per seed; goal ≥ +0.05 averaged over seeds and every seed's interval above 0;
  *  - heldout_slice_<slice>: SFT and RL success on each slice (seen/unseen template, difficulty), informational.
+ * With a code expert (--config DEFAULT_CONFIG, the two-domain recipe), per coding world (code, repo):
+ *  - heldout_success_sft_<world>: goal ≥ 0.30; heldout_gain_rl_<world>: the code expert − SFT, paired, goal ≥ +0.05
+ *    and every seed's interval above 0;
+ *  - <humaneval|mbpp|quixbugs>_pass1_merged: the merged model's pass@1 vs the SFT model's (goal ≥; QuixBugs informational).
  *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh] [--report-only [--unprefixed]]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped;
  * --report-only runs nothing and reads each node's latest committed output in the store (code edited since the run
@@ -21,6 +25,7 @@ import { dag } from '../runtime/engine/dag.ts';
 import { runDag } from '../runtime/engine/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
 import { EvalRollout } from '../schemas/eval.ts';
+import { CodeSampleRow } from '../runtime/eval/results.ts';
 import { summarize } from '../runtime/eval/summarize.ts';
 import { Task } from '../schemas/task.ts';
 import { pairedBootstrap, type PairedDiff } from '../runtime/eval/bootstrap.ts';
@@ -145,7 +150,7 @@ for (const s of seeds) {
   const bySlice = new Map<string, string[]>();
   for (const t of [...tasks.values()].sort((x, y) => (x.id < y.id ? -1 : 1))) {
     if (of('sft', t.id) === null || of(rlLabel(t.world), t.id) === null) continue;
-    const names = [`difficulty:${t.difficulty >= 3 ? '3+' : t.difficulty}`, ...(t.template_seen === undefined ? [] : [`template:${t.template_seen ? 'seen' : 'unseen'}`])];
+    const names = [`world:${t.world}`, `difficulty:${t.difficulty >= 3 ? '3+' : t.difficulty}`, ...(t.template_seen === undefined ? [] : [`template:${t.template_seen ? 'seen' : 'unseen'}`])];
     for (const k of ['all', ...names]) pushTo(bySlice, k, t.id);
   }
   probe.push({ seed: s, slices: Object.fromEntries([...bySlice].map(([k, ids]) => {
@@ -187,4 +192,38 @@ for (const slice of ['all', 'template:seen', 'template:unseen', 'difficulty:1', 
   if (!xs.length) continue;
   emit({ bench: 'learning', metric: `heldout_slice_${slice.replace(':', '_')}`, value: mean(xs.map((x) => x.rl)), unit: 'fraction',
     baseline: mean(xs.map((x) => x.sft)), ratio: null, goal: 'informational (value = RL, baseline = SFT)', pass: null, per_seed: xs, seeds });
+}
+
+// The coding half (issue 22's goals), when the recipe has a code expert: per coding world, SFT's held-out success and
+// the code expert's paired gain over SFT; the public code benchmarks' pass@1, merged vs SFT.
+const codeWorlds = ['code', 'repo'].filter((w) => c0.experts.some((x) => x.worlds.includes(w)));
+for (const w of codeWorlds) {
+  const xs = perSeed(`world:${w}`);
+  if (!xs.length) continue;
+  emit({ bench: 'learning', metric: `heldout_success_sft_${w}`, value: mean(xs.map((x) => x.sft)), unit: 'fraction', baseline: null, ratio: null,
+    goal: '>= 0.30 (mean over seeds)', pass: mean(xs.map((x) => x.sft)) >= 0.3, per_seed: xs, seeds });
+  const gain = mean(xs.map((x) => x.diff));
+  emit({ bench: 'learning', metric: `heldout_gain_rl_${w}`, value: gain, unit: 'fraction', baseline: 0, ratio: null,
+    goal: '>= +0.05 (code expert − SFT, mean over seeds) and every seed\'s 95 % CI above 0',
+    pass: seeds.length >= 3 ? gain >= 0.05 && xs.every((x) => x.lo > 0) : null, per_seed: xs, spread: spread(xs.map((x) => x.diff)), seeds,
+    note: 'paired per held-out task of the world; pass is null with fewer than 3 seeds' });
+}
+if (codeWorlds.length && c0.benchmarks) {
+  for (const b of ['humaneval', 'mbpp', 'quixbugs']) {
+    const pass1 = async (label: string) => {
+      const out: number[] = [];
+      for (const s of seeds) {
+        const id = `${px(s)}bench_${label}_${b}`;
+        if (!nodes.has(id)) return null;
+        const rows = await tableOf<{ passed: boolean }>(id, CodeSampleRow);
+        out.push(rows.length ? rows.filter((r) => r.passed).length / rows.length : 0);
+      }
+      return out;
+    };
+    const [merged, sft] = [await pass1('merged'), await pass1('sft')];
+    if (!merged || !sft) continue;
+    emit({ bench: 'learning', metric: `${b}_pass1_merged`, value: mean(merged), unit: 'fraction', baseline: mean(sft), ratio: mean(sft) ? mean(merged) / mean(sft) : null,
+      goal: b === 'quixbugs' ? 'informational' : '>= the SFT model\'s pass@1 (mean over seeds)', pass: b === 'quixbugs' ? null : mean(merged) >= mean(sft),
+      per_seed: merged, baseline_per_seed: sft, seeds, per_category_limit: c0.benchmarks.limit });
+  }
 }
