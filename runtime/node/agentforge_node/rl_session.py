@@ -77,11 +77,13 @@ def main() -> int:
     rc = 1
     try:
         rc = serve(rank_lines(sys.stdin), emit)
-        return rc
+    except Exception as e:  # noqa: BLE001 - a collective that fails (a rank gone): shutdown's os._exit would drop it
+        emit.error(f"{type(e).__name__}: {e}", traceback.format_exc())
     finally:
         from .distributed import shutdown
 
         shutdown(rc == 0)
+    return rc
 
 
 if __name__ == "__main__":

@@ -146,7 +146,6 @@ def test_sft_lora_killed_run_resumes_to_identical_weights(tiny_model, tiny_shard
 
 def test_lora_sft_fsdp_with_checkpointing_over_torchrun_matches_one_process(tiny_model, tiny_shards, tmp_path):
     """LoRA + FSDP + gradient checkpointing on 2 processes vs plain LoRA in 1: same losses, same merged weights."""
-
     base = dict(model_dir=str(tiny_model), shards=[str(tiny_shards)], batch_size=4, lr=1e-2, warmup_steps=2,
                 max_steps=6, device="cpu", seed=7, lora=LORA)
     rc, events, err = run_node("train-sft", dict(base, out_dir=str(tmp_path / "one"), micro_batch_size=2))
