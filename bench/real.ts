@@ -149,8 +149,8 @@ async function rolloutBench(): Promise<void> {
   emit({ bench: 'real', metric: `decode_tokens_per_s_b${B}_p${P}_n${NEW}`, value: Math.round(fp32.tokS), unit: 'tokens/s', baseline: Math.round(base),
     ratio: r3(fp32.tokS / base), goal: '>= 2x transformers generate (same weights, threads)', pass: fp32.tokS / base >= 2, model: 'SmolLM2-135M', threads,
     rows_identical_to_torch: fp32.same });
-  // The fp32 graph and torch both run the same FLOPs near the cores' matmul peak; int8 weights (export-onnx dtype
-  // int8) are what makes rollouts cheaper on a CPU, at the price of some greedy tokens.
+  // The fp32 graph and torch both run the same FLOPs near the cores' matmul peak; the int8 export changes the weights,
+  // so it is informational (on this prefill-heavy shape it measured 1.14x fp32 with 2 of 16 rows token-identical).
   const int8 = await decode(await once(join(work, 'smollm2-onnx-int8'), (out) => runNode('export-onnx', { model_dir: hf, out_dir: out, dtype: 'int8' }, { python: node.python })));
   emit({ bench: 'real', metric: `decode_tokens_per_s_b${B}_p${P}_n${NEW}_int8`, value: Math.round(int8.tokS), unit: 'tokens/s', baseline: Math.round(base),
     ratio: r3(int8.tokS / base), goal: 'informational: the int8 export vs transformers generate in fp32 (not the same weights)', pass: null,
