@@ -14,14 +14,20 @@
  *  - heldout_success_sft_<world>: goal ≥ 0.30; heldout_gain_rl_<world>: the code expert − SFT, paired, goal ≥ +0.05
  *    and every seed's interval above 0;
  *  - <humaneval|mbpp|quixbugs>_pass1_merged: the merged model's pass@1 vs the SFT model's (goal ≥; QuixBugs informational).
- *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--rl-pool sft|fresh] [--report-only [--unprefixed]]
+ * --coding-heldout N (default 100 with a code expert; 0 = the recipe's own held-out sample) evaluates SFT and every expert on
+ * N more held-out tasks per coding world (nodes s<seed>_coding_tasks / s<seed>_coding_eval_rollouts): the coding lines
+ * then come from that sample, since at the recipe's 25 a task moves success by 4 points and a +5-point gain cannot
+ * clear its interval. heldout_control_<expert>_<world> is the same paired gain for an expert that never trained on the
+ * world (informational): how far RL on other tasks alone moves it.
+ *   npx tsx bench/learning.ts [--config NAME] [--store DIR] [--seeds 0,1,2] [--sft-steps N] [--rl-steps N] [--rl JSON] [--expert-rl JSON]
+ *     [--rl-pool sft|fresh] [--coding-heldout N] [--report-only [--unprefixed]]
  * The store is kept (default .agentforge/bench-learning), so an interrupted bench resumes where it stopped;
  * --report-only runs nothing and reads each node's latest committed output in the store (code edited since the run
  * would otherwise make nodes recompute).
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dag } from '../runtime/engine/dag.ts';
+import { dag, type DagBuilder } from '../runtime/engine/dag.ts';
 import { runDag } from '../runtime/engine/scheduler.ts';
 import { TableReader } from '../storage/table.ts';
 import { EvalRollout } from '../schemas/eval.ts';
@@ -31,9 +37,12 @@ import { Task } from '../schemas/task.ts';
 import { pairedBootstrap, type PairedDiff } from '../runtime/eval/bootstrap.ts';
 import { Ledger } from '../storage/ledger.ts';
 import * as klear from '../dags/klear.ts';
+import { recipeNode } from '../dags/klear-config.ts';
 import { emit } from './report.ts';
 import { groupBy, pushTo } from '../runtime/engine/collections.ts';
 import { TrainRlParams } from '../operators/train-rl.ts';
+import { makeTasks } from '../operators/make-tasks.ts';
+import { evaluate } from '../operators/evaluate.ts';
 
 const { klearRecipe } = klear;
 // The tool-use recipe (one expert per world) where dags/klear exports one, else its default: the probe is tool use.
@@ -47,6 +56,10 @@ const { values: a } = parseArgs({ options: {
   'rl-steps': { type: 'string' },
   /** JSON of train-rl params replacing the recipe's, e.g. --rl '{"lr":3e-4,"group_size":16}' */
   rl: { type: 'string' },
+  /** JSON of expert id → train-rl params for that expert alone, e.g. --expert-rl '{"code":{"lr":5e-4}}' */
+  'expert-rl': { type: 'string' },
+  /** Held-out tasks per coding world for SFT and the experts beyond the recipe's evaluation (0 = none). */
+  'coding-heldout': { type: 'string', default: '100' },
   /** 'sft' (RL on SFT's own tasks) or 'fresh' (new train-split tasks from another seed) */
   'rl-pool': { type: 'string' },
   /** Run nothing: read each node's latest committed output in the store. */
@@ -64,19 +77,43 @@ const rlPool = (a['rl-pool'] ?? BASE.rlPool) as klear.KlearConfig['rlPool'];
 if (rlPool !== 'sft' && rlPool !== 'fresh') throw new Error(`bench/learning: --rl-pool must be 'sft' or 'fresh', got '${rlPool}'`);
 console.error(`bench/learning: recipe dags/klear.ts with ${a.config}`);
 const cfg = (seed: number): klear.KlearConfig => ({ ...BASE, seed, prefix: px(seed), sftSteps: Number(a['sft-steps'] ?? BASE.sftSteps), rlSteps: Number(a['rl-steps'] ?? BASE.rlSteps),
-  rlPool, rl: a.rl ? rlOverrides(a.rl) : undefined });
+  rlPool, rl: a.rl ? rlOverrides(a.rl) : undefined, experts: expertOverrides(BASE.experts, a['expert-rl']) });
 
 /** The given keys only (zod would fill in every default), checked against train-rl's schema. */
-function rlOverrides(json: string): Record<string, unknown> {
-  const raw = JSON.parse(json) as Record<string, unknown>;
+function rlOverrides(json: string | Record<string, unknown>): Record<string, unknown> {
+  const raw = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>;
   const parsed = TrainRlParams.partial().strict().parse(raw) as Record<string, unknown>;
   return Object.fromEntries(Object.keys(raw).map((k) => [k, parsed[k]]));
+}
+
+function expertOverrides(experts: klear.KlearConfig['experts'], json: string | undefined): klear.KlearConfig['experts'] {
+  if (!json) return experts;
+  const by = JSON.parse(json) as Record<string, Record<string, unknown>>;
+  const unknown = Object.keys(by).filter((id) => !experts.some((e) => e.id === id));
+  if (unknown.length) throw new Error(`bench/learning: --expert-rl names ${unknown.join(', ')}; ${a.config}'s experts are ${experts.map((e) => e.id).join(', ')}`);
+  return experts.map((e) => (by[e.id] ? { ...e, rl: { ...e.rl, ...rlOverrides(by[e.id]) } } : e));
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const spread = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
-const d = dag('learning', (b) => seeds.forEach((s) => klearRecipe(b, cfg(s))));
+const CODE_WORLDS = ['code', 'repo'];
+const codingWorlds = (c: klear.KlearConfig) => CODE_WORLDS.filter((w) => c.experts.some((x) => x.worlds.includes(w)));
+const codingN = Number(a['coding-heldout']);
+if (!Number.isInteger(codingN) || codingN < 0) throw new Error(`bench/learning: --coding-heldout must be a whole number of tasks per world, got '${a['coding-heldout']}'`);
+const expertLabels = (c: klear.KlearConfig) => (c.experts.length < 2 ? ['rl'] : c.experts.map((x) => `rl_${x.id}`));
+
+/** SFT and every expert on codingN more held-out tasks of each coding world, their ONNX exports taken from the recipe. */
+function codingEval(b: DagBuilder, c: klear.KlearConfig): void {
+  const worlds = codingWorlds(c);
+  if (!codingN || !worlds.length) return;
+  const node = recipeNode(b, c);
+  const tasks = node('coding_tasks', makeTasks, { ...klear.KLEAR.tasks, worlds, max_difficulty: c.maxDifficulty, n: codingN, split: 'heldout' });
+  const labels = ['sft', ...expertLabels(c)];
+  node('coding_eval_rollouts', evaluate, { ...klear.KLEAR.eval, ...c.eval, labels }, { tasks, models: labels.map((l) => b.ref(`${c.prefix}${l}_onnx`)) });
+}
+
+const d = dag('learning', (b) => seeds.forEach((s) => { klearRecipe(b, cfg(s)); codingEval(b, cfg(s)); }));
 const started = Date.now();
 /** Per node id: the artifact key it produced and the seconds its execution took (cached nodes: when it committed). */
 const nodes = new Map<string, { key: string; seconds: number }>();
@@ -180,8 +217,7 @@ const perSeed = (slice: string) => probe.filter((p) => p.slices[slice]).map(({ s
   return { seed, tasks: x.n, sft: r3(x.mean_a), rl: r3(x.mean_b), diff: r3(x.diff), lo: r3(x.lo), hi: r3(x.hi), merged: x.merged === null ? null : r3(x.merged) };
 });
 /** RL − SFT on a slice, paired per task: goal ≥ +0.05 over seeds and every seed's interval above 0 (3 seeds or more). */
-const gainLine = (metric: string, slice: string, what: string) => {
-  const xs = perSeed(slice);
+const gainLine = (metric: string, xs: Array<{ diff: number; lo: number }>, what: string) => {
   if (!xs.length) return;
   const gain = mean(xs.map((x) => x.diff));
   emit({ bench: 'learning', metric, value: gain, unit: 'fraction', baseline: 0, ratio: null,
@@ -189,7 +225,7 @@ const gainLine = (metric: string, slice: string, what: string) => {
     pass: seeds.length >= 3 ? gain >= 0.05 && xs.every((x) => x.lo > 0) : null, per_seed: xs, spread: spread(xs.map((x) => x.diff)), seeds,
     note: 'paired per held-out task (RL = the expert of the task\'s world), percentile bootstrap over tasks, 10,000 resamples seeded by the recipe seed; pass is null with fewer than 3 seeds' });
 };
-gainLine('heldout_unseen_gain_rl', 'template:unseen', 'RL − SFT on unseen templates and longer tasks');
+gainLine('heldout_unseen_gain_rl', perSeed('template:unseen'), 'RL − SFT on unseen templates and longer tasks');
 for (const slice of ['all', 'template:seen', 'template:unseen', 'difficulty:1', 'difficulty:2', 'difficulty:3+']) {
   const xs = perSeed(slice);
   if (!xs.length) continue;
@@ -198,15 +234,41 @@ for (const slice of ['all', 'template:seen', 'template:unseen', 'difficulty:1', 
 }
 
 // The coding half (issue 22's goals), when the recipe has a code expert: per coding world, SFT's held-out success and
-// the code expert's paired gain over SFT; the public code benchmarks' pass@1, merged vs SFT.
-const codeWorlds = ['code', 'repo'].filter((w) => c0.experts.some((x) => x.worlds.includes(w)));
+// the code expert's paired gain over SFT (from the larger coding sample when it ran), and the other experts' gain
+// there as a control; the public code benchmarks' pass@1, merged vs SFT.
+const codeWorlds = codingWorlds(c0);
+/** Per seed and coding world, from s<seed>_coding_eval_rollouts: each expert − SFT, paired over that world's tasks. */
+const coding = new Map<string, Array<{ seed: number; label: string; tasks: number; sft: number; rl: number; diff: number; lo: number; hi: number }>>();
+for (const s of seeds) {
+  const id = `${px(s)}coding_eval_rollouts`;
+  if (!nodes.has(id)) continue;
+  const rollouts = await tableOf<EvalRollout>(id, EvalRollout);
+  const score = new Map<string, number[]>();
+  for (const r of rollouts) pushTo(score, `${r.model}\t${r.world}\t${r.task_id}`, r.success ? 1 : 0);
+  for (const w of codeWorlds) {
+    const ids = [...new Set(rollouts.filter((r) => r.world === w && r.model === 'sft').map((r) => r.task_id))].sort();
+    for (const label of expertLabels(c0)) {
+      const of = (m: string) => ids.map((t) => mean(score.get(`${m}\t${w}\t${t}`) ?? [Number.NaN]));
+      const pd = pairedBootstrap(of('sft'), of(label), { seed: s });
+      pushTo(coding, `${label}\t${w}`, { seed: s, label, tasks: pd.n, sft: r3(pd.mean_a), rl: r3(pd.mean_b), diff: r3(pd.diff), lo: r3(pd.lo), hi: r3(pd.hi) });
+    }
+  }
+}
 for (const w of codeWorlds) {
-  const xs = perSeed(`world:${w}`);
+  const own = coding.get(`${rlLabel(w)}\t${w}`);
+  const xs = own && own.length === seeds.length ? own : perSeed(`world:${w}`);
   if (!xs.length) continue;
+  const sample = own && own.length === seeds.length ? `coding_eval_rollouts (${codingN} tasks)` : 'the recipe\'s eval';
   const sft = mean(xs.map((x) => x.sft));
   emit({ bench: 'learning', metric: `heldout_success_sft_${w}`, value: sft, unit: 'fraction', baseline: null, ratio: null,
-    goal: '>= 0.30 (mean over seeds)', pass: sft >= 0.3, per_seed: xs, seeds });
-  gainLine(`heldout_gain_rl_${w}`, `world:${w}`, 'code expert − SFT');
+    goal: '>= 0.30 (mean over seeds)', pass: sft >= 0.3, per_seed: xs, seeds, sample });
+  gainLine(`heldout_gain_rl_${w}`, xs, `code expert − SFT, on ${sample}`);
+  for (const [key, ys] of coding) {
+    const [label, world] = key.split('\t');
+    if (world !== w || label === rlLabel(w) || ys.length !== seeds.length) continue;
+    emit({ bench: 'learning', metric: `heldout_control_${label}_${w}`, value: r3(mean(ys.map((y) => y.diff))), unit: 'fraction', baseline: 0, ratio: null,
+      goal: `informational: ${label} never trained on ${w}; its gain is what RL elsewhere alone moves`, pass: null, per_seed: ys, seeds, sample });
+  }
 }
 if (codeWorlds.length && c0.benchmarks) {
   for (const b of ['humaneval', 'mbpp', 'quixbugs']) {

@@ -39,9 +39,10 @@ export interface KlearConfig {
   prefix: string;
   /**
    * RL experts, one per domain, merged into one model; empty = a single RL run over every world. `steps` replaces
-   * rlSteps for one expert (a code step costs ~4x a tool-use step: sandboxed runs and longer turns).
+   * rlSteps for one expert (a code step costs ~4x a tool-use step: sandboxed runs and longer turns); `rl` replaces
+   * train-rl params for that expert alone, over KLEAR.rl and `rl` below.
    */
-  experts: { id: string; worlds: string[]; steps?: number }[];
+  experts: { id: string; worlds: string[]; steps?: number; rl?: Partial<z.input<typeof TrainRlParams>> }[];
   /**
    * How the experts are merged: one method, or several compared on `pickTasks` held-out tasks per world (another
    * seed's sample, not the evaluation's) and the best kept (pick-merge; every candidate's score is recorded).

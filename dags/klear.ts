@@ -47,12 +47,12 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   const sft = node('sft', trainSft, { ...KLEAR.sft, max_steps: c.sftSteps, device: c.device, ...c.sft }, { shards, model: base });
   const onnx = (id: string, model: NodeRef<ModelSpec>, version = 0) => node(`${id}_onnx`, exportOnnx, { policy_version: version }, { model });
   const labels = ['base', 'sft'], models = [onnx('base', base), onnx('sft', sft)];
-  const runs = c.experts.length < 2 ? [{ id: 'rl', worlds: c.experts[0]?.worlds ?? null, steps: c.rl?.steps ?? c.experts[0]?.steps ?? c.rlSteps }]
-    : c.experts.map((e) => ({ id: `rl_${e.id}`, worlds: e.worlds, steps: c.rl?.steps ?? e.steps ?? c.rlSteps }));
+  const runs = c.experts.length < 2 ? [{ id: 'rl', worlds: c.experts[0]?.worlds ?? null, steps: c.rl?.steps ?? c.experts[0]?.steps ?? c.rlSteps, rl: c.experts[0]?.rl }]
+    : c.experts.map((e) => ({ id: `rl_${e.id}`, worlds: e.worlds, steps: c.rl?.steps ?? e.steps ?? c.rlSteps, rl: e.rl }));
   // merges are labelled with the longest expert run's version
   const rlSteps = Math.max(...runs.map((r) => r.steps));
-  const experts = runs.map(({ id, worlds, steps }) => {
-    const model = node(id, trainRl, { ...KLEAR.rl, worlds, device: c.device, ...c.rl, steps }, { tasks: rlTasks, model: sft });
+  const experts = runs.map(({ id, worlds, steps, rl }) => {
+    const model = node(id, trainRl, { ...KLEAR.rl, worlds, device: c.device, ...c.rl, ...rl, steps }, { tasks: rlTasks, model: sft });
     node(`${id}_rollouts`, rlRollouts, {}, { run: model });
     labels.push(id);
     models.push(onnx(id, model, steps));

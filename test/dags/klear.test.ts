@@ -69,6 +69,18 @@ describe('dags/klear: the recipe reads as the paper', () => {
     expect(params('eval_rollouts')).toMatchObject({ ...KLEAR.eval, labels: ['base', 'sft', 'rl_tools', 'rl_code', 'merged'] });
     expect(params('merge_dare')).toMatchObject(KLEAR.merges.dare);
   });
+
+  it("an expert's own rl params apply to that expert alone, over cfg.rl", () => {
+    const experts = DEFAULT_CONFIG.experts.map((e) => (e.id === 'code' ? { ...e, rl: { lr: 5e-4, group_size: 16 } } : e));
+    const d = build({ rl: { lr: 3e-4, temperature: 0.9 }, experts });
+    expect(validateDag(d)).toEqual([]);
+    const params = (id: string) => d.nodes.find((n) => n.id === id)!.params as Record<string, unknown>;
+    expect(params('rl_code')).toMatchObject({ lr: 5e-4, group_size: 16, temperature: 0.9 });
+    expect(params('rl_tools')).toMatchObject({ lr: 3e-4, group_size: KLEAR.rl.group_size, temperature: 0.9 });
+    // without an override the node's params are what they were, so a cached expert is reused
+    expect(build({}).nodes.find((n) => n.id === 'rl_code')!.params).toEqual(
+      dag('k', (b) => klearRecipe(b, DEFAULT_CONFIG)).nodes.find((n) => n.id === 'rl_code')!.params);
+  });
 });
 
 describe('dags/klear: the base model', () => {
