@@ -33,7 +33,7 @@ export const EvaluateParams = z.object({
 
 export const evaluate = operator({
   name: 'evaluate',
-  version: 5, // 5: context defaults to the model's own (limits.max_context null); engine params
+  version: 6, // 6: the repo world's submit ends the episode; 5: context defaults to the model's own (limits.max_context null); engine params
   description: 'held-out rollouts of policies (ONNX exports), each with its model label and verdict',
   params: EvaluateParams,
   inputs: { tasks: table(Task, 'Task'), models: many(files()) },

@@ -32,7 +32,7 @@ export const RolloutParams = z.object({
 
 export const rollout = operator({
   name: 'rollout',
-  version: 4, // 4: context defaults to the model's own (limits.max_context null); engine params
+  version: 5, // 5: the repo world's submit ends the episode; 4: context defaults to the model's own (limits.max_context null); engine params
   description: 'multi-turn rollouts of an ONNX policy on tasks (G per task), scored with the mixed reward',
   params: RolloutParams,
   inputs: { tasks: table(Task, 'Task'), policy: files() },

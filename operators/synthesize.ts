@@ -17,7 +17,7 @@ import { synthesize as synthesizeAll } from '../runtime/synth/synthesize.ts';
  */
 export const synthesize = operator({
   name: 'synthesize',
-  version: 2,
+  version: 3, // 3: the repo world's submit ends the episode (the teacher no longer closes with a sentence)
   params: z.object({
     per_task: z.number().int().min(1).default(4),
     seed: z.number().int().default(0),

@@ -28,7 +28,7 @@ export const TrainRlParams = RlLoopParams.extend({
 
 export const trainRl = operator({
   name: 'train-rl',
-  version: 7, // 7: lora (peft; the engines get merged weights), gradient_checkpointing, trainer_nproc + parallel
+  version: 8, // 8: the repo world's submit ends the episode; 7: lora (peft; the engines get merged weights), gradient_checkpointing, trainer_nproc + parallel
   // 6: rollouts run with the model's own context (limits.max_context null), engine params, tool_call_format
   // 5: max_staleness (async), rollout_servers, tool_latency, server_timeout_ms; sync default unchanged
   description: 'multi-turn GRPO: rollouts → rewards → advantages → train step → export → reload, resumable',

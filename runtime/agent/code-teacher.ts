@@ -61,21 +61,20 @@ function repoSteps(task: Task, path: string, noise: string | null): Step[] {
   const s = repoSpecOf(task);
   const { path: file, from, to } = s.fix;
   const fix: Step = { call: 'edit', args: { path: file, old: from, new: to } };
-  const done = task.goal.reference_answer ?? 'Fixed the bug.';
   const fn = /`(\w+)\(/.exec(task.instruction)?.[1] ?? file.replace(/\.py$/, '').split('/').pop()!;
-  if (noise === 'submit_unfixed') return [{ call: 'read_file', args: { path: file } }, { call: 'submit', args: {} }, { say: done }];
+  if (noise === 'submit_unfixed') return [{ call: 'read_file', args: { path: file } }, { call: 'submit', args: {} }];
   if (noise === 'wrong_fix') {
     // a change that leaves the bug in place: a comment appended to the buggy line
     const line = from.split('\n').find((l) => l.trim()) ?? from;
-    return [{ call: 'read_file', args: { path: file } }, { call: 'edit', args: { path: file, old: line, new: `${line}  # checked` } }, { call: 'submit', args: {} }, { say: done }];
+    return [{ call: 'read_file', args: { path: file } }, { call: 'edit', args: { path: file, old: line, new: `${line}  # checked` } }, { call: 'submit', args: {} }];
   }
   switch (path) {
-    case 'test_first': return [{ call: 'run_tests', args: {} }, { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }, { say: done }];
-    case 'search_first': return [{ call: 'search', args: { query: fn } }, { call: 'read_file', args: { path: file } }, fix, { call: 'submit', args: {} }, { say: done }];
+    case 'test_first': return [{ call: 'run_tests', args: {} }, { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }];
+    case 'search_first': return [{ call: 'search', args: { query: fn } }, { call: 'read_file', args: { path: file } }, fix, { call: 'submit', args: {} }];
     case 'recover': return [
       { call: 'read_file', args: { path: file } }, { call: 'edit', args: { path: file, old: `${from}\n#`, new: to } },
-      { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }, { say: done }];
-    default: return [{ call: 'list_files', args: {} }, { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }, { say: done }];
+      { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }];
+    default: return [{ call: 'list_files', args: {} }, { call: 'read_file', args: { path: file } }, fix, { call: 'run_tests', args: {} }, { call: 'submit', args: {} }];
   }
 }
 

@@ -10,7 +10,8 @@
  *
  * The loop never throws for a model's, a user's or a world's mistake (only an abort does): each becomes a TurnError
  * (counted by kind) and, where it must, ends the episode with its reason:
- *   answered / refused / user_stop — the conversation ended normally (a τ-bench hand-off to a human is `answered`)
+ *   answered / refused / user_stop — the conversation ended normally (a τ-bench hand-off to a human, and a call that
+ *                       ends the world's episode such as the repo world's submit, are `answered`)
  *   max_tokens        — a turn hit the per-turn token limit without stopping, or the conversation its budget
  *   context_overflow  — the next prompt would not fit the context
  *   tool_loop         — the same call (name + arguments) repeated `maxRepeats` times in a row
@@ -242,7 +243,7 @@ class Loop implements TurnContext {
     const { content, tool_calls: calls } = t.message;
     if (calls.length) {
       for (const c of calls) if ((await this.runCall(turn, c, t.parsed ?? false)) === 'world_error') return 'error';
-      if (this.o.handedOff?.()) return 'answered';
+      if (this.o.handedOff?.() || this.o.world.done?.()) return 'answered';
       if (this.looping(calls)) {
         this.error(turn, 'tool_loop', `${calls[0].name} repeated ${this.o.maxRepeats} times`);
         return 'tool_loop';

@@ -54,6 +54,8 @@ export interface World<S = unknown> {
   callAsync?(name: string, args: unknown, signal?: AbortSignal): Promise<ToolResult>;
   /** The repo world: the episode's change as a unified diff (stored in Trajectory.patch). */
   patch?(): string | undefined;
+  /** True once a call has ended the episode (the repo world's submit): the loop finishes it as answered. */
+  done?(): boolean;
   /** Deterministic hash of the serialisable state. */
   stateHash(): string;
   state(): S;

@@ -142,6 +142,25 @@ describe('repo world: episodes', () => {
     expect((await verifyTrajectoryAsync(bad, task)).pass).toBe(false);
   }, 30_000);
 
+  it('submit ends the episode as answered: nothing after it is asked for, and the fix passes without a closing message', async () => {
+    const task = tasks[3];
+    const s = repoSpecOf(task);
+    const fix = sayCalls('', [['edit', { path: s.fix.path, old: s.fix.from, new: s.fix.to }]]);
+    const submit = sayCalls('', [['submit', {}]]);
+    // a policy that would repeat submit (what the tiny model did) is never asked again
+    const t = await worldEpisode(task, fixedTeacher([fix, submit, submit, submit, sayCalls('Fixed it.')]));
+    expect(t.finish_reason).toBe('answered');
+    expect(t.messages.filter((m) => m.role === 'assistant').length).toBe(2);
+    expect(t.messages.at(-1)!.role).toBe('tool');
+    const v = await verifyTrajectoryAsync(t, task);
+    expect(v.reasons).toEqual([]);
+    expect(v.score).toBe(1);
+    // without submit the episode goes on to the model's text answer, and the verdict says it was never submitted
+    const open = await worldEpisode(task, fixedTeacher([fix, sayCalls('Fixed it.')]));
+    expect(open.finish_reason).toBe('answered');
+    expect((await verifyTrajectoryAsync(open, task)).reasons.join()).toMatch(/not_submitted/);
+  }, 20_000);
+
   it('the verdict replays the edits itself: a forged patch field changes nothing', async () => {
     const task = tasks[2];
     const t = await worldEpisode(task, fixedTeacher([sayCalls('', [['submit', {}]]), sayCalls('Fixed it.')]));

@@ -42,6 +42,8 @@ export interface ExecWorldDef<S> {
   verify(traj: Trajectory, task: Task, signal?: AbortSignal): Promise<ExecVerdict>;
   /** The episode's change as a unified diff (the repo world), stored in Trajectory.patch. */
   patch?(state: S): string;
+  /** The episode is over (the repo world after submit, as SWE-style harnesses end it). */
+  done?(state: S): boolean;
 }
 
 export interface ExecTaskOptions {
@@ -156,6 +158,10 @@ export class ExecWorld<S> implements World<S> {
 
   patch(): string | undefined {
     return this.s !== undefined && this.def.patch ? this.def.patch(this.s) : undefined;
+  }
+
+  done(): boolean {
+    return this.s !== undefined && !!this.def.done?.(this.s);
   }
 }
 

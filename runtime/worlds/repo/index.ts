@@ -10,7 +10,7 @@ import { hashValue } from '../hash.ts';
 import { splitOf, taskId } from '../tasks.ts';
 import { currentRunner, ExecWorld, mustRethrow, TOOL_LIMITS, VERIFY_LIMITS, type ExecTaskOptions, type ExecVerdict, type ExecWorldDef } from '../code/exec.ts';
 import { DATA_DIR } from '../code/spec.ts';
-import { episodeReasons, finalText } from '../code/index.ts';
+import { episodeReasons } from '../code/index.ts';
 import { checkRepos, draftRepo, issueText, type Case, type RepoDraft } from './generate.ts';
 import { unifiedDiff } from './diff.ts';
 import { BUG_KINDS, type BugKind } from './units.ts';
@@ -166,7 +166,7 @@ const tools = [
 ];
 
 const POLICY = 'You maintain a small Python repository. Read the bug report, find the cause with the tools, fix it with ' +
-  'edit (the tests are read-only), check with run_tests, then call submit and summarise the fix in one sentence.';
+  'edit (the tests are read-only), check with run_tests, then call submit: it ends the episode.';
 
 /* ------------------------------------------------ tasks ------------------------------------------------ */
 
@@ -232,7 +232,6 @@ async function verifyRepo(traj: Trajectory, task: Task, signal?: AbortSignal): P
     const spec = repoSpecOf(task);
     const { files, submitted } = replayEdits(traj, spec);
     if (!submitted) reasons.push('not_submitted: the episode never called submit');
-    if (!finalText(traj).trim()) reasons.push('no_answer: the episode ended without a final message');
     const all = [...spec.hidden, ...spec.visible];
     const r = await runSuite(spec, files, all, VERIFY_LIMITS, signal);
     score = r.total ? r.passed / r.total : 0;
@@ -251,4 +250,8 @@ export const repoWorld: ExecWorldDef<RepoState> = {
   makeTasks: makeRepoTasks,
   verify: verifyRepo,
   patch: (s) => unifiedDiff(s.spec.files, s.files),
+  // Until submit ended the episode, the tiny model, which had learnt submit but not the closing sentence, repeated
+  // submit until the loop guard cut it off: 20 of 25 held-out episodes, successes included, scored 0 on format and
+  // efficiency, so the shaping terms pushed RL towards answering without submitting.
+  done: (s) => s.submitted,
 };
