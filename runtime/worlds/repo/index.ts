@@ -251,7 +251,7 @@ export const repoWorld: ExecWorldDef<RepoState> = {
   verify: verifyRepo,
   patch: (s) => unifiedDiff(s.spec.files, s.files),
   // Until submit ended the episode, the tiny model, which had learnt submit but not the closing sentence, repeated
-  // submit until the loop guard cut it off: 20 of 25 held-out episodes, successes included, scored 0 on format and
-  // efficiency, so the shaping terms pushed RL towards answering without submitting.
+  // submit until the loop guard cut it off (92 of 100 held-out episodes, all 19 successes among them), scoring 0 on
+  // format and efficiency, so the shaping terms pushed RL towards answering without submitting.
   done: (s) => s.submitted,
 };
