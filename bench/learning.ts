@@ -113,7 +113,7 @@ function codingEval(b: DagBuilder, c: klear.KlearConfig): void {
   node('coding_eval_rollouts', evaluate, { ...klear.KLEAR.eval, ...c.eval, labels }, { tasks, models: labels.map((l) => b.ref(`${c.prefix}${l}_onnx`)) });
 }
 
-const d = dag('learning', (b) => seeds.forEach((s) => { klearRecipe(b, cfg(s)); codingEval(b, cfg(s)); }));
+const d = dag('learning', (b) => seeds.forEach((s) => { const c = cfg(s); klearRecipe(b, c); codingEval(b, c); }));
 const started = Date.now();
 /** Per node id: the artifact key it produced and the seconds its execution took (cached nodes: when it committed). */
 const nodes = new Map<string, { key: string; seconds: number }>();
@@ -148,6 +148,12 @@ if (!a['report-only']) {
   const missing = seeds.flatMap((s) => ['eval', 'eval_rollouts', 'heldout_tasks'].map((id) => `${px(s)}${id}`)).filter((id) => !nodes.has(id));
   if (missing.length) throw new Error(`bench/learning --report-only: no committed output in ${a.store} for ${missing.join(', ')}; run the bench without --report-only first`);
 }
+/** Per (model, task id): the mean success of its rollouts, or null where the model has none of that task. */
+function successOf(rollouts: EvalRollout[]): (model: string, taskId: string) => number | null {
+  const score = new Map<string, number[]>();
+  for (const r of rollouts) pushTo(score, `${r.model}\t${r.task_id}`, r.success ? 1 : 0);
+  return (model, taskId) => { const xs = score.get(`${model}\t${taskId}`); return xs ? mean(xs) : null; };
+}
 const tableOf = <T>(id: string, schema: ConstructorParameters<typeof TableReader>[3]) => {
   const n = nodes.get(id)!;
   return new TableReader<T>(id, n.key, [join(a.store, 'artifacts', n.key, 'data.parquet')], schema).all();
@@ -181,9 +187,7 @@ for (const s of seeds) {
 
   // the held-out tasks by slice, each task scored by SFT and by the RL model of its world (greedy: one sample each)
   const tasks = new Map((await tableOf<Task>(`${px(s)}heldout_tasks`, Task)).map((t) => [t.id, t]));
-  const score = new Map<string, number[]>(); // `${model}\t${task}` → successes
-  for (const r of rollouts) pushTo(score, `${r.model}\t${r.task_id}`, r.success ? 1 : 0);
-  const of = (model: string, id: string) => { const xs = score.get(`${model}\t${id}`); return xs ? mean(xs) : null; };
+  const of = successOf(rollouts);
   const bySlice = new Map<string, string[]>();
   for (const t of [...tasks.values()].sort((x, y) => (x.id < y.id ? -1 : 1))) {
     if (of('sft', t.id) === null || of(rlLabel(t.world), t.id) === null) continue;
@@ -243,22 +247,23 @@ for (const s of seeds) {
   const id = `${px(s)}coding_eval_rollouts`;
   if (!nodes.has(id)) continue;
   const rollouts = await tableOf<EvalRollout>(id, EvalRollout);
-  const score = new Map<string, number[]>();
-  for (const r of rollouts) pushTo(score, `${r.model}\t${r.world}\t${r.task_id}`, r.success ? 1 : 0);
+  const of = successOf(rollouts);
   for (const w of codeWorlds) {
     const ids = [...new Set(rollouts.filter((r) => r.world === w && r.model === 'sft').map((r) => r.task_id))].sort();
+    // a task an expert has no rollout of is NaN, which pairedBootstrap refuses naming the task
+    const scores = (m: string) => ids.map((t) => of(m, t) ?? Number.NaN);
     for (const label of expertLabels(c0)) {
-      const of = (m: string) => ids.map((t) => mean(score.get(`${m}\t${w}\t${t}`) ?? [Number.NaN]));
-      const pd = pairedBootstrap(of('sft'), of(label), { seed: s });
+      const pd = pairedBootstrap(scores('sft'), scores(label), { seed: s });
       pushTo(coding, `${label}\t${w}`, { seed: s, label, tasks: pd.n, sft: r3(pd.mean_a), rl: r3(pd.mean_b), diff: r3(pd.diff), lo: r3(pd.lo), hi: r3(pd.hi) });
     }
   }
 }
 for (const w of codeWorlds) {
   const own = coding.get(`${rlLabel(w)}\t${w}`);
-  const xs = own && own.length === seeds.length ? own : perSeed(`world:${w}`);
+  const larger = own?.length === seeds.length ? own : null;
+  const xs = larger ?? perSeed(`world:${w}`);
   if (!xs.length) continue;
-  const sample = own && own.length === seeds.length ? `coding_eval_rollouts (${codingN} tasks)` : 'the recipe\'s eval';
+  const sample = larger ? `coding_eval_rollouts (${codingN} tasks)` : 'the recipe\'s eval';
   const sft = mean(xs.map((x) => x.sft));
   emit({ bench: 'learning', metric: `heldout_success_sft_${w}`, value: sft, unit: 'fraction', baseline: null, ratio: null,
     goal: '>= 0.30 (mean over seeds)', pass: sft >= 0.3, per_seed: xs, seeds, sample });
