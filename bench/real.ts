@@ -10,7 +10,8 @@
  *             built-in worlds before vs after SFT (goal +30 points), BFCL AST accuracy on a fixed stratified sample
  *             (the first N entries of each of the 11 categories) after SFT and after RL vs before (goal >= -2 points),
  *             each with its errored count.
- *   npx tsx bench/real.ts [--quick] [--only sft,rollout,quality] [--store DIR] [--threads N]
+ *   npx tsx bench/real.ts [--quick] [--only sft,rollout,quality] [--store DIR] [--threads N] [--repeats N]
+ * --repeats N: the sft part runs ours and TRL N times each, alternating, and reports the medians and the median ratio.
  * --quick: fewer SFT steps, shorter sequences, and the recipe at its smoke size (BFCL 1 per category: 11 entries; the
  * same nodes as `AGENTFORGE_REAL_SIZE=smoke npm run demo:real`) instead of the cpu size with BFCL 10 per category (110).
  * Prints one JSON line per measurement, then the total wall time.
@@ -32,13 +33,15 @@ import { BfclVerdictRow } from '../runtime/eval/results.ts';
 import { cacheRoot, smolLM2Gguf } from '../scripts/smollm2.ts';
 import { CHATML_TOOLS, realConfig, realRecipe } from '../dags/real.ts';
 import { rng } from '../test/fixtures/conversations.ts';
-import { emit } from './report.ts';
+import { emit, median } from './report.ts';
 
 const { values: a } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
   only: { type: 'string', default: 'sft,rollout,quality' },
   store: { type: 'string', default: resolve(import.meta.dirname, '..', '.agentforge', 'bench-real') },
   threads: { type: 'string', default: '2' },
+  // the sft part alternates ours and TRL this many times per mode and reports medians (noisy, shared machines)
+  repeats: { type: 'string', default: '1' },
 } });
 const quick = a.quick!;
 const parts = new Set(a.only!.split(','));
@@ -106,22 +109,32 @@ pq.write_table(pa.Table.from_pylist([{"input_ids": s["input_ids"], "loss_mask": 
   join(dir, 'samples.jsonl'), join(dir, 'shards.parquet')], '');
   const hyper = { lr: 1e-4, warmup_steps: 1, min_lr_ratio: 0.1, weight_decay: 0.01, betas: [0.9, 0.95], max_grad_norm: 1.0 };
   const lora = { r: 16, alpha: 32, dropout: 0, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
-  for (const mode of ['lora', 'full'] as const) {
+  const repeats = Math.max(1, Number(a.repeats));
+  const oursOnce = async (mode: 'lora' | 'full', out: string): Promise<number> => {
     const perStep: number[] = [];
-    log(`train-sft ${mode}: ${steps} steps × ${batch} × ${len} tokens`);
-    await runNode('train-sft', { ...hyper, model_dir: hf, shards: [join(dir, 'shards.parquet')], out_dir: join(dir, `ours-${mode}`), max_steps: steps,
+    await runNode('train-sft', { ...hyper, model_dir: hf, shards: [join(dir, 'shards.parquet')], out_dir: out, max_steps: steps,
       batch_size: batch, micro_batch_size: batch, lora: mode === 'lora' ? lora : null, device: 'cpu', checkpoint_every: 1000 },
     { python: node.python, result: TrainSftResult, env: { AGENTFORGE_TORCH_THREADS: String(threads) },
       onEvent: (e) => { if (e.event === 'metric' && e.name === 'tokens_per_s') perStep.push(e.value); } });
     // tokens/s over the steps after the first (warm-up), as on TRL's side
     const timed = perStep.slice(1);
-    const ours = (timed.length * batch * len) / timed.reduce((s, tps) => s + (batch * len) / tps, 0);
-    log(`TRL SFTTrainer ${mode}`);
-    const base = JSON.parse((await sh(trl.python, [join(GPU_DIR, 'bench', 'trl_sft_real.py')], JSON.stringify({ ...hyper, model_dir: hf,
-      samples: join(dir, 'samples.jsonl'), out_dir: join(dir, `trl-${mode}`), steps, batch, threads, lora: mode === 'lora' ? lora : null }))).trim().split('\n').pop()!) as { tokens_per_s: number };
-    const ratio = ours / base.tokens_per_s;
-    emit({ bench: 'real', metric: `sft_tokens_per_s_${mode}`, value: Math.round(ours), unit: 'tokens/s', baseline: Math.round(base.tokens_per_s),
-      ratio: r3(ratio), goal: '>= 1.5x TRL SFTTrainer', pass: ratio >= 1.5, model: 'SmolLM2-135M', steps, batch, seq_len: len, threads });
+    return (timed.length * batch * len) / timed.reduce((s, tps) => s + (batch * len) / tps, 0);
+  };
+  const trlOnce = async (mode: 'lora' | 'full', out: string): Promise<number> => (JSON.parse((await sh(trl.python, [join(GPU_DIR, 'bench', 'trl_sft_real.py')],
+    JSON.stringify({ ...hyper, model_dir: hf, samples: join(dir, 'samples.jsonl'), out_dir: out, steps, batch, threads, lora: mode === 'lora' ? lora : null })))
+    .trim().split('\n').pop()!) as { tokens_per_s: number }).tokens_per_s;
+  for (const mode of ['lora', 'full'] as const) {
+    const runs: { ours: number; trl: number }[] = [];
+    for (let i = 0; i < repeats; i++) {
+      log(`train-sft ${mode} (${i + 1}/${repeats}): ${steps} steps × ${batch} × ${len} tokens`);
+      const ours = await oursOnce(mode, join(dir, `ours-${mode}-${i}`));
+      log(`TRL SFTTrainer ${mode} (${i + 1}/${repeats})`);
+      runs.push({ ours, trl: await trlOnce(mode, join(dir, `trl-${mode}-${i}`)) });
+    }
+    const ratios = runs.map((x) => x.ours / x.trl), ratio = median(ratios);
+    emit({ bench: 'real', metric: `sft_tokens_per_s_${mode}`, value: Math.round(median(runs.map((x) => x.ours))), unit: 'tokens/s',
+      baseline: Math.round(median(runs.map((x) => x.trl))), ratio: r3(ratio), goal: '>= 1.5x TRL SFTTrainer', pass: ratio >= 1.5,
+      model: 'SmolLM2-135M', steps, batch, seq_len: len, threads, repeats, ratios: ratios.map(r3) });
   }
 }
 

@@ -129,6 +129,26 @@ async function finishOutput(spec: ArtifactSpec, out: unknown, result: unknown, s
 }
 
 /** Executes and commits one node; throws NodeFailure (or rethrows the operator's error) when it does not commit. */
+/**
+ * The runner process's RSS high-water mark while a node runs (in-process work: ORT engines, tables, sandboxes'
+ * parents). Nodes that run at the same time share the process, so each sees the others' memory too; workers'
+ * own peaks come from them (worker_peak_rss_bytes). Sampled every 250 ms, and exact whenever the process's
+ * lifetime maximum (getrusage) rose during the node.
+ */
+function runnerMemory(): { stop(): number } {
+  const maxAtStart = process.resourceUsage().maxRSS * 1024;
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 250);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      const maxNow = process.resourceUsage().maxRSS * 1024;
+      return Math.max(peak, process.memoryUsage.rss(), maxNow > maxAtStart ? maxNow : 0);
+    },
+  };
+}
+
 export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, ArtifactRow>): Promise<ArtifactRow> {
   const { node } = k;
   const stage = env.store.tempDir(`stage-${node.id}`);
@@ -138,6 +158,7 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
   const metrics: MetricRow[] = [];
   const flush = setInterval(() => { void env.ledger.insertMetrics(metrics.splice(0)); }, 2000);
   const started = Date.now();
+  const memory = runnerMemory();
   try {
     const inputs = buildInputs(env, k, arts);
     const spec = node.op.output as ArtifactSpec;
@@ -178,6 +199,7 @@ export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, 
     return { ...art, committed_at: new Date().toISOString() };
   } finally {
     clearInterval(flush);
+    metrics.push({ runId: env.runId, nodeId: node.id, key: k.key, step: null, name: 'runner_peak_rss_bytes', value: memory.stop(), ts: Date.now() });
     await env.ledger.insertMetrics(metrics.splice(0)).catch(() => undefined);
     rmSync(stage, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });

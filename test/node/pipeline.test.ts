@@ -37,7 +37,15 @@ describe('GPU operators in a DAG', () => {
       const ledger = await Ledger.openReadOnly(join(storeDir, 'ledger.duckdb'));
       const metrics = await ledger.all<{ name: string; n: number }>(
         "select name, count(*)::INT as n from metrics where node_id = 'sft' group by name order by name");
+      // every node: the runner's memory while it ran; every node with a Python worker: that worker's own peak
+      const memory = await ledger.all<{ node_id: string; name: string; mb: number }>(
+        "select node_id, name, (max(value) / 2^20)::INT as mb from metrics where name like '%peak_rss_bytes' group by all order by all");
       await ledger.close();
+      const mb = (node: string, name: string) => memory.find((m) => m.node_id === node && m.name === name)?.mb;
+      for (const node of pipeline.nodes.map((n) => n.id)) expect(mb(node, 'runner_peak_rss_bytes'), node).toBeGreaterThan(30);
+      // a worker that imported torch and loaded a model holds far more than the interpreter's ~10 MB
+      for (const node of ['base', 'sft', 'onnx']) expect(mb(node, 'worker_peak_rss_bytes'), node).toBeGreaterThan(100);
+      expect(mb('shards', 'worker_peak_rss_bytes')).toBeUndefined(); // in-process: no worker
       expect(metrics).toEqual(expect.arrayContaining([{ name: 'loss', n: 6 }, { name: 'lr', n: 6 }, { name: 'grad_norm', n: 6 }, { name: 'tokens_per_s', n: 6 }]));
       const tb = join(storeDir, 'tensorboard');
       expect(existsSync(tb)).toBe(true);

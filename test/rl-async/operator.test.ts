@@ -50,6 +50,14 @@ describe('train-rl sync and async in a DAG', () => {
         expect(has('async').get('rl/queue_steps_ahead')).toBe(2);
         const stale = await ledger.all<{ v: number }>(`select max(value) as v from metrics where node_id = 'async' and name = 'rl/staleness_max'`);
         expect(stale[0].v).toBeLessThanOrEqual(1);
+        // the long-lived trainer child reports its memory high-water mark with every reply (one or more per step)
+        const mem = await ledger.all<{ node_id: string; n: number; mb: number }>(
+          `select node_id, count(*)::INT as n, (max(value) / 2^20)::INT as mb from metrics where name = 'worker_peak_rss_bytes' group by all order by all`);
+        for (const node of ['sync', 'async']) {
+          const m = mem.find((x) => x.node_id === node);
+          expect(m?.n, node).toBeGreaterThanOrEqual(2);
+          expect(m?.mb, node).toBeGreaterThan(100);
+        }
       } finally {
         await ledger.close();
       }

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 import random
-import resource
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .protocol import peak_memory
 
 
 @dataclass(frozen=True)
@@ -61,5 +61,4 @@ def seed_everything(seed: int) -> None:
 def peak_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB
+    return peak_memory()["worker_peak_rss_bytes"]

@@ -46,8 +46,28 @@ class Emitter:
     def result(self, value: dict[str, Any]) -> None:
         self._emit({"event": "result", "value": value})
 
+    def peak_memory(self) -> None:
+        """This process's memory high-water marks as metrics, sent before each result: the TS side records them
+        under the DAG node that ran the command, so `metrics` says which node needs how much."""
+        for name, v in peak_memory().items():
+            self.metric(name, v)
+
     def error(self, message: str, tb: str = "") -> None:
         self._emit({"event": "error", "message": message, "traceback": tb})
+
+
+def peak_memory() -> dict[str, int]:
+    """worker_peak_rss_bytes (this process's, since it started) and, where torch has initialised CUDA,
+    worker_peak_cuda_bytes (the most its caching allocator held at once). torch is never imported here: commands
+    that do not use it stay light."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"worker_peak_rss_bytes": int(rss if sys.platform == "darwin" else rss * 1024)}  # Linux reports KiB
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["worker_peak_cuda_bytes"] = int(torch.cuda.max_memory_reserved())
+    return out
 
 
 def _json_default(x: Any) -> Any:

@@ -63,7 +63,9 @@ def serve(lines, emit: Emitter) -> int:
 
             if trainer is None or trainer.key != RlTrainer.key_of(req):
                 trainer = RlTrainer(req, emit)
-            emit.result(trainer.handle(req))
+            value = trainer.handle(req)
+            emit.peak_memory()
+            emit.result(value)
         except Exception as e:  # noqa: BLE001 - every failure becomes one error event with its traceback
             emit.error(f"{type(e).__name__}: {e}", traceback.format_exc())
             return 1

@@ -23,10 +23,14 @@ def test_sft_on_cuda_learns_in_bf16_and_tracks_cpu(tiny_model, tiny_shards, tmp_
     gpu = result_of(events)
     assert gpu["device"].startswith("cuda") and gpu["peak_memory_bytes"] > 0
     assert np.mean(gpu["losses"][-3:]) < 0.8 * np.mean(gpu["losses"][:3]), gpu["losses"]
+    peaks = {e["name"]: e["value"] for e in events if e["event"] == "metric" and e["name"].startswith("worker_peak")}
+    assert peaks["worker_peak_cuda_bytes"] > 0 and peaks["worker_peak_rss_bytes"] > 0, peaks
     rc, events, err = run_node("train-sft", request(tiny_model, tiny_shards, tmp_path / "cpu", max_steps=25,
                                                         device="cpu"))
     assert rc == 0, err
     cpu = result_of(events)
+    # CUDA is never initialised on a CPU run, so it reports no CUDA peak
+    assert not [e for e in events if e["event"] == "metric" and e["name"] == "worker_peak_cuda_bytes"]
     # bf16 autocast vs fp32: the first loss (same weights, same batch) agrees to bf16 precision.
     assert gpu["losses"][0] == pytest.approx(cpu["losses"][0], rel=2e-2)
     assert all(t.dtype == torch.float32 for t in weights(tmp_path / "gpu").values()), \
