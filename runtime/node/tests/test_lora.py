@@ -186,7 +186,7 @@ def test_bf16_autocast_reaches_the_adapter_and_weights_stay_fp32(tiny_model, tin
     t = Trainable(req, place, DistContext(0, 0, 1))
     seen = []
     q = t.model.model.layers[0].self_attn.q_proj
-    q.lora_B["default"].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    q.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     b = micro_batches(load_rows([str(tiny_shards)], 300, 256)[:4], 1, pad_id=0)[0]
     with place.autocast():
         loss = token_losses(TokenLoss(t.model), b).mean()
@@ -197,3 +197,49 @@ def test_bf16_autocast_reaches_the_adapter_and_weights_stay_fp32(tiny_model, tin
         assert p.dtype == torch.float32, n
         if p.requires_grad:
             assert p.grad is not None and p.grad.dtype == torch.float32, n
+
+
+def test_fused_lora_forward_matches_peft_in_values_and_gradients(tiny_model, tiny_shards):
+    """lora.fuse's one-addmm forward against peft's own (B(A x)·scale + W x) on the same adapter: same loss and
+    same adapter gradients to fp32 rounding; and a layer that peft must handle itself (dropout) keeps peft's path."""
+    from peft.tuners.lora.layer import Linear
+
+    from agentforge_node.lora import attach
+    from agentforge_node.requests.train_sft import TrainSftRequest
+    from agentforge_node.sft import TokenLoss, token_losses
+    from agentforge_node.shards import load_rows, micro_batches
+
+    req = TrainSftRequest.model_validate(dict(model_dir=str(tiny_model), shards=[], out_dir="/unused", lora=LORA))
+    model = load_model(str(tiny_model), torch.device("cpu"))
+    peft_model = attach(model, req.lora, str(tiny_model))
+    fused = [m for m in model.modules() if isinstance(m, Linear)]
+    assert len(fused) == 4 * model.config.num_hidden_layers and all(type(m) is not Linear for m in fused)
+    with torch.no_grad():  # B starts at zero: give the adapter a nonzero product to compare
+        for m in fused:
+            m.lora_B["default"].weight.normal_(0, 0.05)
+    batch = micro_batches(load_rows([str(tiny_shards)], 300, 256)[:4], 2, pad_id=0)[0]
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = token_losses(TokenLoss(model), batch).mean()
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    fused_loss, fused_grads = loss_and_grads()
+    for m in fused:
+        m.__class__ = Linear  # peft's own forward
+    peft_loss, peft_grads = loss_and_grads()
+    assert torch.allclose(fused_loss, peft_loss, rtol=1e-6, atol=1e-6), (fused_loss, peft_loss)
+    for n, g in peft_grads.items():
+        assert torch.allclose(fused_grads[n], g, rtol=1e-4, atol=1e-7), n
+    assert len(peft_grads) == 2 * len(fused) and peft_model is not None
+
+    dropout = TrainSftRequest.model_validate(dict(model_dir=str(tiny_model), shards=[], out_dir="/unused",
+                                                  lora=dict(LORA, dropout=0.5))).lora
+    other = load_model(str(tiny_model), torch.device("cpu"))
+    attach(other, dropout, str(tiny_model)).train()
+    layer = other.model.layers[0].self_attn.q_proj
+    calls = []
+    layer.lora_A["default"].register_forward_hook(lambda m, i, o: calls.append(1))  # only peft's path calls the module
+    layer(torch.randn(2, 3, layer.in_features))
+    assert calls == [1]
