@@ -40,7 +40,7 @@ describe('dags/real: the recipe on a real base model', () => {
 
   it('scales with the model: LoRA at 2e-4 on CPU, full fine-tuning at 2e-5 on a GPU; the model\'s own context for RL and evaluation', () => {
     const cpu = build('cpu'), gpu = build('gpu');
-    expect(params(cpu, 'sft')).toMatchObject({ lora: { r: 16, alpha: 32 }, lr: 2e-4, device: 'cpu', max_steps: 30 });
+    expect(params(cpu, 'sft')).toMatchObject({ lora: { r: 16, alpha: 32 }, lr: 3e-4, device: 'cpu', max_steps: 140 });
     expect(params(gpu, 'sft')).toMatchObject({ lr: 2e-5, device: 'cuda', gradient_checkpointing: true });
     expect(params(gpu, 'sft').lora).toBeNull();
     expect(params(cpu, 'sft_shards').max_len).toBe(2048);
