@@ -26,6 +26,13 @@ beforeAll(async () => {
 afterAll(() => store.cleanup());
 
 describe('agentforge sql / inspect from the command line', { timeout: 120_000 }, () => {
+  it('a reader that closes the pipe early (| head) ends the command quietly, exit 0, no stack trace', () => {
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${join(ROOT, 'bin/agentforge.mjs')}" sql "SELECT range AS i, repeat('x', 200) AS pad FROM range(200000)" | head -2`],
+      { cwd: ROOT, env: { ...process.env, AGENTFORGE_STORE: store.dir }, encoding: 'utf8' });
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(2);
+    expect(r.stderr).not.toMatch(/Unhandled|EPIPE|\n\s+at /);
+    expect(r.status, r.stderr).toBe(0);
+  });
   it('bad SQL and refused SQL exit 2 with the reason; --json prints counts as numbers', () => {
     const parse = cli('sql', 'SELEC 1');
     expect(parse.status).toBe(2);

@@ -3,7 +3,8 @@ const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeo
 
 export function printTable(columns: string[], rows: Record<string, unknown>[], out: NodeJS.WritableStream = process.stdout) {
   const cells = rows.map((r) => columns.map((c) => cell(r[c]).replace(/\s+/g, ' ').slice(0, 80)));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  // a reduce, not Math.max(...all): spreading 100k+ rows overflows the call stack
+  const widths = columns.map((c, i) => cells.reduce((w, r) => Math.max(w, r[i].length), c.length));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
   out.write(`${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
   for (const r of cells) out.write(`${line(r)}\n`);

@@ -19,7 +19,15 @@ function helpFor(c: Command): string {
   return `usage: agentforge ${c.usage}\n\n${c.summary}\n\noptions:\n${opts.join('\n')}\n  --store DIR  the store (default ./.agentforge or $AGENTFORGE_STORE)\n  --help`;
 }
 
+/** `agentforge sql … | head`: a reader that stops early is no error (Unix filters go quietly); the command ends as it would. */
+function quietOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') { console.log(USAGE); return name ? 0 : 2; }
   const cmd = COMMANDS[name];
