@@ -4,6 +4,11 @@
  * the vocab, a hang, HTTP 500, another policy version): the request moves to another server and the reason is
  * counted; with no good server left the request fails with the reasons, and the episode is then untrainable.
  */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type RunningServer } from '../../runtime/agent/serve/server.ts';
 import { OrtEngine } from '../../runtime/agent/engines/ort.ts';
@@ -41,6 +46,36 @@ describe('RolloutServers', () => {
     expect(rs.handoffs).toEqual([{ version: 3, seconds: expect.any(Number) }]);
     expect(rs.drops).toEqual({});
   }, 60_000);
+
+  it("'lora' reload with HF weights sends the LoRA trainer's adapter dir (peft format), else the save dir itself", async () => {
+    // a vLLM-like endpoint on loopback: it refuses a path without adapter_config.json, as vLLM does
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const { lora_path: path } = JSON.parse(body) as { lora_path: string };
+        seen.push(path);
+        const ok = req.url === '/v1/load_lora_adapter' && existsSync(join(path, 'adapter_config.json'));
+        res.writeHead(ok ? 200 : 400).end(ok ? 'Success' : `No adapter found for ${path}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    const save = mkdtempSync(join(tmpdir(), 'af-lora-save-'));
+    try {
+      const rs = new RolloutServers({ servers: [{ url, reload: 'lora', weights: 'hf' }], vocabSize: vocab, hfDir: save });
+      await expect(rs.reload(dir1, 1)).rejects.toThrow(/answered 400: No adapter found/); // a full fine-tune's save: no adapter
+      mkdirSync(join(save, 'adapter'));
+      writeFileSync(join(save, 'adapter', 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 16, lora_alpha: 32 }));
+      await rs.reload(dir1, 2);
+      expect(seen).toEqual([save, join(save, 'adapter')]);
+      expect(rs.policyVersion).toBe(2);
+    } finally {
+      server.close();
+      rmSync(save, { recursive: true, force: true });
+    }
+  });
 
   it('keeps an episode on one server (prefix cache) and spreads new ones', async () => {
     const rs = new RolloutServers({ servers: [{ url: `${a.url}/v1` }, { url: `${b.url}/v1` }], vocabSize: vocab });

@@ -7,7 +7,9 @@
  *   'agentforge'  POST /v1/reload {dir, version}                      (agentforge serve)
  *   'sglang'      POST /update_weights_from_disk {model_path}         (SGLang; agentforge serve answers it too)
  *   'lora'        POST /v1/load_lora_adapter {lora_name, lora_path}   (vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True,
- *                 SGLang too); requests then name the adapter `<model>-v<version>`, so a reply names its version
+ *                 SGLang too); requests then name the adapter `<model>-v<version>`, so a reply names its version.
+ *                 With `weights: 'hf'` and a LoRA trainer, lora_path is the adapter the trainer saved in peft's format
+ *                 (<save_dir>/adapter): the server serves the model RL started from (the SFT output) as its base
  * Each reload's seconds are kept per version (`handoffs`).
  *
  * Routing: requests with the same `affinity` (an episode's id) stick to one server (its prefix cache keeps the
@@ -19,6 +21,8 @@
  * request no server answers becomes finish 'error' with the reason, so the episode is untrainable (never trained).
  * Every such event is counted by reason in `drops` (the orchestrator writes them to metrics).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { validateRequest, type EngineFinish, type GenerateRequest, type GenerateResult, type InferenceEngine } from './engine.ts';
 
 export type ReloadMode = 'agentforge' | 'sglang' | 'lora';
@@ -120,8 +124,11 @@ export class RolloutServers implements InferenceEngine {
     const dir = s.spec.weights === 'hf' ? this.o.hfDir! : onnxDir;
     try {
       const mode = s.spec.reload ?? 'agentforge';
+      // a LoRA trainer's HF save holds the merged weights and, under adapter/, the adapter a LoRA server loads
+      const adapter = join(dir, 'adapter');
+      const loraPath = s.spec.weights === 'hf' && existsSync(join(adapter, 'adapter_config.json')) ? adapter : dir;
       const [path, body] = mode === 'sglang' ? ['/update_weights_from_disk', { model_path: dir, version: v }]
-        : mode === 'lora' ? ['/load_lora_adapter', { lora_name: this.loraName(v), lora_path: dir }]
+        : mode === 'lora' ? ['/load_lora_adapter', { lora_name: this.loraName(v), lora_path: loraPath }]
           : ['/reload', { dir, version: v }];
       // SGLang's path is at the server root, the others under /v1
       const base = mode === 'sglang' ? s.spec.url.replace(/\/v1\/?$/, '') : s.spec.url.replace(/\/$/, '');
