@@ -51,14 +51,16 @@ describe('metrics exports', () => {
     const storeDir = join(dir, 'store');
     expect((await runDag(smoke, { storeDir })).ok).toBe(true);
     const dirs = await exportTensorboard(storeDir, join(storeDir, 'tensorboard'), 'smoke');
-    expect(dirs.map((d) => d.split('/').pop()!.split('-')[0]).sort()).toEqual(['kept', 'scored']);
+    // every node has its memory (runner_peak_rss_bytes), so every node gets a dir
+    expect(dirs.map((d) => d.split('/').pop()!.split('-')[0]).sort()).toEqual(['episodes', 'kept', 'scored', 'summary']);
     const kept = await readScalars(dirs.find((d) => d.includes('/kept-'))!);
-    expect(Object.keys(kept)).toEqual(['kept']);
+    expect(Object.keys(kept).sort()).toEqual(['kept', 'runner_peak_rss_bytes']);
     expect(kept.kept[0][0]).toBe(0);
+    expect(kept.runner_peak_rss_bytes[0][1]).toBeGreaterThan(2 ** 20);
 
     const w = await exportWandb(storeDir, join(dir, 'wandb.jsonl'), 'smoke');
     const rows = readFileSync(w.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(w).toMatchObject({ rows: 2, runs: 2 });
+    expect(w).toMatchObject({ rows: 4, runs: 4 });
     const scored = rows.find((r) => String(r._run).startsWith('smoke/scored-'));
     expect(scored).toMatchObject({ _step: 0 });
     expect(scored.rows).toBeGreaterThan(0);
