@@ -109,7 +109,8 @@ pq.write_table(pa.Table.from_pylist([{"input_ids": s["input_ids"], "loss_mask": 
   join(dir, 'samples.jsonl'), join(dir, 'shards.parquet')], '');
   const hyper = { lr: 1e-4, warmup_steps: 1, min_lr_ratio: 0.1, weight_decay: 0.01, betas: [0.9, 0.95], max_grad_norm: 1.0 };
   const lora = { r: 16, alpha: 32, dropout: 0, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
-  const repeats = Math.max(1, Number(a.repeats));
+  const repeats = Number(a.repeats);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`bench/real: --repeats ${a.repeats}: expected a whole number >= 1`);
   const oursOnce = async (mode: 'lora' | 'full', out: string): Promise<number> => {
     const perStep: number[] = [];
     await runNode('train-sft', { ...hyper, model_dir: hf, shards: [join(dir, 'shards.parquet')], out_dir: out, max_steps: steps,

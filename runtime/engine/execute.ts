@@ -128,7 +128,6 @@ async function finishOutput(spec: ArtifactSpec, out: unknown, result: unknown, s
   return { rows: null, schema: null };
 }
 
-/** Executes and commits one node; throws NodeFailure (or rethrows the operator's error) when it does not commit. */
 /**
  * The runner process's RSS high-water mark while a node runs (in-process work: ORT engines, tables, sandboxes'
  * parents). Nodes that run at the same time share the process, so each sees the others' memory too; workers'
@@ -149,6 +148,7 @@ function runnerMemory(): { stop(): number } {
   };
 }
 
+/** Executes and commits one node; throws NodeFailure (or rethrows the operator's error) when it does not commit. */
 export async function executeNode(env: ExecEnv, k: KeyedNode, arts: Map<string, ArtifactRow>): Promise<ArtifactRow> {
   const { node } = k;
   const stage = env.store.tempDir(`stage-${node.id}`);
