@@ -73,7 +73,6 @@ def main(argv: list[str]) -> int:
         emit.error(f"{type(e).__name__}: {e}", traceback.format_exc())
         end_ranks(False)
         return 1
-    emit.peak_memory()
     emit.result(value if value is not None else {})
     end_ranks(True)
     return 0

@@ -44,13 +44,11 @@ class Emitter:
         self._emit({"event": "log", "message": str(message)})
 
     def result(self, value: dict[str, Any]) -> None:
-        self._emit({"event": "result", "value": value})
-
-    def peak_memory(self) -> None:
-        """This process's memory high-water marks as metrics, sent before each result: the TS side records them
-        under the DAG node that ran the command, so `metrics` says which node needs how much."""
+        # The process's memory high-water marks go out as metrics before every result: the TS side records them
+        # under the DAG node that ran the command, so `metrics` says which node needs how much.
         for name, v in peak_memory().items():
             self.metric(name, v)
+        self._emit({"event": "result", "value": value})
 
     def error(self, message: str, tb: str = "") -> None:
         self._emit({"event": "error", "message": message, "traceback": tb})

@@ -63,9 +63,7 @@ def serve(lines, emit: Emitter) -> int:
 
             if trainer is None or trainer.key != RlTrainer.key_of(req):
                 trainer = RlTrainer(req, emit)
-            value = trainer.handle(req)
-            emit.peak_memory()
-            emit.result(value)
+            emit.result(trainer.handle(req))
         except Exception as e:  # noqa: BLE001 - every failure becomes one error event with its traceback
             emit.error(f"{type(e).__name__}: {e}", traceback.format_exc())
             return 1
