@@ -13,6 +13,7 @@ import type { ResolveModelParams } from '../operators/resolve-model.ts';
 import type { merge } from '../operators/merge.ts';
 import type { filter } from '../operators/filter.ts';
 import type { evaluate } from '../operators/evaluate.ts';
+import type { synthesizeCalls } from '../operators/synthesize-calls.ts';
 
 /**
  * The model the recipe starts from: 'init' trains a tokenizer on the curated corpus and initialises a tiny Qwen3 (the
@@ -68,6 +69,11 @@ export interface KlearConfig {
   rl?: Partial<z.input<typeof TrainRlParams>>;
   /** evaluate params that replace KLEAR.eval for the held-out evaluation and the merge pick (limits: a real model's context). */
   eval?: Partial<z.input<typeof evaluate.params>>;
+  /**
+   * Single-turn function-calling conversations (synthesize-calls) mixed into SFT beside the worlds' trajectories, so
+   * a pretrained model keeps reading the offered tools (BFCL) instead of learning only the worlds' names. Unset: none.
+   */
+  calls?: Partial<z.input<typeof synthesizeCalls.params>>;
 }
 
 /** Two domains, as in the paper: tool use (retail + bank) and coding (function writing + repo repair). */

@@ -17,6 +17,7 @@ import { filter } from '../operators/filter.ts';
 import { initModel } from '../operators/init-model.ts';
 import { resolveModel } from '../operators/resolve-model.ts';
 import { buildSftShards } from '../operators/build-sft-shards.ts';
+import { synthesizeCalls } from '../operators/synthesize-calls.ts';
 import { trainSft } from '../operators/train-sft.ts';
 import { exportOnnx } from '../operators/export-onnx.ts';
 import { trainRl } from '../operators/train-rl.ts';
@@ -43,7 +44,8 @@ export function klearRecipe(d: DagBuilder, c: KlearConfig = DEFAULT_CONFIG): voi
   if (c.base.kind === 'init' && c.chatTemplate) throw new Error(`klear: chatTemplate is for a resolved base model; the 'init' base always uses the pipeline's CHAT_TEMPLATE (drop chatTemplate or set base)`);
   const base = c.base.kind === 'init' ? node('base', initModel, { ...KLEAR.model, pretokenizer: c.pretokenizer }, { corpus: curated })
     : node('base', resolveModel, { base: c.base, chat_template: c.chatTemplate ?? null });
-  const shards = node('sft_shards', buildSftShards, { max_len: c.maxLen }, { trajectories: curated, model: base });
+  const calls = c.calls && node('synth_calls', synthesizeCalls, c.calls);
+  const shards = node('sft_shards', buildSftShards, { max_len: c.maxLen }, { trajectories: curated, ...(calls ? { extra: calls } : {}), model: base });
   const sft = node('sft', trainSft, { ...KLEAR.sft, max_steps: c.sftSteps, device: c.device, ...c.sft }, { shards, model: base });
   const onnx = (id: string, model: NodeRef<ModelSpec>, version = 0) => node(`${id}_onnx`, exportOnnx, { policy_version: version }, { model });
   const labels = ['base', 'sft'], models = [onnx('base', base), onnx('sft', sft)];

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { Trajectory } from '../schemas/trajectory.ts';
-import { model, operator, table } from '../runtime/engine/operator.ts';
+import { model, operator, optional, table } from '../runtime/engine/operator.ts';
 import { loadChatTokenizer, tokenizeConversation, type ChatTokenizer } from '../runtime/agent/tokenize.ts';
 import { seededRandom } from '../runtime/agent/engines/engine.ts';
 
@@ -225,11 +225,12 @@ export const buildSftShards = operator({
   version: 2,
   description: 'Tokenize trajectories with the model chat template (assistant-only loss mask) and pack them into ≤ max_len sequences.',
   params: SftShardParams,
-  inputs: { trajectories: table(Trajectory), model: model() },
+  /** extra: a second trajectory table taken as is (e.g. synthesize-calls' rows, which no world verifies). */
+  inputs: { trajectories: table(Trajectory), extra: optional(table(Trajectory)), model: model() },
   output: table(SftShardRow),
   async run({ params, inputs, out, ctx }) {
     const ct = loadChatTokenizer(inputs.model.dir, { chatTemplate: params.chat_template ?? undefined, requireTools: true });
-    const trajectories = await inputs.trajectories.all();
+    const trajectories = [...await inputs.trajectories.all(), ...(inputs.extra ? await inputs.extra.all() : [])];
     ctx.progress.total(trajectories.length, 'trajectories');
     const counts: Counts = {};
     const rows = buildSftRows(ct, trajectories, params, counts, () => ctx.progress.tick());

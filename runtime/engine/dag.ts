@@ -15,7 +15,10 @@ type RefFor<I> =
   I extends ManySpec<infer A> ? NodeRef<A>[] :
   I extends OptionalSpec<infer A> ? NodeRef<A> | undefined :
   I extends ArtifactSpec ? NodeRef<I> : never;
-export type InputRefs<I extends Record<string, InputSpec>> = { [K in keyof I]: RefFor<I[K]> };
+type OptionalKeys<I> = { [K in keyof I]: I[K] extends OptionalSpec ? K : never }[keyof I];
+/** An optional input may be left out of the refs (unwired = absent, as validateDag already treats it). */
+export type InputRefs<I extends Record<string, InputSpec>> =
+  { [K in Exclude<keyof I, OptionalKeys<I>>]: RefFor<I[K]> } & { [K in OptionalKeys<I>]?: RefFor<I[K]> };
 
 export interface NodeOptions {
   /** Extra resource tags on top of the operator's own. */

@@ -60,6 +60,20 @@ describe('dags/real: the recipe on a real base model', () => {
     }
   });
 
+  it('mixes synthesized function-calling conversations into SFT at every size; the tiny-model demo has none', async () => {
+    for (const [size, n] of [['cpu', 300], ['smoke', 60], ['gpu', 1000]] as const) {
+      const d = build(size);
+      expect(node(d, 'synth_calls').op.name).toBe('synthesize-calls');
+      expect(params(d, 'synth_calls')).toMatchObject({ n, seed: 0 });
+      expect(inputId(d, 'sft_shards', 'extra')).toBe('synth_calls');
+      expect(inputId(d, 'sft_shards', 'trajectories')).toBe('filter');
+    }
+    const { DEFAULT_CONFIG, klearRecipe } = await import('../../dags/klear.ts');
+    const demo = dag('demo-test', (x) => klearRecipe(x, DEFAULT_CONFIG));
+    expect(demo.nodes.some((n) => n.id === 'synth_calls')).toBe(false);
+    expect(node(demo, 'sft_shards').inputs.extra).toBeUndefined();
+  });
+
   it('a hub base (Qwen3 on a GPU) keeps its own template', () => {
     const qwen = parseBase('hub:Qwen/Qwen3-0.6B')!;
     expect(qwen).toEqual({ kind: 'hub', repo: 'Qwen/Qwen3-0.6B', revision: 'main' });
