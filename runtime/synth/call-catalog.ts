@@ -43,11 +43,10 @@ const money = (lo: number, hi: number) => (r: Rng) => r.int(lo * 100, hi * 100) 
 const oneOf = <T>(xs: readonly T[]) => (r: Rng) => r.pick(xs);
 const listOf = (xs: readonly string[], lo: number, hi: number) => (r: Rng) => r.sample(xs, r.int(lo, hi));
 const yes = () => true;
-const listWords = (v: unknown) => {
-  const xs = (v as unknown[]).map(String);
-  return xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
-};
-const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+/** "a, b and c" */
+export const andList = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+const listWords = (v: unknown) => andList((v as unknown[]).map(String));
+export const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 
 const WORLD_CITIES = ['Paris', 'Tokyo', 'Lima', 'Oslo', 'Cairo', 'Toronto', 'Madrid', 'Sydney', 'Nairobi', 'Seoul', 'Dublin', 'Mumbai'];
 const CITY_NAMES = [...WORLD_CITIES, ...CITIES.map(cap)];

@@ -1,8 +1,8 @@
-import { Rng, derive } from '../engine/rng.ts';
+import { Rng, derive31 } from '../engine/rng.ts';
 import type { ToolCall } from '../../schemas/message.ts';
 import type { ToolSpec } from '../../schemas/tool.ts';
 import type { Trajectory } from '../../schemas/trajectory.ts';
-import { CONCEPTS, type Concept, type ParamDef } from './call-catalog.ts';
+import { andList, cap, CONCEPTS, type Concept, type ParamDef } from './call-catalog.ts';
 
 /*
  * Single-turn function-calling conversations over the catalog's everyday functions (synthesize-calls). Each one
@@ -20,7 +20,7 @@ const STYLES: Style[] = ['snake', 'snake', 'camel', 'dotted', 'bare'];
 
 interface Fn { concept: Concept; spec: ToolSpec; argName: Map<string, string> }
 
-const camel = (words: string[]) => words.map((w, i) => (i ? w[0].toUpperCase() + w.slice(1) : w)).join('');
+const camel = (words: string[]) => words.map((w, i) => (i ? cap(w) : w)).join('');
 const styled = (style: Style, words: string[]) => (style === 'camel' ? camel(words) : words.join('_'));
 
 function fnName(r: Rng, c: Concept, style: Style): string {
@@ -43,7 +43,7 @@ function makeFn(r: Rng, c: Concept, taken: Set<string>): Fn {
   const order = r.chance(0.3) ? r.shuffle(c.params) : c.params;
   const properties = Object.fromEntries(order.map((p) => [argName.get(p.key)!, jsonType(p)]));
   const required = order.filter((p) => !p.optional).map((p) => argName.get(p.key)!);
-  const description = `${c.does[0].toUpperCase()}${c.does.slice(1)}.`;
+  const description = `${cap(c.does)}.`;
   return { concept: c, argName, spec: { type: 'function', function: { name, description, parameters: { type: 'object', properties, required } } } };
 }
 
@@ -71,7 +71,6 @@ export function request(r: Rng, fn: Fn): { text: string; args: Record<string, un
 
 const lcFirst = (s: string) => (s.startsWith('"') ? s : s[0].toLowerCase() + s.slice(1));
 const joinAsks = (r: Rng, asks: string[]) => asks.map((a, i) => (i === 0 ? a : `${r.pick(['Also,', 'And', 'Then'])} ${lcFirst(a)}`)).join(' ');
-const andList = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
 
 function noToolAnswer(r: Rng, asked: Concept, offered: Fn[]): string {
   const names = offered.map((f) => f.spec.function.name);
@@ -106,7 +105,7 @@ export function callConversation(seed: number, i: number, kind: CallKind, maxToo
   }
   const id = `calls:${seed}:${i}`;
   return {
-    id, task_id: `calls:${kind}:${seed}:${i}`, world: 'calls', source: 'synth-calls', teacher: 'catalog', seed: derive('synth-calls', seed, i) >>> 1,
+    id, task_id: `calls:${kind}:${seed}:${i}`, world: 'calls', source: 'synth-calls', teacher: 'catalog', seed: derive31('synth-calls', seed, i),
     tools: r.shuffle(fns).map((f) => f.spec),
     messages: [
       { role: 'user', content: user, tool_calls: [], tool_call_id: null, name: null },

@@ -3,7 +3,7 @@
  * consistent), per-sample ids/mask equal the tokenizer's, truncation policy counted, mix ratios and per-task cap,
  * determinism, and one end-to-end run through the scheduler with a real store and Parquet output.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,23 +11,13 @@ import { z } from 'zod';
 import { buildSftRows, buildSftShards, packSamples, SftShardParams, SftShardRow, type Sample } from '../../operators/build-sft-shards.ts';
 import { loadChatTokenizer, tokenizeConversation, type ChatTokenizer } from '../../runtime/agent/tokenize.ts';
 import { dag } from '../../runtime/engine/dag.ts';
-import { model, operator, table } from '../../runtime/engine/operator.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
 import { Trajectory } from '../../schemas/trajectory.ts';
 import { TableReader } from '../../storage/table.ts';
-import { randomConversation } from '../fixtures/conversations.ts';
+import { conversationTrajectories, modelFromDir, rowsSource } from '../fixtures/operators.ts';
 import { tinyTokenizer } from '../fixtures/python.ts';
 
-function trajectories(n: number, sources: string[] = ['synth'], tasks = 10): Trajectory[] {
-  return Array.from({ length: n }, (_, i) => {
-    const c = randomConversation(5000 + i);
-    return Trajectory.parse({
-      id: `t${String(i).padStart(4, '0')}`, task_id: `task${i % tasks}`, world: i % 2 ? 'shop' : 'travel',
-      messages: c.messages, tools: c.tools, source: sources[i % sources.length], teacher: 'scripted', seed: i,
-      turns: c.messages.length, finish_reason: 'answered', split: i % 17 === 0 ? 'heldout' : 'train',
-    });
-  });
-}
+const trajectories = conversationTrajectories;
 
 const params = (p: Partial<z.input<typeof SftShardParams>>) => SftShardParams.parse(p);
 
@@ -116,16 +106,10 @@ describe('build-sft-shards', () => {
     const store = mkdtempSync(join(tmpdir(), 'af-sft-'));
     try {
       const ts = trajectories(40);
-      const source = operator({
-        name: 'test-sft-trajectories', version: 1, params: z.object({ n: z.number().int() }), inputs: {}, output: table(Trajectory),
-        async run({ out }) { await out.write(ts); },
-      });
-      const tokenizer = operator({
-        name: 'test-sft-model', version: 1, params: z.object({ dir: z.string() }), inputs: {}, output: model(),
-        async run({ params, out }) { cpSync(params.dir, out.dir, { recursive: true }); },
-      });
+      const source = rowsSource('test-sft-trajectories', Trajectory, ts);
+      const tokenizer = modelFromDir('test-sft-model');
       const d = dag('sft-test', (b) => {
-        const trajs = b.node('trajs', source, { n: ts.length });
+        const trajs = b.node('trajs', source, {});
         const m = b.node('model', tokenizer, { dir: tokDir });
         b.node('shards', buildSftShards, { max_len: 1024, truncation: 'truncate' }, { trajectories: trajs, model: m });
       });

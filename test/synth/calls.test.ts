@@ -5,7 +5,7 @@
  * offered tool for the concept asked), counts are exact, generation is seeded, and the operator's rows reach SFT
  * shards through build-sft-shards' `extra` input.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,11 +16,10 @@ import { synthesizeCalls } from '../../operators/synthesize-calls.ts';
 import { buildSftRows, buildSftShards, SftShardParams, SftShardRow } from '../../operators/build-sft-shards.ts';
 import { loadChatTokenizer } from '../../runtime/agent/tokenize.ts';
 import { dag } from '../../runtime/engine/dag.ts';
-import { model, operator, table } from '../../runtime/engine/operator.ts';
 import { runDag } from '../../runtime/engine/scheduler.ts';
 import { Trajectory } from '../../schemas/trajectory.ts';
 import { TableReader } from '../../storage/table.ts';
-import { randomConversation } from '../fixtures/conversations.ts';
+import { conversationTrajectories, modelFromDir, rowsSource } from '../fixtures/operators.ts';
 import { tinyTokenizer } from '../fixtures/python.ts';
 
 const escape = (s: string) => s.replace(/[.*+?^$()|\\/]/g, '\\$&');
@@ -137,22 +136,16 @@ describe('synthesize-calls: single-turn function calling', () => {
     const store = mkdtempSync(join(tmpdir(), 'af-calls-'));
     try {
       const tokDir = await tinyTokenizer('qwen');
-      const worldRows = Array.from({ length: 12 }, (_, i) => {
-        const c = randomConversation(100 + i);
-        return Trajectory.parse({ id: `w${i}`, task_id: `w${i}`, world: 'shop', messages: c.messages, tools: c.tools, source: 'synth',
-          teacher: 'scripted', seed: i, turns: c.messages.length, finish_reason: 'answered' });
-      });
-      const worlds = operator({ name: 'test-calls-worlds', version: 1, params: z.object({}), inputs: {}, output: table(Trajectory),
-        async run({ out }) { await out.write(worldRows); } });
-      const tok = operator({ name: 'test-calls-model', version: 1, params: z.object({ dir: z.string() }), inputs: {}, output: model(),
-        async run({ params, out }) { cpSync(params.dir, out.dir, { recursive: true }); } });
+      const worldRows = conversationTrajectories(12);
+      const worlds = rowsSource('test-calls-worlds', Trajectory, worldRows);
+      const tok = modelFromDir('test-calls-model');
       const d = dag('calls-test', (b) => {
         const calls = b.node('calls', synthesizeCalls, { n: 25, seed: 4 });
         b.node('shards', buildSftShards, { max_len: 4096 }, { trajectories: b.node('worlds', worlds, {}), extra: calls, model: b.node('m', tok, { dir: tokDir }) });
       });
       const r = await runDag(d, { storeDir: store });
       expect([...r.nodes].filter(([, n]) => n.error)).toEqual([]);
-      const read = <S extends z.ZodObject>(id: string, schema: S) => new TableReader(id, r.nodes.get(id)!.key, [join(store, 'artifacts', r.nodes.get(id)!.key, 'data.parquet')], schema).all();
+      const read = <S extends z.ZodObject>(id: string, schema: S) => new TableReader<z.infer<S>>(id, r.nodes.get(id)!.key, [join(store, 'artifacts', r.nodes.get(id)!.key, 'data.parquet')], schema).all();
       const calls = await read('calls', Trajectory);
       expect(calls.length).toBe(25);
       expect(calls).toEqual(kindCounts(25, synthesizeCalls.params.parse({}).kinds).flatMap(([k, n]) => Array(n).fill(k))
